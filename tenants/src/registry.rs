@@ -1,0 +1,177 @@
+//! The registry of tenants: one small SQLite file (`registry.db`). The server reads it on every
+//! request through an in-memory copy that it revalidates with `PRAGMA data_version`, which changes
+//! whenever another connection (the CLI in another process) commits. So `tenant set-plan` takes
+//! effect on the server's next request without the server re-reading the table each time.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::{Error, Plan, Result, Slug, Tenant};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tenants (
+    id         TEXT PRIMARY KEY,
+    slug       TEXT NOT NULL UNIQUE,
+    plan       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)";
+
+pub struct Registry {
+    path: PathBuf,
+    cache: Mutex<Cache>,
+}
+
+struct Cache {
+    conn: Connection,
+    data_version: Option<i64>,
+    by_slug: HashMap<String, Arc<Tenant>>,
+}
+
+impl Registry {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = connect(path)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Registry {
+            path: path.to_owned(),
+            cache: Mutex::new(Cache {
+                conn,
+                data_version: None,
+                by_slug: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The tenant with this slug, as of the last commit by anyone. Blocking (cheap when nothing
+    /// changed: one pragma on an open connection).
+    pub fn get(&self, slug: &str) -> Result<Option<Arc<Tenant>>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.refresh()?;
+        Ok(cache.by_slug.get(slug).cloned())
+    }
+
+    /// Every tenant, sorted by slug.
+    pub fn list(&self) -> Result<Vec<Arc<Tenant>>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.refresh()?;
+        let mut all: Vec<_> = cache.by_slug.values().cloned().collect();
+        all.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(all)
+    }
+
+    /// Inserts a tenant. `prepare` runs between the existence check and the commit (it creates
+    /// the tenant's files), so the server never sees a tenant whose files are not ready.
+    pub(crate) fn insert(
+        &self,
+        slug: &Slug,
+        plan: Plan,
+        prepare: impl FnOnce(&Tenant) -> Result<()>,
+    ) -> Result<Tenant> {
+        let mut conn = connect(&self.path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = ?1)",
+            [slug.as_str()],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::TenantExists(slug.to_string()));
+        }
+        let tenant = Tenant {
+            id: format!("tnt_{}", ulid::Ulid::new()),
+            slug: slug.clone(),
+            plan,
+            created_at: Utc::now(),
+        };
+        prepare(&tenant)?;
+        tx.execute(
+            "INSERT INTO tenants (id, slug, plan, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                tenant.id,
+                tenant.slug.as_str(),
+                plan.as_str(),
+                tenant.created_at.to_rfc3339()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(tenant)
+    }
+
+    pub fn set_plan(&self, slug: &str, plan: Plan) -> Result<()> {
+        let conn = connect(&self.path)?;
+        let n = conn.execute(
+            "UPDATE tenants SET plan = ?1 WHERE slug = ?2",
+            params![plan.as_str(), slug],
+        )?;
+        if n == 0 {
+            return Err(Error::TenantNotFound(slug.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove(&self, slug: &str) -> Result<Tenant> {
+        let mut conn = connect(&self.path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tenant = tx
+            .query_row(
+                "SELECT id, slug, plan, created_at FROM tenants WHERE slug = ?1",
+                [slug],
+                row_to_tenant,
+            )
+            .optional()?
+            .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+        tx.execute("DELETE FROM tenants WHERE id = ?1", [&tenant.id])?;
+        tx.commit()?;
+        Ok(tenant)
+    }
+}
+
+impl Cache {
+    fn refresh(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if self.data_version == Some(version) {
+            return Ok(());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, slug, plan, created_at FROM tenants")?;
+        let by_slug = stmt
+            .query_map([], row_to_tenant)?
+            .map(|t| t.map(|t| (t.slug.to_string(), Arc::new(t))))
+            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+        drop(stmt);
+        self.by_slug = by_slug;
+        self.data_version = Some(version);
+        Ok(())
+    }
+}
+
+fn row_to_tenant(row: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
+    let bad = |i: usize, e: Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let slug: String = row.get(1)?;
+    let plan: String = row.get(2)?;
+    let created_at: String = row.get(3)?;
+    Ok(Tenant {
+        id: row.get(0)?,
+        slug: Slug::parse(&slug).map_err(|e| bad(1, e))?,
+        plan: plan.parse().map_err(|e| bad(2, e))?,
+        created_at: DateTime::parse_from_rfc3339(&created_at)
+            .map_err(|e| bad(3, Error::Invalid(e.to_string())))?
+            .with_timezone(&Utc),
+    })
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+    Ok(conn)
+}
