@@ -1,0 +1,20 @@
+//! Mobieus Server, the host: everything that must be trustworthy.
+//!
+//! Where things are:
+//! - a request is authenticated in [`http::gate`] (tenant → CORS → key → plan → rate limit),
+//!   scopes are checked in [`http::scope`], errors rendered in [`http::request_id`];
+//! - an event is appended in [`event_log::append`], in the transaction of the write that caused it;
+//! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
+//! - tenants, their files and pools are in the `tenants` crate.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod event_log;
+pub mod http;
+pub mod paging;
+pub mod settings;
+pub mod time;

@@ -1,0 +1,83 @@
+//! Host-owned resources under `/api/v1`. One file per resource: DTOs, handlers, then `router()`.
+
+pub mod events;
+pub mod posts;
+pub mod users;
+pub mod validate;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use rusqlite::Connection;
+use serde::Serialize;
+use tenants::db::Write;
+
+use crate::app::AppState;
+use crate::error::{ApiError, Result};
+use crate::http::context::Ctx;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(users::router(state))
+        .merge(posts::router(state))
+        .merge(events::router(state))
+}
+
+/// Runs a read on the key's data file, off the async executor.
+pub async fn read<T: Send + 'static>(
+    ctx: &Ctx,
+    f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = ctx.db.clone();
+    tokio::task::spawn_blocking(move || db.read(f)).await?
+}
+
+/// Runs a write in one transaction on the key's data file, off the async executor, and answers
+/// `status` with the JSON of what `f` returns. The response is recorded for the request's
+/// `Idempotency-Key`, if any, in the same transaction.
+pub async fn write<T: Serialize + 'static>(
+    ctx: &Ctx,
+    status: StatusCode,
+    f: impl FnOnce(&mut Write<'_>) -> Result<T> + Send + 'static,
+) -> Result<Response> {
+    let db = ctx.db.clone();
+    let claim = ctx.idempotency.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        db.write(|w| {
+            let value = f(w)?;
+            let body = serde_json::to_vec(&value)?;
+            if let Some(claim) = &claim {
+                claim.record(w, status, &body)?;
+            }
+            Ok::<_, ApiError>(body)
+        })
+    })
+    .await??;
+    Ok(json_response(status, body))
+}
+
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The `{id}` of a path, with our own rejection.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| PathId(id))
+            .map_err(|e| ApiError::validation("id", e.body_text()))
+    }
+}

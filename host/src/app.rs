@@ -1,0 +1,85 @@
+//! The application: shared state and the full router (host routes inside the middleware stack).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tenants::Store;
+
+use crate::api;
+use crate::error::{ApiError, Result};
+use crate::http::idempotency::InFlight;
+use crate::http::last_used::LastUsed;
+use crate::http::rate_limit::RateLimiter;
+use crate::paging::CursorKey;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Tenants are served at `<slug>.<base_domain>`.
+    pub base_domain: String,
+    /// The platform default rate limit, per key per minute.
+    pub rate_limit_per_minute: u32,
+}
+
+pub struct Shared {
+    pub store: Store,
+    pub config: Config,
+    pub limiter: RateLimiter,
+    pub last_used: LastUsed,
+    pub idempotency: InFlight,
+    pub cursor_key: CursorKey,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(store: Store, config: Config, cursor_secret: [u8; 32]) -> Self {
+        AppState(Arc::new(Shared {
+            store,
+            config,
+            limiter: RateLimiter::default(),
+            last_used: LastUsed::default(),
+            idempotency: InFlight::default(),
+            cursor_key: CursorKey::new(cursor_secret),
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api::router(&state))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    crate::http::stack(routes, state)
+}
+
+/// Readiness: the registry answers. Needs no tenant and no key.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<impl IntoResponse> {
+    tokio::task::spawn_blocking(move || state.store.tenant("-"))
+        .await??;
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
+}

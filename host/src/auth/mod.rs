@@ -1,0 +1,7 @@
+//! API keys and scopes: what a key is, how it is minted and stored, how a presented key is checked.
+//! The HTTP side (reading headers, answering 401/403) is in [`crate::http::gate`].
+
+pub mod keys;
+pub mod scopes;
+
+pub use keys::{ApiKey, KeyKind, NewKey, Presented};

@@ -1,0 +1,71 @@
+//! The scope catalog. Host scopes guard host routes; surface scopes are the public names of the
+//! seeds, claimed by the plugins that implement those surfaces.
+
+pub struct Scope {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+const fn s(name: &'static str, description: &'static str) -> Scope {
+    Scope { name, description }
+}
+
+/// Scopes the host itself checks. The first-start demo key gets all of them.
+pub const CORE: &[Scope] = &[
+    s("events:read", "Read /api/v1/events."),
+    s("users:read", "Read /api/v1/users and /api/v1/users/{id}."),
+    s("users:write", "Create and delete users."),
+    s("posts:read", "Read /api/v1/posts and /api/v1/posts/{id}."),
+    s("posts:write", "Create and update posts."),
+    s("webhooks:read", "List webhook endpoints and delivery history."),
+    s("webhooks:manage", "Create, update and delete webhook endpoints."),
+];
+
+/// Scopes of the product surfaces named in the seeds; the surfaces' plugins check them.
+pub const SURFACES: &[Scope] = &[
+    s("listings:read", "Read /api/v1/listings and /api/v1/listings/{id}."),
+    s("listings:write", "Create, update, sell and withdraw listings."),
+    s("files:read", "Read /api/v1/files and /api/v1/files/{id}."),
+    s("files:write", "Upload files."),
+    s("reports:read", "Read reports and the moderation action log."),
+    s("reports:write", "File reports."),
+    s("reports:manage", "Dismiss or resolve reports."),
+    s("helpdesk:read", "Read helpdesk resources and the read-side AI hooks."),
+    s("helpdesk:write", "Create and update tickets and the write-side AI hooks."),
+    s("helpdesk:admin", "Helpdesk notification prefs, audit log and admin-only AI hooks."),
+    s("learn:read", "Read every Learn resource."),
+    s("learn:write", "Create, update, publish and archive Learn resources."),
+    s("learn:cohorts:grant", "Grant cohort access."),
+    s("learn:xapi:read", "Query the xAPI statement store."),
+    s("learn:xapi:write", "Store xAPI statements."),
+    s("know:read", "List pages, get a page or revision, run search."),
+    s("know:write", "Create, update and delete pages; approve and reject revisions."),
+];
+
+pub fn is_known(name: &str) -> bool {
+    CORE.iter().chain(SURFACES).any(|s| s.name == name)
+}
+
+pub fn core_names() -> Vec<String> {
+    CORE.iter().map(|s| s.name.to_owned()).collect()
+}
+
+/// A read scope is one a publishable (browser-safe) key may hold.
+pub fn is_read(name: &str) -> bool {
+    name.ends_with(":read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let all: Vec<_> = CORE.iter().chain(SURFACES).map(|s| s.name).collect();
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+        assert!(all.iter().all(|n| n.contains(':') && n.chars().all(|c| c.is_ascii_lowercase() || c == ':')));
+    }
+}

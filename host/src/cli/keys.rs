@@ -1,0 +1,193 @@
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use serde_json::json;
+use tenants::Env;
+
+use super::{CliResult, actor, open_store, tenant_db, user_error};
+use crate::audit;
+use crate::auth::keys::{self, KeyEdit, KeyKind, NewKey};
+use crate::time::to_rfc3339;
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Mint a key. The plaintext is printed once and never again.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_parser = parse_env)]
+        env: Env,
+        /// Comma-separated, e.g. events:read,posts:read
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "secret", value_parser = parse_kind)]
+        kind: KeyKind,
+        #[arg(long)]
+        label: Option<String>,
+        /// RFC 3339, e.g. 2027-01-01T00:00:00Z
+        #[arg(long, value_parser = parse_time)]
+        expires_at: Option<DateTime<Utc>>,
+        /// Requests per minute for this key, overriding the tenant default.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; the next request with it is refused.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+    },
+    /// Change a key's label, rate limit or expiry.
+    Edit {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+        /// A new label (empty to clear).
+        #[arg(long)]
+        label: Option<String>,
+        /// Requests per minute, or `none` to fall back to the tenant default.
+        #[arg(long, value_parser = parse_optional_u32)]
+        rate_limit: Option<Option<u32>>,
+        /// RFC 3339, or `none` for no expiry.
+        #[arg(long, value_parser = parse_optional_time)]
+        expires_at: Option<Option<DateTime<Utc>>>,
+    },
+}
+
+fn parse_env(s: &str) -> Result<Env, String> {
+    s.parse().map_err(|e: tenants::Error| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<KeyKind, String> {
+    KeyKind::parse(s).ok_or_else(|| format!("unknown key kind `{s}`: expected secret or publishable"))
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    crate::time::parse_rfc3339(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"))
+}
+
+fn parse_optional_time(s: &str) -> Result<Option<DateTime<Utc>>, String> {
+    if s == "none" { Ok(None) } else { parse_time(s).map(Some) }
+}
+
+fn parse_optional_u32(s: &str) -> Result<Option<u32>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(format!("`{s}` is not a whole number of at least 1, or `none`")),
+    }
+}
+
+pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
+    let store = open_store(data_dir)?;
+    let now = Utc::now();
+    match cmd {
+        KeyCommand::Create { tenant, env, scopes, kind, label, expires_at, rate_limit, json } => {
+            let new = NewKey {
+                env,
+                kind,
+                scopes: scopes.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+                label,
+                expires_at,
+                rate_limit_per_minute: rate_limit,
+            };
+            new.validate(now).map_err(user_error)?;
+            let db = tenant_db(&store, &tenant)?;
+            let (key, plaintext) = db.write(|w| {
+                let created = keys::create(w, &new, now)?;
+                audit::record(w, &actor(), "api_key.created", Some(&created.0.id),
+                    json!({ "prefix": created.0.prefix, "env": env, "kind": kind, "scopes": created.0.scopes }), now)?;
+                Ok::<_, anyhow::Error>(created)
+            })?;
+            if json {
+                let mut out = serde_json::to_value(&key)?;
+                out["key"] = json!(plaintext);
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("Created {} key {} for tenant {tenant}", key.env, key.id);
+                println!("Scopes: {}", key.scopes.join(", "));
+                println!("This is the only time the key is shown. Store it now:\n\n  {plaintext}\n");
+            }
+        }
+        KeyCommand::List { tenant, json } => {
+            let db = tenant_db(&store, &tenant)?;
+            let list = db.read(|c| Ok::<_, anyhow::Error>(keys::list(c)?))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No keys. Mint one with `mobieus key create --tenant {tenant} --env live --scopes events:read`.");
+            } else {
+                println!("{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} SCOPES", "ID", "PREFIX", "ENV", "KIND", "STATUS", "LAST USED");
+                for k in list {
+                    let status = if k.revoked_at.is_some() { "revoked" } else if k.is_active(now) { "active" } else { "expired" };
+                    println!("{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} {}", k.id, k.prefix, k.env, k.kind.as_str(), status,
+                        k.last_used_at.as_ref().map(to_rfc3339).unwrap_or_else(|| "never".into()), k.scopes.join(","));
+                }
+            }
+        }
+        KeyCommand::Revoke { tenant, key_id } => {
+            let db = tenant_db(&store, &tenant)?;
+            let revoked = db.write(|w| {
+                let Some(key) = keys::get(w, &key_id)? else { return Ok(None) };
+                let changed = keys::revoke(w, &key_id, now)?;
+                if changed {
+                    audit::record(w, &actor(), "api_key.revoked", Some(&key_id), json!({ "prefix": key.prefix }), now)?;
+                }
+                Ok::<_, anyhow::Error>(Some(changed))
+            })?;
+            match revoked {
+                None => return Err(user_error(format!("tenant `{tenant}` has no key `{key_id}`"))),
+                Some(false) => println!("Key {key_id} was already revoked"),
+                Some(true) => println!("Revoked key {key_id}; requests with it are refused from now on"),
+            }
+        }
+        KeyCommand::Edit { tenant, key_id, label, rate_limit, expires_at } => {
+            if label.is_none() && rate_limit.is_none() && expires_at.is_none() {
+                return Err(user_error("nothing to change: pass --label, --rate-limit or --expires-at"));
+            }
+            if let Some(label) = &label {
+                keys::validate_label(label).map_err(user_error)?;
+            }
+            if let Some(Some(at)) = expires_at
+                && at <= now
+            {
+                return Err(user_error("--expires-at must be in the future"));
+            }
+            let edit = KeyEdit {
+                label: label.map(|l| (!l.is_empty()).then_some(l)),
+                rate_limit_per_minute: rate_limit,
+                expires_at,
+            };
+            let db = tenant_db(&store, &tenant)?;
+            let found = db.write(|w| {
+                if keys::get(w, &key_id)?.is_none() {
+                    return Ok(false);
+                }
+                keys::edit(w, &key_id, &edit)?;
+                let mut details = serde_json::Map::new();
+                if let Some(label) = &edit.label { details.insert("label".into(), json!(label)); }
+                if let Some(limit) = &edit.rate_limit_per_minute { details.insert("rate_limit_per_minute".into(), json!(limit)); }
+                if let Some(at) = &edit.expires_at { details.insert("expires_at".into(), json!(at.as_ref().map(to_rfc3339))); }
+                audit::record(w, &actor(), "api_key.edited", Some(&key_id), details.into(), now)?;
+                Ok::<_, anyhow::Error>(true)
+            })?;
+            if !found {
+                return Err(user_error(format!("tenant `{tenant}` has no key `{key_id}`")));
+            }
+            println!("Updated key {key_id}");
+        }
+    }
+    Ok(())
+}

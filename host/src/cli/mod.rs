@@ -1,0 +1,111 @@
+//! The command line. Every command works while a server runs on the same data dir: they write to
+//! the same SQLite files, and the server reads what they change on its next request.
+
+mod keys;
+mod serve;
+mod settings;
+mod tenants;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use serve::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "mobieus", version, about = "Mobieus Server: a self-hostable, multi-tenant community API")]
+pub struct Cli {
+    /// Where the registry and every tenant's files live.
+    #[arg(long, global = true, env = "MOBIEUS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default command).
+    Serve(ServeArgs),
+    /// Create, list, re-plan and delete tenants.
+    #[command(subcommand)]
+    Tenant(tenants::TenantCommand),
+    /// Mint, list, edit and revoke API keys.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Tenant settings: default rate limit, CORS origins.
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
+    /// Read a tenant's audit log.
+    #[command(subcommand)]
+    Audit(settings::AuditCommand),
+}
+
+/// A failure of a command: the user's (exit code 2) or ours (exit code 1).
+#[derive(Debug)]
+pub enum CliError {
+    User(String),
+    Internal(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        let e = e.into();
+        match e.downcast::<::tenants::Error>() {
+            Ok(t @ (::tenants::Error::TenantNotFound(_)
+            | ::tenants::Error::TenantExists(_)
+            | ::tenants::Error::Invalid(_))) => CliError::User(t.to_string()),
+            Ok(other) => CliError::Internal(other.into()),
+            Err(e) => CliError::Internal(e),
+        }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+pub fn user_error(message: impl Into<String>) -> CliError {
+    CliError::User(message.into())
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve::run(&cli.data_dir, ServeArgs::default()),
+        Some(Command::Serve(args)) => serve::run(&cli.data_dir, args),
+        Some(Command::Tenant(cmd)) => tenants::run(&cli.data_dir, cmd),
+        Some(Command::Key(cmd)) => keys::run(&cli.data_dir, cmd),
+        Some(Command::Settings(cmd)) => settings::run(&cli.data_dir, cmd),
+        Some(Command::Audit(cmd)) => settings::run_audit(&cli.data_dir, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::User(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Internal(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Who the audit log names for a CLI action.
+pub fn actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+fn open_store(data_dir: &std::path::Path) -> CliResult<::tenants::Store> {
+    Ok(::tenants::Store::open(data_dir, ::tenants::PoolConfig {
+        connections_per_db: 1,
+        ..Default::default()
+    })?)
+}
+
+/// The tenant's live database, or a user error naming the slug.
+fn tenant_db(store: &::tenants::Store, slug: &str) -> CliResult<std::sync::Arc<::tenants::TenantDb>> {
+    let tenant = store
+        .tenant(slug)?
+        .ok_or_else(|| user_error(format!("tenant `{slug}` does not exist (see `mobieus tenant list`)")))?;
+    Ok(store.db(&tenant, ::tenants::Env::Live)?)
+}

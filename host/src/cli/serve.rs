@@ -1,0 +1,195 @@
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::Args;
+use rand::RngCore;
+use serde_json::json;
+use tenants::{Env, Plan, PoolConfig, Slug, Store};
+
+use super::{CliResult, actor};
+use crate::app::{AppState, Config, app};
+use crate::audit;
+use crate::auth::keys::{self, KeyKind, NewKey};
+use crate::auth::scopes;
+use crate::http::idempotency;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Tenants are served at <slug>.<base-domain>.
+    #[arg(long, default_value = "localhost")]
+    pub base_domain: String,
+    /// The platform default rate limit per key per minute.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            base_domain: "localhost".into(),
+            rate_limit_per_minute: 600,
+        }
+    }
+}
+
+pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
+    init_logging();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(data_dir, args))
+}
+
+async fn serve(data_dir: &Path, args: ServeArgs) -> CliResult {
+    let fresh = !data_dir.join("registry.db").exists();
+    let store = Store::open(data_dir, PoolConfig::default())?;
+    let secret = server_secret(data_dir)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    if fresh {
+        first_start(&store, &args.base_domain, addr)?;
+    }
+    let config = Config {
+        base_domain: args.base_domain.to_ascii_lowercase(),
+        rate_limit_per_minute: args.rate_limit_per_minute,
+    };
+    let state = AppState::new(store, config, secret);
+    tokio::spawn(housekeeping(state.clone()));
+    tracing::info!(data_dir = %data_dir.display(), base_domain = %args.base_domain, "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
+    println!("mobieus listening on http://{addr}");
+    axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    let flush = state.clone();
+    tokio::task::spawn_blocking(move || flush.last_used.flush(&flush.store)).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// An empty data dir: create tenant `demo` and print a live key with every core scope, once.
+fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult {
+    let slug = Slug::parse("demo")?;
+    let tenant = store.create_tenant(&slug, Plan::Pro)?;
+    let now = Utc::now();
+    let new = NewKey {
+        env: Env::Live,
+        kind: KeyKind::Secret,
+        scopes: scopes::core_names(),
+        label: Some("first-start demo key".into()),
+        expires_at: None,
+        rate_limit_per_minute: None,
+    };
+    let db = store.db(&tenant, Env::Live)?;
+    let (key, plaintext) = db.write(|w| {
+        let created = keys::create(w, &new, now)?;
+        audit::record(w, &actor(), "api_key.created", Some(&created.0.id),
+            json!({ "prefix": created.0.prefix, "env": "live", "kind": "secret", "scopes": created.0.scopes }), now)?;
+        Ok::<_, anyhow::Error>(created)
+    })?;
+    let host = format!("demo.{base_domain}:{}", addr.port());
+    println!();
+    println!("First start: created tenant `demo` (plan pro) and a live key with every core scope.");
+    println!("Key {} (shown once, store it now):", key.id);
+    println!();
+    println!("  {plaintext}");
+    println!();
+    println!("Try it:");
+    println!();
+    println!("  curl -H 'Authorization: Bearer {plaintext}' http://{host}/api/v1/events");
+    println!();
+    Ok(())
+}
+
+/// Signs cursors. Created once per data dir, readable only by its owner.
+fn server_secret(data_dir: &Path) -> CliResult<[u8; 32]> {
+    let path = data_dir.join("server.secret");
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(secret);
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(&secret)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(secret)
+}
+
+/// Flushes key last-use every few seconds; closes idle databases, prunes rate-limit windows and
+/// sweeps expired idempotency records now and then.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut round: u64 = 0;
+    loop {
+        tick.tick().await;
+        round += 1;
+        let state = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            state.last_used.flush(&state.store);
+            if round.is_multiple_of(6) {
+                state.limiter.prune(Utc::now().timestamp());
+                if let Err(e) = state.store.housekeeping() {
+                    tracing::warn!("housekeeping: {e}");
+                }
+            }
+            if round.is_multiple_of(120) {
+                for (_, db) in state.store.pools().open_dbs() {
+                    if let Err(e) = db.write(|w| Ok::<_, tenants::Error>(idempotency::sweep(w)?)) {
+                        tracing::warn!(db = %db.path().display(), "idempotency sweep: {e}");
+                    }
+                }
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!("housekeeping task failed: {e}");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MOBIEUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

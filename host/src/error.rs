@@ -1,0 +1,123 @@
+//! The one error type of the HTTP layer. Every failure a client can cause is an `ApiError` with a
+//! specific code; everything else becomes `internal_error`. Handlers return it; `IntoResponse`
+//! only records it in the response's extensions, and the outermost middleware
+//! ([`crate::http::request_id`]) renders the envelope with the request id and logs the cause. So
+//! rejections, fallbacks, panics and handler errors all take the same path.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: Cow<'static, str>,
+    /// Fields beside `code` in the envelope (`required_scope`, `field`, ...).
+    pub extra: Map<String, Value>,
+    /// What went wrong on our side; logged with the request id, never sent.
+    pub source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: Map::new(),
+            source: None,
+        }
+    }
+
+    /// Adds a field beside `code` in the envelope.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// `<thing>_not_found`, 404.
+    pub fn not_found(thing: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{thing}_not_found"),
+            format!("No such {thing}, or it is not visible to this key."),
+        )
+    }
+
+    /// 400 `validation_failed` naming the field.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("`{field}`: {message}"),
+        )
+        .with("field", field)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            source: Some(source.into()),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong on our side. Include the request_id when reporting it.",
+            )
+        }
+    }
+
+    pub fn is_internal(&self) -> bool {
+        self.status.is_server_error()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(Arc::new(self));
+        response
+    }
+}
+
+impl From<tenants::Error> for ApiError {
+    fn from(e: tenants::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::internal(e)
+    }
+}

@@ -1,0 +1,245 @@
+//! The gate every `/api/v1` request passes before routing, in this order:
+//! tenant (from Host) → CORS preflight → credentials → key lookup in that tenant's own file →
+//! plan gate → rate limit. All SQLite work of the gate happens in one blocking task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tenants::{Env, Plan};
+
+use crate::app::AppState;
+use crate::auth::{ApiKey, Presented, keys};
+use crate::error::{ApiError, Result};
+use crate::http::context::Authenticated;
+use crate::http::{cors, tenant_host};
+use crate::settings::{self, TenantSettings};
+
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api/v1" || path.starts_with("/api/v1/")
+}
+
+pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !is_api_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Some(label) = tenant_host::tenant_label(req.headers(), req.uri(), &state.config.base_domain)
+    else {
+        return tenant_not_found().into_response();
+    };
+    let slug = label.to_ascii_lowercase();
+    let origin = req.headers().get(header::ORIGIN).cloned();
+
+    if req.method() == Method::OPTIONS {
+        return preflight(state, slug, origin).await;
+    }
+
+    let credentials = credentials(req.headers());
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let store = state.clone();
+    let looked_up = tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials)).await;
+    let (settings, admitted) = match looked_up {
+        Ok(outcome) => outcome,
+        Err(join) => return ApiError::from(join).into_response(),
+    };
+    let allowed_origin = origin.filter(|o| {
+        settings
+            .as_ref()
+            .zip(o.to_str().ok())
+            .is_some_and(|(s, o)| s.allows_origin(o))
+    });
+    let mut response = match admitted {
+        Err(error) => error.into_response(),
+        Ok(auth) => admit(&state, auth, settings.unwrap_or_default(), &ip, req, next).await,
+    };
+    if let Some(origin) = &allowed_origin {
+        cors::allow(response.headers_mut(), origin);
+    } else {
+        cors::vary_origin(response.headers_mut());
+    }
+    response
+}
+
+/// Plan gate and rate limit for an authenticated request, then the route.
+async fn admit(
+    state: &AppState,
+    auth: Authenticated,
+    settings: TenantSettings,
+    ip: &str,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if !auth.tenant.plan.has_api() {
+        return plan_gated(auth.tenant.plan).into_response();
+    }
+    let limit = auth
+        .key
+        .rate_limit_per_minute
+        .or(settings.default_rate_limit_per_minute)
+        .unwrap_or(state.config.rate_limit_per_minute);
+    let now = Utc::now();
+    let decision = state.limiter.check(&auth.key.id, limit, now.timestamp());
+    if !decision.allowed {
+        let retry_after = decision.retry_after(now.timestamp());
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."),
+        )
+        .into_response();
+        decision.write_headers(response.headers_mut());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return response;
+    }
+    state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
+    req.extensions_mut().insert(auth);
+    let mut response = next.run(req).await;
+    decision.write_headers(response.headers_mut());
+    response
+}
+
+/// Blocking: resolves the tenant, then the key in that tenant's own file. Returns the tenant's
+/// settings when the tenant exists (for CORS on errors too).
+fn authenticate(
+    state: &AppState,
+    slug: &str,
+    credentials: Result<Presented>,
+) -> (Option<TenantSettings>, Result<Authenticated>) {
+    let tenant = match state.store.tenant(slug) {
+        Ok(Some(t)) => t,
+        Ok(None) => return (None, Err(tenant_not_found())),
+        Err(e) => return (None, Err(e.into())),
+    };
+    let lookup = || -> Result<(TenantSettings, Option<ApiKey>)> {
+        let live = state.store.db(&tenant, Env::Live)?;
+        live.read(|conn| {
+            let settings = settings::load(conn)?;
+            let key = match &credentials {
+                Ok(presented) => keys::find(conn, presented)?,
+                Err(_) => None,
+            };
+            Ok((settings, key))
+        })
+    };
+    let (settings, key) = match lookup() {
+        Ok(found) => found,
+        Err(e) => return (None, Err(e)),
+    };
+    let key = match (credentials, key) {
+        (Err(refusal), _) => return (Some(settings), Err(refusal)),
+        (Ok(_), Some(key)) if key.is_active(Utc::now()) => key,
+        (Ok(_), _) => return (Some(settings), Err(invalid_api_key())),
+    };
+    let db = if key.env == Env::Live {
+        state.store.db(&tenant, Env::Live)
+    } else {
+        state.store.db(&tenant, Env::Test)
+    };
+    match db {
+        Ok(db) => (
+            Some(settings),
+            Ok(Authenticated {
+                tenant,
+                key: Arc::new(key),
+                db,
+            }),
+        ),
+        Err(e) => (Some(settings), Err(e.into())),
+    }
+}
+
+async fn preflight(state: AppState, slug: String, origin: Option<HeaderValue>) -> Response {
+    let store = state.clone();
+    let settings = tokio::task::spawn_blocking(move || -> Result<Option<TenantSettings>> {
+        let Some(tenant) = store.store.tenant(&slug)? else {
+            return Ok(None);
+        };
+        let live = store.store.db(&tenant, Env::Live)?;
+        live.read(|conn| Ok(Some(settings::load(conn)?)))
+    })
+    .await;
+    let settings = match settings {
+        Ok(Ok(Some(s))) => s,
+        Ok(Ok(None)) => return tenant_not_found().into_response(),
+        Ok(Err(e)) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    match origin.filter(|o| o.to_str().is_ok_and(|o| settings.allows_origin(o))) {
+        Some(origin) => cors::allow_preflight(response.headers_mut(), &origin),
+        None => cors::vary_origin(response.headers_mut()),
+    }
+    response
+}
+
+/// `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+fn credentials(headers: &HeaderMap) -> Result<Presented> {
+    let token = if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| invalid_authorization())?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(invalid_authorization());
+        }
+        token.trim().to_owned()
+    } else if let Some(value) = headers.get("x-api-key") {
+        let token = value.to_str().map_err(|_| invalid_authorization())?.trim();
+        if token.is_empty() {
+            return Err(invalid_authorization());
+        }
+        token.to_owned()
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_authorization",
+            "Send your API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+        ));
+    };
+    Presented::parse(&token).ok_or_else(invalid_api_key)
+}
+
+fn invalid_authorization() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_authorization",
+        "The Authorization header must be `Bearer <key>`.",
+    )
+}
+
+fn invalid_api_key() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "The API key is invalid, revoked, or expired.",
+    )
+}
+
+fn tenant_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+        "No community is served at this address.",
+    )
+}
+
+fn plan_gated(plan: Plan) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "plan_gated",
+        "The public REST API is available on Pro and higher plans. Upgrade in /admin/billing.",
+    )
+    .with("current_plan", plan.as_str())
+    .with(
+        "required_plans",
+        Plan::API_PLANS.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,212 @@
+//! `Idempotency-Key` on POST. Same key + same API key + same path within 24 h replays the stored
+//! status and body with `Idempotent-Replayed: true`; the same key with another body is 422
+//! `idempotency_key_reused`; a duplicate while the first is still running is 409
+//! `idempotency_in_progress`.
+//!
+//! Only successful (2xx) responses are stored, and the write records its response in the same
+//! transaction as the rows it creates ([`Claim::record`]), so a crash can never leave a resource
+//! without its record or a record without its resource: only one resource is ever created. A
+//! request that failed changed nothing, so retrying it with the same key runs it again.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::{ApiError, Result};
+use crate::http::context::Authenticated;
+use crate::http::json::read_body;
+
+pub const HEADER: &str = "idempotency-key";
+pub const TTL_SECS: i64 = 24 * 60 * 60;
+
+/// The right to record the response for one idempotency key, held while the request runs.
+pub struct Claim {
+    api_key_id: String,
+    key: String,
+    path: String,
+    request_hash: [u8; 32],
+    recorded: AtomicBool,
+}
+
+impl Claim {
+    /// Stores the response; call inside the write transaction that produced it.
+    pub fn record(&self, conn: &Connection, status: StatusCode, body: &[u8]) -> rusqlite::Result<()> {
+        if !status.is_success() {
+            return Ok(());
+        }
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency_keys
+                 (api_key_id, key, path, request_hash, status, headers, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            self.api_key_id,
+            self.key,
+            self.path,
+            self.request_hash,
+            status.as_u16(),
+            r#"{"content-type":"application/json"}"#,
+            body,
+            chrono::Utc::now().timestamp()
+        ])?;
+        self.recorded.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Keys whose first request is still running, in this process.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashSet<(String, String, String, String)>>);
+
+struct InFlightGuard<'a> {
+    set: &'a InFlight,
+    entry: (String, String, String, String),
+}
+
+impl InFlight {
+    fn claim(&self, entry: (String, String, String, String)) -> Option<InFlightGuard<'_>> {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(entry.clone())
+            .then_some(InFlightGuard { set: self, entry })
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut set = self.set.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.entry);
+    }
+}
+
+struct Stored {
+    request_hash: Vec<u8>,
+    status: u16,
+    body: Vec<u8>,
+}
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match run(&state, req, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Response> {
+    if req.method() != axum::http::Method::POST {
+        return Ok(next.run(req).await);
+    }
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(next.run(req).await);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::validation("Idempotency-Key", "1 to 255 visible ASCII characters").into_response()
+        })?
+        .to_owned();
+    let auth = req
+        .extensions()
+        .get::<Authenticated>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency outside the gate")).into_response())?;
+    let (mut parts, body) = req.into_parts();
+    let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
+    let path = parts.uri.path().to_owned();
+    let request_hash = request_hash(&parts, &bytes);
+
+    let _guard = state
+        .idempotency
+        .claim((auth.tenant.id.clone(), auth.key.id.clone(), key.clone(), path.clone()))
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "idempotency_in_progress",
+                "A request with this Idempotency-Key is still being processed. Retry shortly.",
+            )
+            .into_response()
+        })?;
+
+    let (db, key_id, k, p) = (auth.db.clone(), auth.key.id.clone(), key.clone(), path.clone());
+    let stored = tokio::task::spawn_blocking(move || {
+        db.read(|conn| -> Result<Option<Stored>> {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT request_hash, status, body FROM idempotency_keys
+                     WHERE api_key_id = ?1 AND key = ?2 AND path = ?3 AND created_at > ?4",
+                )?
+                .query_row(
+                    params![key_id, k, p, chrono::Utc::now().timestamp() - TTL_SECS],
+                    |r| Ok(Stored { request_hash: r.get(0)?, status: r.get(1)?, body: r.get(2)? }),
+                )
+                .optional()?)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::from(e).into_response())?
+    .map_err(IntoResponse::into_response)?;
+
+    if let Some(stored) = stored {
+        if stored.request_hash != request_hash {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request body. Use a new key.",
+            )
+            .into_response());
+        }
+        return Ok(replay(stored));
+    }
+
+    let claim = Arc::new(Claim {
+        api_key_id: auth.key.id.clone(),
+        key,
+        path,
+        request_hash,
+        recorded: AtomicBool::new(false),
+    });
+    parts.extensions.insert(claim.clone());
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if response.status().is_success() && !claim.recorded.load(Ordering::Acquire) {
+        // Every host write records in its own transaction; this is a bug guard, not a path.
+        tracing::warn!(path = %claim.path, "a successful POST did not record its idempotency key");
+    }
+    Ok(response)
+}
+
+fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(parts.method.as_str());
+    hash.update([0]);
+    hash.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
+    hash.update([0]);
+    hash.update(parts.headers.get(header::CONTENT_TYPE).map_or(&b""[..], |v| v.as_bytes()));
+    hash.update([0]);
+    hash.update(body);
+    hash.finalize().into()
+}
+
+fn replay(stored: Stored) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Deletes records older than 24 h. Blocking.
+pub fn sweep(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at <= ?1",
+        [chrono::Utc::now().timestamp() - TTL_SECS],
+    )
+}

@@ -1,0 +1,96 @@
+//! Per-key rate limits: a 60-second window per key, starting at the key's first request in the
+//! window. The ceiling is resolved per request (per-key override → tenant default → platform
+//! default), so an edit applies to the next request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+pub const WINDOW_SECS: i64 = 60;
+
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+struct Window {
+    started: i64,
+    used: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix seconds at which the window resets.
+    pub reset: i64,
+}
+
+impl Decision {
+    pub fn retry_after(&self, now: i64) -> i64 {
+        (self.reset - now).max(1)
+    }
+
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
+    }
+}
+
+impl RateLimiter {
+    /// Counts one request by `key_id` at `now` (unix seconds) against `limit` per minute. A refused
+    /// request does not count.
+    pub fn check(&self, key_id: &str, limit: u32, now: i64) -> Decision {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = match windows.get_mut(key_id) {
+            Some(w) => w,
+            None => windows.entry(key_id.to_owned()).or_insert(Window { started: now, used: 0 }),
+        };
+        if now >= window.started + WINDOW_SECS {
+            *window = Window { started: now, used: 0 };
+        }
+        let allowed = window.used < limit;
+        if allowed {
+            window.used += 1;
+        }
+        Decision {
+            allowed,
+            limit,
+            remaining: limit.saturating_sub(window.used),
+            reset: window.started + WINDOW_SECS,
+        }
+    }
+
+    /// Drops windows that have ended, so memory follows the keys in use.
+    pub fn prune(&self, now: i64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        windows.retain(|_, w| now < w.started + WINDOW_SECS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_within_a_window_and_resets_after_it() {
+        let limiter = RateLimiter::default();
+        let d = limiter.check("k", 2, 1000);
+        assert!(d.allowed && d.remaining == 1 && d.reset == 1060);
+        assert!(limiter.check("k", 2, 1010).allowed);
+        let refused = limiter.check("k", 2, 1059);
+        assert!(!refused.allowed && refused.remaining == 0 && refused.retry_after(1059) == 1);
+        assert!(limiter.check("other", 2, 1059).allowed);
+        let fresh = limiter.check("k", 2, 1060);
+        assert!(fresh.allowed && fresh.reset == 1120);
+        // A raised limit applies to the current window at once.
+        assert!(limiter.check("k", 2, 1061).allowed);
+        assert!(!limiter.check("k", 2, 1062).allowed);
+        assert!(limiter.check("k", 5, 1063).allowed);
+        limiter.prune(2000);
+        assert!(limiter.windows.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,85 @@
+//! The outermost layer: gives every request an id (`req_<16 hex>`), puts it in `X-Request-Id`,
+//! renders any [`ApiError`] in the one envelope with that id, and logs failures with it.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+impl RequestId {
+    fn new() -> Self {
+        RequestId(format!("req_{:016x}", rand::random::<u64>()).into())
+    }
+}
+
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    req.extensions_mut().insert(id.clone());
+    let mut response = next.run(req).await;
+    if let Some(error) = response.extensions_mut().remove::<Arc<ApiError>>() {
+        log_error(&id, &method, &path, &error);
+        response = render(response, &error, &id);
+    } else {
+        tracing::debug!(request_id = %id.0, %method, path, status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64, "request");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn log_error(id: &RequestId, method: &axum::http::Method, path: &str, error: &ApiError) {
+    if let Some(source) = &error.source {
+        tracing::error!(request_id = %id.0, %method, path, code = %error.code, "request failed: {source:#}");
+    } else if error.is_internal() {
+        tracing::error!(request_id = %id.0, %method, path, code = %error.code, "request failed");
+    } else {
+        tracing::debug!(request_id = %id.0, %method, path, status = error.status.as_u16(),
+            code = %error.code, "request refused");
+    }
+}
+
+/// The envelope: `{"error": {"code", "message", ...extra, "request_id"}}`. Headers already set on
+/// the response (rate limits, `Retry-After`, CORS) are kept.
+fn render(response: Response, error: &ApiError, id: &RequestId) -> Response {
+    let mut body = Map::new();
+    body.insert("code".into(), Value::from(error.code.as_ref()));
+    body.insert("message".into(), Value::from(error.message.as_ref()));
+    for (k, v) in &error.extra {
+        body.insert(k.clone(), v.clone());
+    }
+    body.insert("request_id".into(), Value::from(id.0.as_ref()));
+    let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
+    let (mut parts, _) = response.into_parts();
+    parts.status = error.status;
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A handler panicked: answer `internal_error`; the server and every other request carry on.
+pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}

@@ -1,0 +1,136 @@
+//! Tenant settings: the tenant's default rate limit and its CORS origins. Stored in the tenant's
+//! live file, read on every request (so a change by the CLI or the admin UI applies at once).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use crate::time::to_rfc3339;
+
+pub const DEFAULT_RATE_LIMIT: &str = "default_rate_limit_per_minute";
+pub const CORS_ALLOWED_ORIGINS: &str = "cors.allowed_origins";
+pub const NAMES: &[&str] = &[DEFAULT_RATE_LIMIT, CORS_ALLOWED_ORIGINS];
+
+/// The settings that shape request handling.
+#[derive(Debug, Clone, Default)]
+pub struct TenantSettings {
+    pub default_rate_limit_per_minute: Option<u32>,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl TenantSettings {
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.cors_allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+pub fn load(conn: &Connection) -> rusqlite::Result<TenantSettings> {
+    let mut settings = TenantSettings::default();
+    let mut stmt = conn.prepare_cached("SELECT name, value FROM settings")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let name: String = row.get(0)?;
+        let value: String = row.get(1)?;
+        match name.as_str() {
+            DEFAULT_RATE_LIMIT => settings.default_rate_limit_per_minute = value.parse().ok(),
+            CORS_ALLOWED_ORIGINS => {
+                settings.cors_allowed_origins = value.split(',').map(str::to_owned).collect()
+            }
+            _ => {}
+        }
+    }
+    Ok(settings)
+}
+
+pub fn all(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut stmt = conn.prepare("SELECT name, value FROM settings ORDER BY name")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// Checks and normalises a value for `name`. `Ok(None)` clears the setting (`none`, or an empty
+/// origin list).
+pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
+    match name {
+        DEFAULT_RATE_LIMIT => {
+            if value == "none" {
+                return Ok(None);
+            }
+            match value.parse::<u32>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n.to_string())),
+                _ => Err(format!(
+                    "{DEFAULT_RATE_LIMIT} must be a whole number from 1 to 1000000, or `none`"
+                )),
+            }
+        }
+        CORS_ALLOWED_ORIGINS => {
+            let origins: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .collect();
+            for origin in &origins {
+                validate_origin(origin)?;
+            }
+            Ok((!origins.is_empty()).then(|| origins.join(",")))
+        }
+        _ => Err(format!(
+            "unknown setting `{name}`: expected one of {}",
+            NAMES.join(", ")
+        )),
+    }
+}
+
+/// An origin is `scheme://host[:port]`, exactly as browsers send it.
+fn validate_origin(origin: &str) -> Result<(), String> {
+    let bad = || {
+        format!("`{origin}` is not an origin: expected scheme://host[:port], e.g. https://app.example")
+    };
+    let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
+    if !matches!(scheme, "http" | "https") || rest.is_empty() {
+        return Err(bad());
+    }
+    let ok = rest
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:[]".contains(&b));
+    if !ok {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+pub fn set(conn: &Connection, name: &str, value: Option<&str>, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    match value {
+        Some(value) => conn.execute(
+            "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![name, value, to_rfc3339(&now)],
+        )?,
+        None => conn.execute("DELETE FROM settings WHERE name = ?1", [name])?,
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked() {
+        assert_eq!(normalize(DEFAULT_RATE_LIMIT, "120").unwrap().as_deref(), Some("120"));
+        assert_eq!(normalize(DEFAULT_RATE_LIMIT, "none").unwrap(), None);
+        assert!(normalize(DEFAULT_RATE_LIMIT, "0").is_err());
+        assert!(normalize(DEFAULT_RATE_LIMIT, "-1").is_err());
+        assert_eq!(
+            normalize(CORS_ALLOWED_ORIGINS, "https://a.example, http://localhost:3000")
+                .unwrap()
+                .as_deref(),
+            Some("https://a.example,http://localhost:3000")
+        );
+        assert_eq!(normalize(CORS_ALLOWED_ORIGINS, "").unwrap(), None);
+        for bad in ["a.example", "https://a.example/path", "ftp://a.example", "https://A.example"] {
+            assert!(normalize(CORS_ALLOWED_ORIGINS, bad).is_err(), "{bad}");
+        }
+        assert!(normalize("nope", "1").is_err());
+    }
+}
