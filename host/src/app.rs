@@ -66,9 +66,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Readiness: the registry answers. Needs no tenant and no key.
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<impl IntoResponse> {
-    tokio::task::spawn_blocking(move || state.store.tenant("-"))
-        .await??;
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<impl IntoResponse> {
+    tokio::task::spawn_blocking(move || state.store.tenant("-")).await??;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
 }
 

@@ -13,8 +13,12 @@ use serde_json::{Map, Value};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
+/// Boxed, so `Result<T, ApiError>` stays one word wide on the happy path.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorBody>);
+
+#[derive(Debug)]
+pub struct ErrorBody {
     pub status: StatusCode,
     pub code: Cow<'static, str>,
     pub message: Cow<'static, str>,
@@ -30,18 +34,18 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        ApiError {
+        ApiError(Box::new(ErrorBody {
             status,
             code: code.into(),
             message: message.into(),
             extra: Map::new(),
             source: None,
-        }
+        }))
     }
 
     /// Adds a field beside `code` in the envelope.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_owned(), value.into());
+        self.0.extra.insert(key.to_owned(), value.into());
         self
     }
 
@@ -75,18 +79,24 @@ impl ApiError {
     }
 
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        ApiError {
-            source: Some(source.into()),
-            ..ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Something went wrong on our side. Include the request_id when reporting it.",
-            )
-        }
+        let mut error = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Include the request_id when reporting it.",
+        );
+        error.0.source = Some(source.into());
+        error
     }
 
     pub fn is_internal(&self) -> bool {
         self.status.is_server_error()
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.0
     }
 }
 

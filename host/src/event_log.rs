@@ -94,7 +94,14 @@ mod tests {
         for ok in ["post.created", "webhook.delivery_failed", "a.b.c"] {
             assert!(is_valid_type(ok), "{ok}");
         }
-        for bad in ["post", "Post.created", "post.", ".created", "post created", "post.created!"] {
+        for bad in [
+            "post",
+            "Post.created",
+            "post.",
+            ".created",
+            "post created",
+            "post.created!",
+        ] {
             assert!(!is_valid_type(bad), "{bad}");
         }
         assert!(parse_type_filter("post.created,user.left").is_ok());

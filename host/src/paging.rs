@@ -88,7 +88,12 @@ pub struct ListRequest {
 impl ListRequest {
     /// Parses `limit`, `cursor`, `since`, `until` and the resource's `filters` from the query;
     /// any other parameter is an error, so a typo is not silently ignored.
-    pub fn parse(uri: &Uri, resource: &str, filters: &[&'static str], key: &CursorKey) -> Result<Self> {
+    pub fn parse(
+        uri: &Uri,
+        resource: &str,
+        filters: &[&'static str],
+        key: &CursorKey,
+    ) -> Result<Self> {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
             .map_err(|e| ApiError::validation("query", e.body_text()))?
             .0;
@@ -105,20 +110,29 @@ impl ListRequest {
                         .ok()
                         .filter(|n| (1..=MAX_LIMIT).contains(n))
                         .ok_or_else(|| {
-                            ApiError::validation("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
+                            ApiError::validation(
+                                "limit",
+                                format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                            )
                         })?;
                 }
                 "cursor" => cursor = Some(value),
                 "since" => {
                     since = Some(parse_rfc3339(&value).ok_or_else(|| {
-                        ApiError::bad_request("invalid_since", "`since` must be an RFC 3339 time, e.g. 2026-05-29T00:00:00Z")
-                            .with("field", "since")
+                        ApiError::bad_request(
+                            "invalid_since",
+                            "`since` must be an RFC 3339 time, e.g. 2026-05-29T00:00:00Z",
+                        )
+                        .with("field", "since")
                     })?)
                 }
                 "until" => {
                     until = Some(parse_rfc3339(&value).ok_or_else(|| {
-                        ApiError::bad_request("invalid_until", "`until` must be an RFC 3339 time, e.g. 2026-05-29T00:00:00Z")
-                            .with("field", "until")
+                        ApiError::bad_request(
+                            "invalid_until",
+                            "`until` must be an RFC 3339 time, e.g. 2026-05-29T00:00:00Z",
+                        )
+                        .with("field", "until")
                     })?)
                 }
                 other => match filters.iter().find(|f| **f == other) {
@@ -130,7 +144,10 @@ impl ListRequest {
                         known.extend(filters);
                         return Err(ApiError::validation(
                             other,
-                            format!("unknown query parameter; this list takes {}", known.join(", ")),
+                            format!(
+                                "unknown query parameter; this list takes {}",
+                                known.join(", ")
+                            ),
                         ));
                     }
                 },
@@ -139,13 +156,20 @@ impl ListRequest {
         if let (Some(s), Some(u)) = (since, until)
             && u < s
         {
-            return Err(ApiError::bad_request("invalid_until", "`until` is before `since`").with("field", "until"));
+            return Err(
+                ApiError::bad_request("invalid_until", "`until` is before `since`")
+                    .with("field", "until"),
+            );
         }
         let scope = format!(
             "{resource}|{}|{}|{}",
             since.map(|t| t.timestamp_millis()).unwrap_or_default(),
             until.map(|t| t.timestamp_millis()).unwrap_or_default(),
-            given.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+            given
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
         );
         let after = match cursor {
             None => None,
@@ -194,7 +218,11 @@ impl ListQuery<'_> {
         mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Page<T>> {
         let range = |t: &DateTime<Utc>, random: u128| {
-            format!("{}{}", self.id_prefix, Ulid::from_parts(t.timestamp_millis().max(0) as u64, random))
+            format!(
+                "{}{}",
+                self.id_prefix,
+                Ulid::from_parts(t.timestamp_millis().max(0) as u64, random)
+            )
         };
         if let Some(since) = &req.since {
             self.conditions.push("id >= ?".into());
@@ -284,7 +312,10 @@ mod tests {
             assert_eq!(parse(bad).unwrap_err().code, "validation_failed", "{bad}");
         }
         assert_eq!(parse("since=yesterday").unwrap_err().code, "invalid_since");
-        assert_eq!(parse("until=2026-13-01T00:00:00Z").unwrap_err().code, "invalid_until");
+        assert_eq!(
+            parse("until=2026-13-01T00:00:00Z").unwrap_err().code,
+            "invalid_until"
+        );
         assert!(parse("since=2026-05-29T00:00:00Z&until=2026-05-30T00:00:00%2B02:00").is_ok());
         assert_eq!(parse("colour=red").unwrap_err().code, "validation_failed");
     }

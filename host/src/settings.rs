@@ -45,7 +45,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<TenantSettings> {
 
 pub fn all(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
     let mut stmt = conn.prepare("SELECT name, value FROM settings ORDER BY name")?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// Checks and normalises a value for `name`. `Ok(None)` clears the setting (`none`, or an empty
@@ -84,7 +85,9 @@ pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
 /// An origin is `scheme://host[:port]`, exactly as browsers send it.
 fn validate_origin(origin: &str) -> Result<(), String> {
     let bad = || {
-        format!("`{origin}` is not an origin: expected scheme://host[:port], e.g. https://app.example")
+        format!(
+            "`{origin}` is not an origin: expected scheme://host[:port], e.g. https://app.example"
+        )
     };
     let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
     if !matches!(scheme, "http" | "https") || rest.is_empty() {
@@ -99,7 +102,12 @@ fn validate_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn set(conn: &Connection, name: &str, value: Option<&str>, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub fn set(
+    conn: &Connection,
+    name: &str,
+    value: Option<&str>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
     match value {
         Some(value) => conn.execute(
             "INSERT INTO settings (name, value, updated_at) VALUES (?1, ?2, ?3)
@@ -117,18 +125,29 @@ mod tests {
 
     #[test]
     fn values_are_checked() {
-        assert_eq!(normalize(DEFAULT_RATE_LIMIT, "120").unwrap().as_deref(), Some("120"));
+        assert_eq!(
+            normalize(DEFAULT_RATE_LIMIT, "120").unwrap().as_deref(),
+            Some("120")
+        );
         assert_eq!(normalize(DEFAULT_RATE_LIMIT, "none").unwrap(), None);
         assert!(normalize(DEFAULT_RATE_LIMIT, "0").is_err());
         assert!(normalize(DEFAULT_RATE_LIMIT, "-1").is_err());
         assert_eq!(
-            normalize(CORS_ALLOWED_ORIGINS, "https://a.example, http://localhost:3000")
-                .unwrap()
-                .as_deref(),
+            normalize(
+                CORS_ALLOWED_ORIGINS,
+                "https://a.example, http://localhost:3000"
+            )
+            .unwrap()
+            .as_deref(),
             Some("https://a.example,http://localhost:3000")
         );
         assert_eq!(normalize(CORS_ALLOWED_ORIGINS, "").unwrap(), None);
-        for bad in ["a.example", "https://a.example/path", "ftp://a.example", "https://A.example"] {
+        for bad in [
+            "a.example",
+            "https://a.example/path",
+            "ftp://a.example",
+            "https://A.example",
+        ] {
             assert!(normalize(CORS_ALLOWED_ORIGINS, bad).is_err(), "{bad}");
         }
         assert!(normalize("nope", "1").is_err());

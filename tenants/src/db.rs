@@ -76,7 +76,10 @@ impl TenantDb {
     }
 
     /// Runs `f` on a pooled connection. Blocking: call from a blocking thread.
-    pub fn read<T, E: From<Error>>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
+    pub fn read<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.touch();
         let conn = self.pool.get().map_err(Error::from)?;
         f(&conn)
@@ -84,7 +87,10 @@ impl TenantDb {
 
     /// Runs `f` inside one immediate transaction and commits if it returns `Ok`; anything else rolls
     /// back, so a failed request leaves no row and no event. Blocking: call from a blocking thread.
-    pub fn write<T, E: From<Error>>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn write<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.touch();
         let mut conn = self.pool.get().map_err(Error::from)?;
         // A poisoned lock only means another writer panicked; its transaction was rolled back.

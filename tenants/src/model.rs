@@ -150,7 +150,16 @@ mod tests {
         for ok in ["acme", "a", "acme-2", "0day", &"a".repeat(63)] {
             assert!(Slug::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Acme", "-acme", "acme-", "ac_me", "ac.me", "acmé", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Acme",
+            "-acme",
+            "acme-",
+            "ac_me",
+            "ac.me",
+            "acmé",
+            &"a".repeat(64),
+        ] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
     }

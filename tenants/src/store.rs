@@ -167,15 +167,23 @@ mod tests {
         let store = Store::open(dir.path(), config).unwrap();
         let fds_before = open_fds();
         for i in 0..300 {
-            let t = store.create_tenant(&slug(&format!("t{i}")), Plan::Pro).unwrap();
+            let t = store
+                .create_tenant(&slug(&format!("t{i}")), Plan::Pro)
+                .unwrap();
             let db = store.db(&t, Env::Live).unwrap();
             let _: i64 = db
-                .read(|c| Ok::<_, Error>(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?))
+                .read(|c| {
+                    Ok::<_, Error>(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+                })
                 .unwrap();
             assert!(store.pools().open_count() <= 16);
         }
         // Each open database holds at most a few descriptors (file, WAL, shm); 16 of them, not 300.
-        assert!(open_fds() < fds_before + 16 * 2 * 3 + 8, "{} fds", open_fds());
+        assert!(
+            open_fds() < fds_before + 16 * 2 * 3 + 8,
+            "{} fds",
+            open_fds()
+        );
         std::thread::sleep(Duration::from_millis(60));
         store.housekeeping().unwrap();
         assert_eq!(store.pools().open_count(), 0);

@@ -1,1 +1,12 @@
+//! End-to-end tests: the real binary, real HTTP, real SQLite files.
 
+mod harness;
+
+mod auth;
+mod cli;
+mod conventions;
+mod durability;
+mod idempotency;
+mod limits;
+mod paging;
+mod resources;

@@ -14,7 +14,11 @@ use crate::http::context::Ctx;
 use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
 
-async fn list(State(state): State<AppState>, ctx: Ctx, OriginalUri(uri): OriginalUri) -> Result<Json<Page<Event>>> {
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Page<Event>>> {
     let req = ListRequest::parse(&uri, "events", &["type"], &state.cursor_key)?;
     let types = req
         .filters

@@ -75,7 +75,11 @@ fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Post>> {
         .optional()
 }
 
-async fn list(State(state): State<AppState>, ctx: Ctx, OriginalUri(uri): OriginalUri) -> Result<Json<Page<Post>>> {
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Page<Post>>> {
     let req = ListRequest::parse(&uri, "posts", &["author_id"], &state.cursor_key)?;
     let key = state.cursor_key.clone();
     api::read(&ctx, move |conn| {
@@ -99,9 +103,11 @@ async fn list(State(state): State<AppState>, ctx: Ctx, OriginalUri(uri): Origina
 }
 
 async fn get_one(ctx: Ctx, PathId(id): PathId) -> Result<Json<Post>> {
-    api::read(&ctx, move |conn| find(conn, &id)?.ok_or_else(|| ApiError::not_found("post")))
-        .await
-        .map(Json)
+    api::read(&ctx, move |conn| {
+        find(conn, &id)?.ok_or_else(|| ApiError::not_found("post"))
+    })
+    .await
+    .map(Json)
 }
 
 async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
@@ -130,16 +136,30 @@ async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
             "INSERT INTO posts (id, author_id, title, body, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![post.id, post.author_id, post.title, post.body, post.created_at, post.updated_at])?;
+        .execute(params![
+            post.id,
+            post.author_id,
+            post.title,
+            post.body,
+            post.created_at,
+            post.updated_at
+        ])?;
         event_log::append(w, POST_CREATED, &serde_json::json!({ "post": &post }))?;
         Ok(post)
     })
     .await
 }
 
-async fn update(ctx: Ctx, PathId(id): PathId, ApiJson(change): ApiJson<PostPatch>) -> Result<Response> {
+async fn update(
+    ctx: Ctx,
+    PathId(id): PathId,
+    ApiJson(change): ApiJson<PostPatch>,
+) -> Result<Response> {
     if change.title.is_none() && change.body.is_none() {
-        return Err(ApiError::validation("body", "nothing to change: send `title` and/or `body`"));
+        return Err(ApiError::validation(
+            "body",
+            "nothing to change: send `title` and/or `body`",
+        ));
     }
     if let Some(Some(title)) = &change.title {
         validate::text("title", title, 1, TITLE_MAX, false)?;
@@ -170,10 +190,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/posts",
-            scoped(state, "posts:read", get(list)).merge(scoped(state, "posts:write", post(create))),
+            scoped(state, "posts:read", get(list)).merge(scoped(
+                state,
+                "posts:write",
+                post(create),
+            )),
         )
         .route(
             "/api/v1/posts/{id}",
-            scoped(state, "posts:read", get(get_one)).merge(scoped(state, "posts:write", patch(update))),
+            scoped(state, "posts:read", get(get_one)).merge(scoped(
+                state,
+                "posts:write",
+                patch(update),
+            )),
         )
 }

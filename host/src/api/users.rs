@@ -71,7 +71,11 @@ pub fn find_active(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>
     .optional()
 }
 
-async fn list(State(state): State<AppState>, ctx: Ctx, OriginalUri(uri): OriginalUri) -> Result<Json<Page<User>>> {
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Page<User>>> {
     let req = ListRequest::parse(&uri, "users", &[], &state.cursor_key)?;
     let key = state.cursor_key.clone();
     api::read(&ctx, move |conn| {
@@ -146,10 +150,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/users",
-            scoped(state, "users:read", get(list)).merge(scoped(state, "users:write", post(create))),
+            scoped(state, "users:read", get(list)).merge(scoped(
+                state,
+                "users:write",
+                post(create),
+            )),
         )
         .route(
             "/api/v1/users/{id}",
-            scoped(state, "users:read", get(get_one)).merge(scoped(state, "users:write", delete(remove))),
+            scoped(state, "users:read", get(get_one)).merge(scoped(
+                state,
+                "users:write",
+                delete(remove),
+            )),
         )
 }

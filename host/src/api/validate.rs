@@ -20,7 +20,10 @@ pub fn text(field: &str, value: &str, min: usize, max: usize, multiline: bool) -
         .chars()
         .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
     if bad {
-        return Err(ApiError::validation(field, "must not contain control characters"));
+        return Err(ApiError::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -45,10 +48,13 @@ pub fn username(value: &str) -> Result<()> {
 pub fn email(value: &str) -> Result<()> {
     let ok = value.len() <= 254
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-        && value
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@')
-                && !domain.starts_with('.') && !domain.ends_with('.'));
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
     if ok {
         Ok(())
     } else {
@@ -58,7 +64,9 @@ pub fn email(value: &str) -> Result<()> {
 
 /// A resource id with the given prefix (`usr_`, `post_`), to refuse garbage before a lookup.
 pub fn id_shape(value: &str, prefix: &str) -> bool {
-    value.strip_prefix(prefix).is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -75,7 +83,14 @@ mod tests {
         assert!(username("ada.l_1").is_ok());
         assert!(username("ada l").is_err() && username("").is_err());
         assert!(email("ada@example.org").is_ok());
-        for bad in ["ada", "ada@", "@example.org", "ada@example", "a da@example.org", "a@b@c.org"] {
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a da@example.org",
+            "a@b@c.org",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

@@ -165,7 +165,11 @@ pub fn validate_label(label: &str) -> Result<(), String> {
 
 /// Mints a key and stores its hash. Returns the stored key and the plaintext, which exists only
 /// in this return value.
-pub fn create(conn: &Connection, new: &NewKey, now: DateTime<Utc>) -> rusqlite::Result<(ApiKey, String)> {
+pub fn create(
+    conn: &Connection,
+    new: &NewKey,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(ApiKey, String)> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let plaintext = format!("mc_{}_{}", new.env.as_str(), URL_SAFE_NO_PAD.encode(bytes));
@@ -259,7 +263,10 @@ pub struct KeyEdit {
 
 pub fn edit(conn: &Connection, id: &str, edit: &KeyEdit) -> rusqlite::Result<()> {
     if let Some(label) = &edit.label {
-        conn.execute("UPDATE api_keys SET label = ?2 WHERE id = ?1", params![id, label])?;
+        conn.execute(
+            "UPDATE api_keys SET label = ?2 WHERE id = ?1",
+            params![id, label],
+        )?;
     }
     if let Some(limit) = &edit.rate_limit_per_minute {
         conn.execute(
@@ -300,9 +307,15 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         label: row.get(5)?,
         rate_limit_per_minute: row.get(6)?,
         created_at: parse_rfc3339(&row.get::<_, String>(7)?).unwrap_or_default(),
-        expires_at: row.get::<_, Option<String>>(8)?.and_then(|s| parse_rfc3339(&s)),
-        revoked_at: row.get::<_, Option<String>>(9)?.and_then(|s| parse_rfc3339(&s)),
-        last_used_at: row.get::<_, Option<String>>(10)?.and_then(|s| parse_rfc3339(&s)),
+        expires_at: row
+            .get::<_, Option<String>>(8)?
+            .and_then(|s| parse_rfc3339(&s)),
+        revoked_at: row
+            .get::<_, Option<String>>(9)?
+            .and_then(|s| parse_rfc3339(&s)),
+        last_used_at: row
+            .get::<_, Option<String>>(10)?
+            .and_then(|s| parse_rfc3339(&s)),
         last_used_ip: row.get(11)?,
     })
 }
@@ -331,16 +344,28 @@ mod tests {
     #[test]
     fn minted_keys_have_the_documented_shape() {
         let conn = db();
-        let (key, plaintext) =
-            create(&conn, &new_key(Env::Live, KeyKind::Secret, &["events:read"]), Utc::now()).unwrap();
+        let (key, plaintext) = create(
+            &conn,
+            &new_key(Env::Live, KeyKind::Secret, &["events:read"]),
+            Utc::now(),
+        )
+        .unwrap();
         assert!(plaintext.starts_with("mc_live_") && plaintext.len() == 8 + 43);
         assert_eq!(key.prefix, &plaintext[..12]);
-        let (_, test) =
-            create(&conn, &new_key(Env::Test, KeyKind::Secret, &["events:read"]), Utc::now()).unwrap();
+        let (_, test) = create(
+            &conn,
+            &new_key(Env::Test, KeyKind::Secret, &["events:read"]),
+            Utc::now(),
+        )
+        .unwrap();
         assert!(test.starts_with("mc_test_"));
         // The plaintext is not stored anywhere.
         let stored: String = conn
-            .query_row("SELECT group_concat(id || prefix || scopes) FROM api_keys", [], |r| r.get(0))
+            .query_row(
+                "SELECT group_concat(id || prefix || scopes) FROM api_keys",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(!stored.contains(&plaintext[12..]));
     }
@@ -348,15 +373,25 @@ mod tests {
     #[test]
     fn find_matches_only_the_exact_key() {
         let conn = db();
-        let (key, plaintext) =
-            create(&conn, &new_key(Env::Live, KeyKind::Secret, &["events:read"]), Utc::now()).unwrap();
-        let found = find(&conn, &Presented::parse(&plaintext).unwrap()).unwrap().unwrap();
+        let (key, plaintext) = create(
+            &conn,
+            &new_key(Env::Live, KeyKind::Secret, &["events:read"]),
+            Utc::now(),
+        )
+        .unwrap();
+        let found = find(&conn, &Presented::parse(&plaintext).unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, key.id);
         // Same prefix, different secret.
         let mut wrong = plaintext.clone();
         let last = if wrong.ends_with('A') { "B" } else { "A" };
         wrong.replace_range(wrong.len() - 1.., last);
-        assert!(find(&conn, &Presented::parse(&wrong).unwrap()).unwrap().is_none());
+        assert!(
+            find(&conn, &Presented::parse(&wrong).unwrap())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -372,20 +407,41 @@ mod tests {
     #[test]
     fn publishable_keys_hold_only_read_scopes() {
         let now = Utc::now();
-        assert!(new_key(Env::Live, KeyKind::Publishable, &["posts:read"]).validate(now).is_ok());
-        let err = new_key(Env::Live, KeyKind::Publishable, &["posts:read", "posts:write"])
-            .validate(now)
-            .unwrap_err();
+        assert!(
+            new_key(Env::Live, KeyKind::Publishable, &["posts:read"])
+                .validate(now)
+                .is_ok()
+        );
+        let err = new_key(
+            Env::Live,
+            KeyKind::Publishable,
+            &["posts:read", "posts:write"],
+        )
+        .validate(now)
+        .unwrap_err();
         assert!(err.contains("posts:write"));
-        assert!(new_key(Env::Live, KeyKind::Secret, &["nope:read"]).validate(now).is_err());
-        assert!(new_key(Env::Live, KeyKind::Secret, &[]).validate(now).is_err());
+        assert!(
+            new_key(Env::Live, KeyKind::Secret, &["nope:read"])
+                .validate(now)
+                .is_err()
+        );
+        assert!(
+            new_key(Env::Live, KeyKind::Secret, &[])
+                .validate(now)
+                .is_err()
+        );
     }
 
     #[test]
     fn revoke_and_expiry_deactivate() {
         let conn = db();
         let now = Utc::now();
-        let (key, _) = create(&conn, &new_key(Env::Live, KeyKind::Secret, &["events:read"]), now).unwrap();
+        let (key, _) = create(
+            &conn,
+            &new_key(Env::Live, KeyKind::Secret, &["events:read"]),
+            now,
+        )
+        .unwrap();
         assert!(key.is_active(now));
         assert!(revoke(&conn, &key.id, now).unwrap());
         assert!(!revoke(&conn, &key.id, now).unwrap());

@@ -17,29 +17,62 @@ pub const CORE: &[Scope] = &[
     s("users:write", "Create and delete users."),
     s("posts:read", "Read /api/v1/posts and /api/v1/posts/{id}."),
     s("posts:write", "Create and update posts."),
-    s("webhooks:read", "List webhook endpoints and delivery history."),
-    s("webhooks:manage", "Create, update and delete webhook endpoints."),
+    s(
+        "webhooks:read",
+        "List webhook endpoints and delivery history.",
+    ),
+    s(
+        "webhooks:manage",
+        "Create, update and delete webhook endpoints.",
+    ),
 ];
 
 /// Scopes of the product surfaces named in the seeds; the surfaces' plugins check them.
 pub const SURFACES: &[Scope] = &[
-    s("listings:read", "Read /api/v1/listings and /api/v1/listings/{id}."),
-    s("listings:write", "Create, update, sell and withdraw listings."),
+    s(
+        "listings:read",
+        "Read /api/v1/listings and /api/v1/listings/{id}.",
+    ),
+    s(
+        "listings:write",
+        "Create, update, sell and withdraw listings.",
+    ),
     s("files:read", "Read /api/v1/files and /api/v1/files/{id}."),
     s("files:write", "Upload files."),
-    s("reports:read", "Read reports and the moderation action log."),
+    s(
+        "reports:read",
+        "Read reports and the moderation action log.",
+    ),
     s("reports:write", "File reports."),
     s("reports:manage", "Dismiss or resolve reports."),
-    s("helpdesk:read", "Read helpdesk resources and the read-side AI hooks."),
-    s("helpdesk:write", "Create and update tickets and the write-side AI hooks."),
-    s("helpdesk:admin", "Helpdesk notification prefs, audit log and admin-only AI hooks."),
+    s(
+        "helpdesk:read",
+        "Read helpdesk resources and the read-side AI hooks.",
+    ),
+    s(
+        "helpdesk:write",
+        "Create and update tickets and the write-side AI hooks.",
+    ),
+    s(
+        "helpdesk:admin",
+        "Helpdesk notification prefs, audit log and admin-only AI hooks.",
+    ),
     s("learn:read", "Read every Learn resource."),
-    s("learn:write", "Create, update, publish and archive Learn resources."),
+    s(
+        "learn:write",
+        "Create, update, publish and archive Learn resources.",
+    ),
     s("learn:cohorts:grant", "Grant cohort access."),
     s("learn:xapi:read", "Query the xAPI statement store."),
     s("learn:xapi:write", "Store xAPI statements."),
-    s("know:read", "List pages, get a page or revision, run search."),
-    s("know:write", "Create, update and delete pages; approve and reject revisions."),
+    s(
+        "know:read",
+        "List pages, get a page or revision, run search.",
+    ),
+    s(
+        "know:write",
+        "Create, update and delete pages; approve and reject revisions.",
+    ),
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -66,6 +99,9 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), all.len());
-        assert!(all.iter().all(|n| n.contains(':') && n.chars().all(|c| c.is_ascii_lowercase() || c == ':')));
+        assert!(
+            all.iter()
+                .all(|n| n.contains(':') && n.chars().all(|c| c.is_ascii_lowercase() || c == ':'))
+        );
     }
 }

@@ -57,10 +57,10 @@ pub enum KeyCommand {
         label: Option<String>,
         /// Requests per minute, or `none` to fall back to the tenant default.
         #[arg(long, value_parser = parse_optional_u32)]
-        rate_limit: Option<Option<u32>>,
+        rate_limit: Option<OrNone<u32>>,
         /// RFC 3339, or `none` for no expiry.
         #[arg(long, value_parser = parse_optional_time)]
-        expires_at: Option<Option<DateTime<Utc>>>,
+        expires_at: Option<OrNone<DateTime<Utc>>>,
     },
 }
 
@@ -69,24 +69,36 @@ fn parse_env(s: &str) -> Result<Env, String> {
 }
 
 fn parse_kind(s: &str) -> Result<KeyKind, String> {
-    KeyKind::parse(s).ok_or_else(|| format!("unknown key kind `{s}`: expected secret or publishable"))
+    KeyKind::parse(s)
+        .ok_or_else(|| format!("unknown key kind `{s}`: expected secret or publishable"))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    crate::time::parse_rfc3339(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"))
+    crate::time::parse_rfc3339(s)
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"))
 }
 
-fn parse_optional_time(s: &str) -> Result<Option<DateTime<Utc>>, String> {
-    if s == "none" { Ok(None) } else { parse_time(s).map(Some) }
-}
+/// A value, or `none` to clear it (clap reads `Option<Option<T>>` as an optional flag value).
+#[derive(Debug, Clone)]
+pub struct OrNone<T>(Option<T>);
 
-fn parse_optional_u32(s: &str) -> Result<Option<u32>, String> {
+fn parse_optional_time(s: &str) -> Result<OrNone<DateTime<Utc>>, String> {
     if s == "none" {
-        return Ok(None);
+        Ok(OrNone(None))
+    } else {
+        parse_time(s).map(|t| OrNone(Some(t)))
+    }
+}
+
+fn parse_optional_u32(s: &str) -> Result<OrNone<u32>, String> {
+    if s == "none" {
+        return Ok(OrNone(None));
     }
     match s.parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(Some(n)),
-        _ => Err(format!("`{s}` is not a whole number of at least 1, or `none`")),
+        Ok(n) if n >= 1 => Ok(OrNone(Some(n))),
+        _ => Err(format!(
+            "`{s}` is not a whole number of at least 1, or `none`"
+        )),
     }
 }
 
@@ -94,11 +106,24 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
     let store = open_store(data_dir)?;
     let now = Utc::now();
     match cmd {
-        KeyCommand::Create { tenant, env, scopes, kind, label, expires_at, rate_limit, json } => {
+        KeyCommand::Create {
+            tenant,
+            env,
+            scopes,
+            kind,
+            label,
+            expires_at,
+            rate_limit,
+            json,
+        } => {
             let new = NewKey {
                 env,
                 kind,
-                scopes: scopes.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+                scopes: scopes
+                    .into_iter()
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
                 label,
                 expires_at,
                 rate_limit_per_minute: rate_limit,
@@ -118,7 +143,9 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             } else {
                 println!("Created {} key {} for tenant {tenant}", key.env, key.id);
                 println!("Scopes: {}", key.scopes.join(", "));
-                println!("This is the only time the key is shown. Store it now:\n\n  {plaintext}\n");
+                println!(
+                    "This is the only time the key is shown. Store it now:\n\n  {plaintext}\n"
+                );
             }
         }
         KeyCommand::List { tenant, json } => {
@@ -127,35 +154,82 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
-                println!("No keys. Mint one with `mobieus key create --tenant {tenant} --env live --scopes events:read`.");
+                println!(
+                    "No keys. Mint one with `mobieus key create --tenant {tenant} --env live --scopes events:read`."
+                );
             } else {
-                println!("{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} SCOPES", "ID", "PREFIX", "ENV", "KIND", "STATUS", "LAST USED");
+                println!(
+                    "{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} SCOPES",
+                    "ID", "PREFIX", "ENV", "KIND", "STATUS", "LAST USED"
+                );
                 for k in list {
-                    let status = if k.revoked_at.is_some() { "revoked" } else if k.is_active(now) { "active" } else { "expired" };
-                    println!("{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} {}", k.id, k.prefix, k.env, k.kind.as_str(), status,
-                        k.last_used_at.as_ref().map(to_rfc3339).unwrap_or_else(|| "never".into()), k.scopes.join(","));
+                    let status = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else if k.is_active(now) {
+                        "active"
+                    } else {
+                        "expired"
+                    };
+                    println!(
+                        "{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} {}",
+                        k.id,
+                        k.prefix,
+                        k.env,
+                        k.kind.as_str(),
+                        status,
+                        k.last_used_at
+                            .as_ref()
+                            .map(to_rfc3339)
+                            .unwrap_or_else(|| "never".into()),
+                        k.scopes.join(",")
+                    );
                 }
             }
         }
         KeyCommand::Revoke { tenant, key_id } => {
             let db = tenant_db(&store, &tenant)?;
             let revoked = db.write(|w| {
-                let Some(key) = keys::get(w, &key_id)? else { return Ok(None) };
+                let Some(key) = keys::get(w, &key_id)? else {
+                    return Ok(None);
+                };
                 let changed = keys::revoke(w, &key_id, now)?;
                 if changed {
-                    audit::record(w, &actor(), "api_key.revoked", Some(&key_id), json!({ "prefix": key.prefix }), now)?;
+                    audit::record(
+                        w,
+                        &actor(),
+                        "api_key.revoked",
+                        Some(&key_id),
+                        json!({ "prefix": key.prefix }),
+                        now,
+                    )?;
                 }
                 Ok::<_, anyhow::Error>(Some(changed))
             })?;
             match revoked {
-                None => return Err(user_error(format!("tenant `{tenant}` has no key `{key_id}`"))),
+                None => {
+                    return Err(user_error(format!(
+                        "tenant `{tenant}` has no key `{key_id}`"
+                    )));
+                }
                 Some(false) => println!("Key {key_id} was already revoked"),
-                Some(true) => println!("Revoked key {key_id}; requests with it are refused from now on"),
+                Some(true) => {
+                    println!("Revoked key {key_id}; requests with it are refused from now on")
+                }
             }
         }
-        KeyCommand::Edit { tenant, key_id, label, rate_limit, expires_at } => {
+        KeyCommand::Edit {
+            tenant,
+            key_id,
+            label,
+            rate_limit,
+            expires_at,
+        } => {
+            let rate_limit = rate_limit.map(|v| v.0);
+            let expires_at = expires_at.map(|v| v.0);
             if label.is_none() && rate_limit.is_none() && expires_at.is_none() {
-                return Err(user_error("nothing to change: pass --label, --rate-limit or --expires-at"));
+                return Err(user_error(
+                    "nothing to change: pass --label, --rate-limit or --expires-at",
+                ));
             }
             if let Some(label) = &label {
                 keys::validate_label(label).map_err(user_error)?;
@@ -177,14 +251,29 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 }
                 keys::edit(w, &key_id, &edit)?;
                 let mut details = serde_json::Map::new();
-                if let Some(label) = &edit.label { details.insert("label".into(), json!(label)); }
-                if let Some(limit) = &edit.rate_limit_per_minute { details.insert("rate_limit_per_minute".into(), json!(limit)); }
-                if let Some(at) = &edit.expires_at { details.insert("expires_at".into(), json!(at.as_ref().map(to_rfc3339))); }
-                audit::record(w, &actor(), "api_key.edited", Some(&key_id), details.into(), now)?;
+                if let Some(label) = &edit.label {
+                    details.insert("label".into(), json!(label));
+                }
+                if let Some(limit) = &edit.rate_limit_per_minute {
+                    details.insert("rate_limit_per_minute".into(), json!(limit));
+                }
+                if let Some(at) = &edit.expires_at {
+                    details.insert("expires_at".into(), json!(at.as_ref().map(to_rfc3339)));
+                }
+                audit::record(
+                    w,
+                    &actor(),
+                    "api_key.edited",
+                    Some(&key_id),
+                    details.into(),
+                    now,
+                )?;
                 Ok::<_, anyhow::Error>(true)
             })?;
             if !found {
-                return Err(user_error(format!("tenant `{tenant}` has no key `{key_id}`")));
+                return Err(user_error(format!(
+                    "tenant `{tenant}` has no key `{key_id}`"
+                )));
             }
             println!("Updated key {key_id}");
         }

@@ -14,10 +14,19 @@ use clap::{Parser, Subcommand};
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "mobieus", version, about = "Mobieus Server: a self-hostable, multi-tenant community API")]
+#[command(
+    name = "mobieus",
+    version,
+    about = "Mobieus Server: a self-hostable, multi-tenant community API"
+)]
 pub struct Cli {
     /// Where the registry and every tenant's files live.
-    #[arg(long, global = true, env = "MOBIEUS_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MOBIEUS_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -52,9 +61,11 @@ impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
         let e = e.into();
         match e.downcast::<::tenants::Error>() {
-            Ok(t @ (::tenants::Error::TenantNotFound(_)
-            | ::tenants::Error::TenantExists(_)
-            | ::tenants::Error::Invalid(_))) => CliError::User(t.to_string()),
+            Ok(
+                t @ (::tenants::Error::TenantNotFound(_)
+                | ::tenants::Error::TenantExists(_)
+                | ::tenants::Error::Invalid(_)),
+            ) => CliError::User(t.to_string()),
             Ok(other) => CliError::Internal(other.into()),
             Err(e) => CliError::Internal(e),
         }
@@ -92,20 +103,31 @@ pub fn run() -> ExitCode {
 
 /// Who the audit log names for a CLI action.
 pub fn actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 fn open_store(data_dir: &std::path::Path) -> CliResult<::tenants::Store> {
-    Ok(::tenants::Store::open(data_dir, ::tenants::PoolConfig {
-        connections_per_db: 1,
-        ..Default::default()
-    })?)
+    Ok(::tenants::Store::open(
+        data_dir,
+        ::tenants::PoolConfig {
+            connections_per_db: 1,
+            ..Default::default()
+        },
+    )?)
 }
 
 /// The tenant's live database, or a user error naming the slug.
-fn tenant_db(store: &::tenants::Store, slug: &str) -> CliResult<std::sync::Arc<::tenants::TenantDb>> {
-    let tenant = store
-        .tenant(slug)?
-        .ok_or_else(|| user_error(format!("tenant `{slug}` does not exist (see `mobieus tenant list`)")))?;
+fn tenant_db(
+    store: &::tenants::Store,
+    slug: &str,
+) -> CliResult<std::sync::Arc<::tenants::TenantDb>> {
+    let tenant = store.tenant(slug)?.ok_or_else(|| {
+        user_error(format!(
+            "tenant `{slug}` does not exist (see `mobieus tenant list`)"
+        ))
+    })?;
     Ok(store.db(&tenant, ::tenants::Env::Live)?)
 }

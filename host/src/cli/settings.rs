@@ -42,13 +42,24 @@ pub enum AuditCommand {
 pub fn run(data_dir: &Path, cmd: SettingsCommand) -> CliResult {
     let store = open_store(data_dir)?;
     match cmd {
-        SettingsCommand::Set { tenant, name, value } => {
+        SettingsCommand::Set {
+            tenant,
+            name,
+            value,
+        } => {
             let value = settings::normalize(&name, &value).map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
             let now = Utc::now();
             db.write(|w| {
                 settings::set(w, &name, value.as_deref(), now)?;
-                audit::record(w, &actor(), "settings.updated", Some(&name), json!({ "value": value }), now)?;
+                audit::record(
+                    w,
+                    &actor(),
+                    "settings.updated",
+                    Some(&name),
+                    json!({ "value": value }),
+                    now,
+                )?;
                 Ok::<_, anyhow::Error>(())
             })?;
             match value {
@@ -63,7 +74,10 @@ pub fn run(data_dir: &Path, cmd: SettingsCommand) -> CliResult {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 for name in settings::NAMES {
-                    println!("{name} = {}", all.get(*name).map_or("(not set)", String::as_str));
+                    println!(
+                        "{name} = {}",
+                        all.get(*name).map_or("(not set)", String::as_str)
+                    );
                 }
             }
         }
@@ -73,14 +87,25 @@ pub fn run(data_dir: &Path, cmd: SettingsCommand) -> CliResult {
 
 pub fn run_audit(data_dir: &Path, cmd: AuditCommand) -> CliResult {
     let store = open_store(data_dir)?;
-    let AuditCommand::List { tenant, limit, json } = cmd;
+    let AuditCommand::List {
+        tenant,
+        limit,
+        json,
+    } = cmd;
     let db = tenant_db(&store, &tenant)?;
     let entries = db.read(|c| Ok::<_, anyhow::Error>(audit::list(c, limit)?))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
         for e in entries {
-            println!("{}  {:<18} {:<20} {:<32} {}", e.at, e.actor, e.action, e.target.unwrap_or_default(), e.details);
+            println!(
+                "{}  {:<18} {:<20} {:<32} {}",
+                e.at,
+                e.actor,
+                e.action,
+                e.target.unwrap_or_default(),
+                e.details
+            );
         }
     }
     Ok(())

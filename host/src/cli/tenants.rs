@@ -44,7 +44,10 @@ pub fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
             let slug = Slug::parse(&slug)?;
             let store = open_store(data_dir)?;
             let tenant = store.create_tenant(&slug, plan)?;
-            println!("Created tenant {} ({}), plan {}", tenant.slug, tenant.id, tenant.plan);
+            println!(
+                "Created tenant {} ({}), plan {}",
+                tenant.slug, tenant.id, tenant.plan
+            );
         }
         TenantCommand::List { json } => {
             let store = open_store(data_dir)?;
@@ -81,7 +84,10 @@ pub fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
                 confirm(&slug)?;
             }
             let tenant = store.delete_tenant(&slug)?;
-            println!("Deleted tenant {} ({}) and all its data", tenant.slug, tenant.id);
+            println!(
+                "Deleted tenant {} ({}) and all its data",
+                tenant.slug, tenant.id
+            );
         }
     }
     Ok(())

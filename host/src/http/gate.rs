@@ -27,7 +27,8 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(label) = tenant_host::tenant_label(req.headers(), req.uri(), &state.config.base_domain)
+    let Some(label) =
+        tenant_host::tenant_label(req.headers(), req.uri(), &state.config.base_domain)
     else {
         return tenant_not_found().into_response();
     };
@@ -45,7 +46,8 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
     let store = state.clone();
-    let looked_up = tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials)).await;
+    let looked_up =
+        tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials)).await;
     let (settings, admitted) = match looked_up {
         Ok(outcome) => outcome,
         Err(join) => return ApiError::from(join).into_response(),
@@ -92,7 +94,9 @@ async fn admit(
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."),
+            format!(
+                "Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."
+            ),
         )
         .into_response();
         decision.write_headers(response.headers_mut());
@@ -240,6 +244,9 @@ fn plan_gated(plan: Plan) -> ApiError {
     .with("current_plan", plan.as_str())
     .with(
         "required_plans",
-        Plan::API_PLANS.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        Plan::API_PLANS
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
     )
 }

@@ -39,7 +39,12 @@ pub struct Claim {
 
 impl Claim {
     /// Stores the response; call inside the write transaction that produced it.
-    pub fn record(&self, conn: &Connection, status: StatusCode, body: &[u8]) -> rusqlite::Result<()> {
+    pub fn record(
+        &self,
+        conn: &Connection,
+        status: StatusCode,
+        body: &[u8],
+    ) -> rusqlite::Result<()> {
         if !status.is_success() {
             return Ok(());
         }
@@ -111,14 +116,17 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
         .ok()
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
-            ApiError::validation("Idempotency-Key", "1 to 255 visible ASCII characters").into_response()
+            ApiError::validation("Idempotency-Key", "1 to 255 visible ASCII characters")
+                .into_response()
         })?
         .to_owned();
     let auth = req
         .extensions()
         .get::<Authenticated>()
         .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency outside the gate")).into_response())?;
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("idempotency outside the gate")).into_response()
+        })?;
     let (mut parts, body) = req.into_parts();
     let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
     let path = parts.uri.path().to_owned();
@@ -126,7 +134,12 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
 
     let _guard = state
         .idempotency
-        .claim((auth.tenant.id.clone(), auth.key.id.clone(), key.clone(), path.clone()))
+        .claim((
+            auth.tenant.id.clone(),
+            auth.key.id.clone(),
+            key.clone(),
+            path.clone(),
+        ))
         .ok_or_else(|| {
             ApiError::conflict(
                 "idempotency_in_progress",
@@ -135,7 +148,12 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
             .into_response()
         })?;
 
-    let (db, key_id, k, p) = (auth.db.clone(), auth.key.id.clone(), key.clone(), path.clone());
+    let (db, key_id, k, p) = (
+        auth.db.clone(),
+        auth.key.id.clone(),
+        key.clone(),
+        path.clone(),
+    );
     let stored = tokio::task::spawn_blocking(move || {
         db.read(|conn| -> Result<Option<Stored>> {
             Ok(conn
@@ -145,7 +163,13 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
                 )?
                 .query_row(
                     params![key_id, k, p, chrono::Utc::now().timestamp() - TTL_SECS],
-                    |r| Ok(Stored { request_hash: r.get(0)?, status: r.get(1)?, body: r.get(2)? }),
+                    |r| {
+                        Ok(Stored {
+                            request_hash: r.get(0)?,
+                            status: r.get(1)?,
+                            body: r.get(2)?,
+                        })
+                    },
                 )
                 .optional()?)
         })
@@ -174,7 +198,9 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
         recorded: AtomicBool::new(false),
     });
     parts.extensions.insert(claim.clone());
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     if response.status().is_success() && !claim.recorded.load(Ordering::Acquire) {
         // Every host write records in its own transaction; this is a bug guard, not a path.
         tracing::warn!(path = %claim.path, "a successful POST did not record its idempotency key");
@@ -188,7 +214,12 @@ fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> [u8; 32] {
     hash.update([0]);
     hash.update(parts.uri.path_and_query().map_or("", |p| p.as_str()));
     hash.update([0]);
-    hash.update(parts.headers.get(header::CONTENT_TYPE).map_or(&b""[..], |v| v.as_bytes()));
+    hash.update(
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map_or(&b""[..], |v| v.as_bytes()),
+    );
     hash.update([0]);
     hash.update(body);
     hash.finalize().into()
@@ -198,7 +229,10 @@ fn replay(stored: Stored) -> Response {
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

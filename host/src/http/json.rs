@@ -43,18 +43,34 @@ pub fn require_json(headers: &HeaderMap) -> Result<()> {
     }
 }
 
+/// Past the limit, up to this much more is read and discarded before answering 413, so that an
+/// ordinary client finishes sending and reads our answer instead of seeing the connection reset.
+const DRAIN_LIMIT: usize = 16 << 20;
+
 /// Reads a body up to [`BODY_LIMIT`].
-pub async fn read_body(body: Body) -> Result<Bytes> {
-    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            payload_too_large()
-        } else {
+pub async fn read_body(mut body: Body) -> Result<Bytes> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
             ApiError::bad_request("invalid_body", "The request body could not be read.")
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > BODY_LIMIT + DRAIN_LIMIT {
+            break;
         }
-    })
+        if seen <= BODY_LIMIT {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(payload_too_large());
+    }
+    Ok(buf.freeze())
 }
 
 pub fn payload_too_large() -> ApiError {
@@ -66,8 +82,12 @@ pub fn payload_too_large() -> ApiError {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(invalid_json("the request body is empty"));
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err(invalid_json("the request body is empty")),
+        // serde would accept `["ada"]` for a struct; every body of ours is an object.
+        Some(b'[') => return Err(ApiError::validation("body", "expected a JSON object")),
+        Some(_) => {}
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -83,7 +103,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 fn invalid_json(detail: &str) -> ApiError {
-    ApiError::bad_request("invalid_json", format!("The request body is not valid JSON: {detail}."))
+    ApiError::bad_request(
+        "invalid_json",
+        format!("The request body is not valid JSON: {detail}."),
+    )
 }
 
 /// A body that is JSON but not the expected shape: name the field.
@@ -127,7 +150,10 @@ mod tests {
     fn names_the_field() {
         assert!(parse::<Thing>(br#"{"name":"a"}"#).is_ok());
         let e = err(r#"{"name":5}"#);
-        assert_eq!((e.code.as_ref(), e.extra["field"].as_str()), ("validation_failed", Some("name")));
+        assert_eq!(
+            (e.code.as_ref(), e.extra["field"].as_str()),
+            ("validation_failed", Some("name"))
+        );
         let e = err(r#"{"size":1}"#);
         assert_eq!(e.extra["field"], "name");
         let e = err(r#"{"name":"a","colour":1}"#);

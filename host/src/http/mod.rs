@@ -28,3 +28,57 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn(request_id::request_id))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::app::Config;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_internal_error_with_the_request_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tenants::Store::open(dir.path(), Default::default()).unwrap();
+        let config = Config {
+            base_domain: "localhost".into(),
+            rate_limit_per_minute: 600,
+        };
+        let state = AppState::new(store, config, [0; 32]);
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("kaboom");
+                }
+                "unreachable"
+            }),
+        );
+        let app = stack(routes, state);
+        for _ in 0..2 {
+            let response = app
+                .clone()
+                .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let id = response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "internal_error");
+            assert_eq!(body["error"]["request_id"], id.as_str());
+            assert!(
+                !body.to_string().contains("kaboom"),
+                "the cause stays in the log"
+            );
+        }
+    }
+}

@@ -47,10 +47,16 @@ impl RateLimiter {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let window = match windows.get_mut(key_id) {
             Some(w) => w,
-            None => windows.entry(key_id.to_owned()).or_insert(Window { started: now, used: 0 }),
+            None => windows.entry(key_id.to_owned()).or_insert(Window {
+                started: now,
+                used: 0,
+            }),
         };
         if now >= window.started + WINDOW_SECS {
-            *window = Window { started: now, used: 0 };
+            *window = Window {
+                started: now,
+                used: 0,
+            };
         }
         let allowed = window.used < limit;
         if allowed {

@@ -67,9 +67,10 @@ fn render(response: Response, error: &ApiError, id: &RequestId) -> Response {
     let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
     let (mut parts, _) = response.into_parts();
     parts.status = error.status;
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
 }

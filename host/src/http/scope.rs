@@ -13,10 +13,16 @@ use crate::http::idempotency;
 
 /// `route` may be called only by keys holding `scope`. POSTs on it honour `Idempotency-Key`
 /// (after the scope check, so a refused request never claims a key).
-pub fn scoped(state: &AppState, scope: &'static str, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+pub fn scoped(
+    state: &AppState,
+    scope: &'static str,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
     route
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .route_layer(from_fn(move |req: Request, next: Next| require(scope, req, next)))
+        .route_layer(from_fn(move |req: Request, next: Next| {
+            require(scope, req, next)
+        }))
 }
 
 async fn require(scope: &'static str, req: Request, next: Next) -> Response {

@@ -4,7 +4,11 @@
 use axum::http::{HeaderMap, Uri, header};
 
 /// The tenant label of a request, if its host is `<label>.<base_domain>` (any port).
-pub fn tenant_label<'a>(headers: &'a HeaderMap, uri: &'a Uri, base_domain: &str) -> Option<&'a str> {
+pub fn tenant_label<'a>(
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    base_domain: &str,
+) -> Option<&'a str> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -28,7 +32,11 @@ fn strip_port(host: &str) -> &str {
         return host; // an IPv6 literal is never a tenant
     }
     host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     })
 }
 
