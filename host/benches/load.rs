@@ -1,1 +1,343 @@
-fn main() {}
+//! Load harness (not a test): starts the release binary on a temp data dir and drives it at 64
+//! keep-alive connections, printing throughput and p50/p99 for
+//!
+//! - `GET /healthz` (no tenant, no key),
+//! - `GET /api/v1/events?limit=20` (authenticated, 20 rows from the tenant's file),
+//! - `POST /api/v1/posts` (authenticated; one row + one event in one transaction).
+//!
+//! Then it SIGKILLs the server, restarts it, and checks that every acknowledged create is there.
+//!
+//! Run: `cargo bench -p mobieus --bench load` (env `LOAD_SECS`, default 10 s per scenario;
+//! `LOAD_CONNECTIONS`, default 64). The load generator shares the machine's cores with the server.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mobieus");
+
+fn main() {
+    let secs: u64 = std::env::var("LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let connections: usize = std::env::var("LOAD_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap().to_owned();
+    let (mut server, addr) = start(&data);
+    cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
+    let out = cli(
+        &data,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "bench",
+            "--env",
+            "live",
+            "--json",
+            "--rate-limit",
+            "1000000000",
+            "--scopes",
+            "events:read,users:write,posts:read,posts:write",
+        ],
+    );
+    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let host = format!("bench.localhost:{}", addr.port());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (author, seeded) = runtime.block_on(seed(addr, &host, &key));
+    println!(
+        "mobieus load harness: {connections} keep-alive connections, {secs} s per scenario, {seeded} events seeded"
+    );
+    println!(
+        "{:<34} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors"
+    );
+
+    let scenarios: Vec<(&str, Scenario)> = vec![
+        ("GET /healthz", Scenario::get("/healthz", None)),
+        (
+            "GET /api/v1/events?limit=20",
+            Scenario::get("/api/v1/events?limit=20", Some(&key)),
+        ),
+        (
+            "POST /api/v1/posts",
+            Scenario::post("/api/v1/posts", &key, &author),
+        ),
+    ];
+    let mut created = 0;
+    for (name, scenario) in scenarios {
+        let result = runtime.block_on(run(
+            addr,
+            &host,
+            Arc::new(scenario),
+            connections,
+            Duration::from_secs(secs),
+        ));
+        println!(
+            "{:<34} {:>10.0} {:>9} {:>9} {:>9} {:>8}",
+            name,
+            result.ok as f64 / result.elapsed.as_secs_f64(),
+            result.hist.value_at_quantile(0.5),
+            result.hist.value_at_quantile(0.99),
+            result.hist.max(),
+            result.errors
+        );
+        if name.starts_with("POST") {
+            created = result.ok;
+        }
+    }
+
+    // Durability under load: SIGKILL right after the last acknowledged create, then count.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (mut server, addr) = start(&data);
+    let host = format!("bench.localhost:{}", addr.port());
+    let total = runtime.block_on(async {
+        let resp = request(
+            addr,
+            &host,
+            Some(&key),
+            "GET",
+            "/api/v1/posts?limit=1",
+            None,
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&resp.1).unwrap();
+        v["total_count"].as_u64().unwrap()
+    });
+    let seeded_posts = seeded as u64 - 1;
+    println!(
+        "after SIGKILL and restart: {} of {} acknowledged creates present{}",
+        total - seeded_posts,
+        created,
+        if total - seeded_posts == created {
+            ""
+        } else {
+            "  <-- LOST WRITES"
+        }
+    );
+    let _ = server.kill();
+}
+
+fn start(data: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", data, "serve", "--listen", "127.0.0.1:0"])
+        .env("MOBIEUS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start mobieus");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(addr) = line.strip_prefix("mobieus listening on http://") {
+            break addr.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn cli(data: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["--data-dir", data])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// One user and 99 posts, so the events read returns a full page.
+async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, usize) {
+    let (_, body) = request(
+        addr,
+        host,
+        Some(key),
+        "POST",
+        "/api/v1/users",
+        Some(br#"{"username":"bench"}"#.to_vec()),
+    )
+    .await;
+    let user: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let author = user["id"].as_str().unwrap().to_owned();
+    for i in 0..99 {
+        let body = format!(r#"{{"author_id":"{author}","body":"seed {i}"}}"#);
+        request(
+            addr,
+            host,
+            Some(key),
+            "POST",
+            "/api/v1/posts",
+            Some(body.into_bytes()),
+        )
+        .await;
+    }
+    (author, 100)
+}
+
+struct Scenario {
+    method: &'static str,
+    path: String,
+    key: Option<String>,
+    body: Option<Bytes>,
+}
+
+impl Scenario {
+    fn get(path: &str, key: Option<&str>) -> Self {
+        Scenario {
+            method: "GET",
+            path: path.into(),
+            key: key.map(str::to_owned),
+            body: None,
+        }
+    }
+
+    fn post(path: &str, key: &str, author: &str) -> Self {
+        let body = format!(
+            r#"{{"author_id":"{author}","title":"Load","body":"A post written by the load harness."}}"#
+        );
+        Scenario {
+            method: "POST",
+            path: path.into(),
+            key: Some(key.into()),
+            body: Some(body.into()),
+        }
+    }
+
+    fn request(&self, host: &str) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(self.method)
+            .uri(&self.path)
+            .header("host", host);
+        if let Some(key) = &self.key {
+            b = b.header("authorization", format!("Bearer {key}"));
+        }
+        if self.body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        b.body(Full::new(self.body.clone().unwrap_or_default()))
+            .unwrap()
+    }
+}
+
+struct RunResult {
+    ok: u64,
+    errors: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+async fn run(
+    addr: SocketAddr,
+    host: &str,
+    scenario: Arc<Scenario>,
+    connections: usize,
+    duration: Duration,
+) -> RunResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (scenario, stop, host) = (scenario.clone(), stop.clone(), host.to_owned());
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let (mut ok, mut errors) = (0u64, 0u64);
+                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let resp = sender.send_request(scenario.request(&host)).await.unwrap();
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await.unwrap();
+                    if status.is_success() {
+                        ok += 1;
+                        hist.record(t.elapsed().as_micros() as u64).unwrap();
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (ok, errors, hist)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = RunResult {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    };
+    for t in tasks {
+        let (ok, errors, hist) = t.await.unwrap();
+        total.ok += ok;
+        total.errors += errors;
+        total.hist.add(hist).unwrap();
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+async fn request(
+    addr: SocketAddr,
+    host: &str,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
+    if let Some(key) = key {
+        b = b.header("authorization", format!("Bearer {key}"));
+    }
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    let resp = sender
+        .send_request(
+            b.body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}

@@ -1,46 +1,65 @@
-//! One tenant database file: a small pool of connections for reads, and a lock that serialises
-//! writers in this process (SQLite admits one writer at a time; waiting on a mutex is far cheaper
-//! than SQLite's sleep-and-retry busy handler). Other processes (the CLI) are covered by
-//! `busy_timeout`.
+//! One tenant database file: a small pool of connections for reads, and one writer thread that
+//! owns the file's write connection.
+//!
+//! Writes are jobs sent to the writer. It runs whatever jobs are queued in ONE transaction (group
+//! commit), each job inside its own savepoint: a job that fails is rolled back alone, and every
+//! job's caller hears back only after the commit, so an acknowledged write is on disk (in the WAL)
+//! and a failed one left nothing. Under load this turns one commit per write into one commit per
+//! batch; idle, a batch is a single job and nothing waits.
+//!
+//! Other processes (the CLI) write through their own `TenantDb`; SQLite's lock and `busy_timeout`
+//! serialise them with this one.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use scheduled_thread_pool::ScheduledThreadPool;
+use tokio::sync::oneshot;
 use ulid::Ulid;
 
 use crate::{Env, Error, Result, migrations};
 
 pub type Conn = PooledConnection<SqliteConnectionManager>;
 
+/// The most jobs one transaction takes.
+const MAX_BATCH: usize = 256;
+
 pub struct TenantDb {
     env: Env,
     path: PathBuf,
     pool: Pool<SqliteConnectionManager>,
-    writer: Mutex<IdClock>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     last_used_ms: AtomicI64,
 }
 
 impl TenantDb {
-    /// Opens (creating if needed) the file at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the file at `path`, brings its schema up to date and starts its
+    /// writer thread, which ends when the `TenantDb` is dropped.
     pub(crate) fn open(
         path: &Path,
         env: Env,
         max_connections: u32,
         threads: Arc<ScheduledThreadPool>,
     ) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = Connection::open_with_flags(path, flags)?;
+        configure(&mut writer)?;
+        if env == Env::Live {
+            migrations::apply(&mut writer, migrations::CONTROL)?;
+        }
+        migrations::apply(&mut writer, migrations::DATA)?;
+
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
+            .with_flags(flags)
             .with_init(configure);
         let pool = Pool::builder()
             .max_size(max_connections)
@@ -50,21 +69,21 @@ impl TenantDb {
             .test_on_check_out(false)
             .thread_pool(threads)
             .build_unchecked(manager);
-        let db = TenantDb {
+
+        let (jobs, queue) = mpsc::channel();
+        let name = format!("writer:{}", path.display());
+        std::thread::Builder::new()
+            .name(name.chars().take(15).collect())
+            .stack_size(1 << 20)
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(TenantDb {
             env,
             path: path.to_owned(),
             pool,
-            writer: Mutex::new(IdClock::default()),
+            jobs,
             last_used_ms: AtomicI64::new(now_ms()),
-        };
-        {
-            let mut conn = db.pool.get()?;
-            if env == Env::Live {
-                migrations::apply(&mut conn, migrations::CONTROL)?;
-            }
-            migrations::apply(&mut conn, migrations::DATA)?;
-        }
-        Ok(db)
+        })
     }
 
     pub fn env(&self) -> Env {
@@ -85,23 +104,55 @@ impl TenantDb {
         f(&conn)
     }
 
-    /// Runs `f` inside one immediate transaction and commits if it returns `Ok`; anything else rolls
-    /// back, so a failed request leaves no row and no event. Blocking: call from a blocking thread.
-    pub fn write<T, E: From<Error>>(
-        &self,
-        f: impl FnOnce(&mut Write<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
+    /// Runs `f` as one write job and waits until it is committed (`Ok`) or rolled back (`Err`, or
+    /// a panic in `f`). Blocking: call from a blocking thread or outside any async runtime; from
+    /// async code use [`TenantDb::write_async`]. Never call it from inside another write job.
+    pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        match self.submit(f) {
+            Ok(reply) => reply
+                .blocking_recv()
+                .unwrap_or_else(|_| Err(Error::WriteAborted.into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`TenantDb::write`], without blocking the caller's thread.
+    pub async fn write_async<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        match self.submit(f) {
+            Ok(reply) => reply
+                .await
+                .unwrap_or_else(|_| Err(Error::WriteAborted.into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn submit<T, E, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, E>>, E>
+    where
+        F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         self.touch();
-        let mut conn = self.pool.get().map_err(Error::from)?;
-        // A poisoned lock only means another writer panicked; its transaction was rolled back.
-        let mut ids = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
-        let mut write = Write { tx, ids: &mut ids };
-        let out = f(&mut write)?;
-        write.tx.commit().map_err(Error::from)?;
-        Ok(out)
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            reply,
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| E::from(Error::WriteAborted))?;
+        Ok(answer)
     }
 
     pub(crate) fn last_used_ms(&self) -> i64 {
@@ -113,9 +164,10 @@ impl TenantDb {
     }
 }
 
-/// A write transaction plus the tenant's id clock.
+/// What a write job sees: the write connection, inside the batch's transaction and the job's own
+/// savepoint, and the file's id clock.
 pub struct Write<'a> {
-    tx: Transaction<'a>,
+    conn: &'a Connection,
     ids: &'a mut IdClock,
 }
 
@@ -125,16 +177,106 @@ impl Write<'_> {
     pub fn new_ulid(&mut self) -> Ulid {
         self.ids.next()
     }
-
-    pub fn tx(&self) -> &Transaction<'_> {
-        &self.tx
-    }
 }
 
 impl std::ops::Deref for Write<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self.tx
+        self.conn
+    }
+}
+
+trait Job: Send {
+    /// Runs the job's SQL; true if it wants its changes kept.
+    fn run(&mut self, w: &mut Write<'_>) -> bool;
+    /// Tells the caller how it ended, once the transaction has.
+    fn finish(self: Box<Self>, commit: Result<()>);
+}
+
+struct TypedJob<F, T, E> {
+    f: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for TypedJob<F, T, E>
+where
+    F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: From<Error> + Send,
+{
+    fn run(&mut self, w: &mut Write<'_>) -> bool {
+        let f = self.f.take().expect("a job runs once");
+        let result = f(w);
+        let keep = result.is_ok();
+        self.result = Some(result);
+        keep
+    }
+
+    fn finish(self: Box<Self>, commit: Result<()>) {
+        let result = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(e)) | (None, Err(e)) => Err(e.into()),
+            (None, Ok(())) => Err(Error::WriteAborted.into()),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+    let mut ids = IdClock::default();
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut ids, batch);
+    }
+}
+
+fn run_batch(conn: &Connection, ids: &mut IdClock, mut batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = Error::from(e);
+        for job in batch {
+            job.finish(Err(Error::Batch(e.to_string())));
+        }
+        return;
+    }
+    let mut w = Write { conn, ids };
+    let mut failed = None;
+    for job in &mut batch {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            failed = Some(Error::from(e));
+            break;
+        }
+        let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut w))).unwrap_or(false);
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            failed = Some(Error::from(e));
+            break;
+        }
+    }
+    let outcome = match failed {
+        None => conn.execute_batch("COMMIT").map_err(Error::from),
+        Some(e) => Err(e),
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let message = outcome.as_ref().err().map(ToString::to_string);
+    for job in batch {
+        job.finish(match &message {
+            None => Ok(()),
+            Some(m) => Err(Error::Batch(m.clone())),
+        });
     }
 }
 
@@ -202,17 +344,73 @@ mod tests {
             Arc::new(ScheduledThreadPool::new(1)),
         )
         .unwrap();
-        let r: Result<(), Error> = db.write(|w| {
-            w.execute(
-                "INSERT INTO users (id, username, created_at) VALUES ('usr_1', 'a', 'now')",
-                [],
-            )?;
+        let insert = |name: &'static str| {
+            move |w: &mut Write<'_>| -> Result<(), Error> {
+                w.execute(
+                    "INSERT INTO users (id, username, created_at) VALUES (?1, ?1, 'now')",
+                    [name],
+                )?;
+                Ok(())
+            }
+        };
+        let r: Result<(), Error> = db.write(move |w| {
+            insert("a")(w)?;
             Err(Error::Invalid("boom".into()))
         });
         assert!(r.is_err());
-        let n: i64 = db
-            .read(|c| Ok::<_, Error>(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(n, 0);
+        assert_eq!(count(&db), 0);
+        // A panicking job is rolled back and reported; the writer carries on.
+        let r: Result<(), Error> = db.write(move |w| {
+            insert("b")(w)?;
+            panic!("a bug in a write job")
+        });
+        assert!(matches!(r, Err(Error::WriteAborted)));
+        db.write(insert("c")).unwrap();
+        assert_eq!(count(&db), 1);
+    }
+
+    #[test]
+    fn a_failing_job_does_not_undo_its_batch_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(
+            TenantDb::open(
+                &dir.path().join("t.db"),
+                Env::Test,
+                2,
+                Arc::new(ScheduledThreadPool::new(1)),
+            )
+            .unwrap(),
+        );
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    db.write(move |w| -> Result<(), Error> {
+                        w.execute(
+                            "INSERT INTO users (id, username, created_at) VALUES (?1, ?1, 'now')",
+                            [format!("u{i}")],
+                        )?;
+                        if i % 3 == 0 {
+                            return Err(Error::Invalid("refused".into()));
+                        }
+                        Ok(())
+                    })
+                    .is_ok()
+                })
+            })
+            .collect();
+        let ok = handles
+            .into_iter()
+            .filter(|_| true)
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(ok, 200 - 67);
+        assert_eq!(count(&db), ok as i64);
+    }
+
+    fn count(db: &TenantDb) -> i64 {
+        db.read(|c| Ok::<_, Error>(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?))
+            .unwrap()
     }
 }

@@ -21,6 +21,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the write was not committed: the writer stopped or the job panicked")]
+    WriteAborted,
+    #[error("the write transaction failed: {0}")]
+    Batch(String),
     #[error("migration {set}/{version:04} ({name}) failed: {source}")]
     Migration {
         set: String,

@@ -35,18 +35,19 @@ pub async fn read<T: Send + 'static>(
     tokio::task::spawn_blocking(move || db.read(f)).await?
 }
 
-/// Runs a write in one transaction on the key's data file, off the async executor, and answers
-/// `status` with the JSON of what `f` returns. The response is recorded for the request's
-/// `Idempotency-Key`, if any, in the same transaction.
+/// Runs a write as one job of the tenant writer (see `tenants::db`) and answers `status` with the
+/// JSON of what `f` returns, once committed. The response is recorded for the request's
+/// `Idempotency-Key`, if any, in the same transaction. Nothing here blocks the executor: the
+/// writer thread runs the SQL and the handler awaits its answer.
 pub async fn write<T: Serialize + 'static>(
     ctx: &Ctx,
     status: StatusCode,
     f: impl FnOnce(&mut Write<'_>) -> Result<T> + Send + 'static,
 ) -> Result<Response> {
-    let db = ctx.db.clone();
     let claim = ctx.idempotency.clone();
-    let body = tokio::task::spawn_blocking(move || {
-        db.write(|w| {
+    let body = ctx
+        .db
+        .write_async(move |w| {
             let value = f(w)?;
             let body = serde_json::to_vec(&value)?;
             if let Some(claim) = &claim {
@@ -54,8 +55,7 @@ pub async fn write<T: Serialize + 'static>(
             }
             Ok::<_, ApiError>(body)
         })
-    })
-    .await??;
+        .await?;
     Ok(json_response(status, body))
 }
 

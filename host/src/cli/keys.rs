@@ -130,9 +130,10 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             };
             new.validate(now).map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
-            let (key, plaintext) = db.write(|w| {
+            let actor = actor();
+            let (key, plaintext) = db.write(move |w| {
                 let created = keys::create(w, &new, now)?;
-                audit::record(w, &actor(), "api_key.created", Some(&created.0.id),
+                audit::record(w, &actor, "api_key.created", Some(&created.0.id),
                     json!({ "prefix": created.0.prefix, "env": env, "kind": kind, "scopes": created.0.scopes }), now)?;
                 Ok::<_, anyhow::Error>(created)
             })?;
@@ -188,17 +189,18 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
         }
         KeyCommand::Revoke { tenant, key_id } => {
             let db = tenant_db(&store, &tenant)?;
-            let revoked = db.write(|w| {
-                let Some(key) = keys::get(w, &key_id)? else {
+            let (actor, id) = (actor(), key_id.clone());
+            let revoked = db.write(move |w| {
+                let Some(key) = keys::get(w, &id)? else {
                     return Ok(None);
                 };
-                let changed = keys::revoke(w, &key_id, now)?;
+                let changed = keys::revoke(w, &id, now)?;
                 if changed {
                     audit::record(
                         w,
-                        &actor(),
+                        &actor,
                         "api_key.revoked",
-                        Some(&key_id),
+                        Some(&id),
                         json!({ "prefix": key.prefix }),
                         now,
                     )?;
@@ -245,11 +247,12 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 expires_at,
             };
             let db = tenant_db(&store, &tenant)?;
-            let found = db.write(|w| {
-                if keys::get(w, &key_id)?.is_none() {
+            let (actor, id) = (actor(), key_id.clone());
+            let found = db.write(move |w| {
+                if keys::get(w, &id)?.is_none() {
                     return Ok(false);
                 }
-                keys::edit(w, &key_id, &edit)?;
+                keys::edit(w, &id, &edit)?;
                 let mut details = serde_json::Map::new();
                 if let Some(label) = &edit.label {
                     details.insert("label".into(), json!(label));
@@ -260,14 +263,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 if let Some(at) = &edit.expires_at {
                     details.insert("expires_at".into(), json!(at.as_ref().map(to_rfc3339)));
                 }
-                audit::record(
-                    w,
-                    &actor(),
-                    "api_key.edited",
-                    Some(&key_id),
-                    details.into(),
-                    now,
-                )?;
+                audit::record(w, &actor, "api_key.edited", Some(&id), details.into(), now)?;
                 Ok::<_, anyhow::Error>(true)
             })?;
             if !found {

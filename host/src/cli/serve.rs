@@ -40,17 +40,13 @@ impl Default for ServeArgs {
 
 pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     init_logging();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(data_dir, args))
-}
-
-async fn serve(data_dir: &Path, args: ServeArgs) -> CliResult {
+    // Blocking set-up first, outside the runtime: open the store, bind (so the first-start banner
+    // can name the real port), create the demo tenant on an empty data dir.
     let fresh = !data_dir.join("registry.db").exists();
     let store = Store::open(data_dir, PoolConfig::default())?;
     let secret = server_secret(data_dir)?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = std::net::TcpListener::bind(args.listen)?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     if fresh {
         first_start(&store, &args.base_domain, addr)?;
@@ -60,8 +56,17 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> CliResult {
         rate_limit_per_minute: args.rate_limit_per_minute,
     };
     let state = AppState::new(store, config, secret);
+    tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(state, listener))
+}
+
+async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
     tokio::spawn(housekeeping(state.clone()));
-    tracing::info!(data_dir = %data_dir.display(), base_domain = %args.base_domain, "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
     println!("mobieus listening on http://{addr}");
     axum::serve(
         listener,
@@ -89,9 +94,10 @@ fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult 
         rate_limit_per_minute: None,
     };
     let db = store.db(&tenant, Env::Live)?;
-    let (key, plaintext) = db.write(|w| {
+    let actor = actor();
+    let (key, plaintext) = db.write(move |w| {
         let created = keys::create(w, &new, now)?;
-        audit::record(w, &actor(), "api_key.created", Some(&created.0.id),
+        audit::record(w, &actor, "api_key.created", Some(&created.0.id),
             json!({ "prefix": created.0.prefix, "env": "live", "kind": "secret", "scopes": created.0.scopes }), now)?;
         Ok::<_, anyhow::Error>(created)
     })?;

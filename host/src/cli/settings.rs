@@ -50,14 +50,15 @@ pub fn run(data_dir: &Path, cmd: SettingsCommand) -> CliResult {
             let value = settings::normalize(&name, &value).map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
             let now = Utc::now();
-            db.write(|w| {
-                settings::set(w, &name, value.as_deref(), now)?;
+            let (actor, n, v) = (actor(), name.clone(), value.clone());
+            db.write(move |w| {
+                settings::set(w, &n, v.as_deref(), now)?;
                 audit::record(
                     w,
-                    &actor(),
+                    &actor,
                     "settings.updated",
-                    Some(&name),
-                    json!({ "value": value }),
+                    Some(&n),
+                    json!({ "value": v }),
                     now,
                 )?;
                 Ok::<_, anyhow::Error>(())

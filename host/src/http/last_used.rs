@@ -49,9 +49,10 @@ impl LastUsed {
             if !still_there {
                 continue;
             }
+            let keys = pending.keys;
             let result = store.db(&pending.tenant, Env::Live).and_then(|db| {
-                db.write(|w| {
-                    for (key_id, (at, ip)) in &pending.keys {
+                db.write(move |w| {
+                    for (key_id, (at, ip)) in &keys {
                         keys::touch(w, key_id, *at, ip)?;
                     }
                     Ok::<_, tenants::Error>(())
