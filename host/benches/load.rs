@@ -83,8 +83,13 @@ fn main() {
             Scenario::post("/api/v1/posts", &key, &author),
         ),
     ];
+    // LOAD_ONLY=events runs only the scenarios whose name contains it (for profiling).
+    let only = std::env::var("LOAD_ONLY").unwrap_or_default();
     let mut created = 0;
-    for (name, scenario) in scenarios {
+    for (name, scenario) in scenarios
+        .into_iter()
+        .filter(|(n, _)| n.contains(only.as_str()))
+    {
         let result = runtime.block_on(run(
             addr,
             &host,
@@ -125,6 +130,9 @@ fn main() {
         v["total_count"].as_u64().unwrap()
     });
     let seeded_posts = seeded as u64 - 1;
+    if !only.is_empty() && !"POST".contains(only.as_str()) {
+        return;
+    }
     println!(
         "after SIGKILL and restart: {} of {} acknowledged creates present{}",
         total - seeded_posts,
