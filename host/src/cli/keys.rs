@@ -33,6 +33,9 @@ pub enum KeyCommand {
         rate_limit: Option<u32>,
         #[arg(long)]
         json: bool,
+        /// Print only the key itself (for `KEY=$(mobieus key create ... --quiet)`).
+        #[arg(long, conflicts_with = "json")]
+        quiet: bool,
     },
     /// List a tenant's keys (never their secrets).
     List {
@@ -115,6 +118,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             expires_at,
             rate_limit,
             json,
+            quiet,
         } => {
             let new = NewKey {
                 env,
@@ -137,7 +141,9 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                     json!({ "prefix": created.0.prefix, "env": env, "kind": kind, "scopes": created.0.scopes }), now)?;
                 Ok::<_, anyhow::Error>(created)
             })?;
-            if json {
+            if quiet {
+                println!("{plaintext}");
+            } else if json {
                 let mut out = serde_json::to_value(&key)?;
                 out["key"] = json!(plaintext);
                 println!("{}", serde_json::to_string_pretty(&out)?);
