@@ -54,7 +54,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     // Blocking set-up first, outside the runtime: open the store, bind (so the first-start banner
     // can name the real port), create the demo tenant on an empty data dir.
     let fresh = !data_dir.join("registry.db").exists();
-    let store = Store::open(data_dir, PoolConfig::default())?;
+    let store = Store::open(data_dir, pool_config())?;
     let secret = server_secret(data_dir)?;
     let listener = std::net::TcpListener::bind(args.listen)?;
     listener.set_nonblocking(true)?;
@@ -128,6 +128,26 @@ fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult 
     println!("  curl -H 'Authorization: Bearer {plaintext}' http://{host}/api/v1/events");
     println!();
     Ok(())
+}
+
+/// Each open tenant file costs about five descriptors (the writer's and the readers' handles on
+/// the database and its WAL). Raise the soft limit to the hard one, and open no more files than
+/// the limit allows.
+fn pool_config() -> PoolConfig {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let defaults = PoolConfig::default();
+    let affordable = (limit.saturating_sub(256) / 8).max(16) as usize;
+    if affordable < defaults.max_open {
+        tracing::warn!(
+            nofile = limit,
+            max_open = affordable,
+            "few file descriptors: fewer tenant files stay open"
+        );
+    }
+    PoolConfig {
+        max_open: defaults.max_open.min(affordable),
+        ..defaults
+    }
 }
 
 /// Signs cursors. Created once per data dir, readable only by its owner.
