@@ -15,6 +15,7 @@ use crate::http::idempotency::InFlight;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::RateLimiter;
 use crate::paging::CursorKey;
+use crate::webhooks::Webhooks;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,21 +32,37 @@ pub struct Shared {
     pub last_used: LastUsed,
     pub idempotency: InFlight,
     pub cursor_key: CursorKey,
+    pub webhooks: Webhooks,
 }
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    pub fn new(store: Store, config: Config, cursor_secret: [u8; 32]) -> Self {
-        AppState(Arc::new(Shared {
+    /// Builds the state and connects the tenant files' commits to the webhook worker.
+    pub fn new(store: Store, config: Config, cursor_secret: [u8; 32], webhooks: Webhooks) -> Self {
+        let state = AppState(Arc::new(Shared {
             store,
             config,
             limiter: RateLimiter::default(),
             last_used: LastUsed::default(),
             idempotency: InFlight::default(),
             cursor_key: CursorKey::new(cursor_secret),
-        }))
+            webhooks,
+        }));
+        // A weak handle: the hook lives in the store, which the state owns.
+        let weak = Arc::downgrade(&state.0);
+        state
+            .store
+            .pools()
+            .set_commit_hook(Arc::new(move |id, signals| {
+                if signals.contains(&crate::webhooks::store::SIGNAL)
+                    && let Some(shared) = weak.upgrade()
+                {
+                    shared.webhooks.notify(id);
+                }
+            }));
+        state
     }
 }
 

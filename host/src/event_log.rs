@@ -1,5 +1,6 @@
 //! The append-only event log. [`append`] is the one place an event is written: inside the caller's
-//! write transaction, so an event exists exactly when the write that caused it committed.
+//! write transaction, so an event exists exactly when the write that caused it committed, and so
+//! do its webhook deliveries (the outbox).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -8,6 +9,7 @@ use tenants::db::Write;
 
 use crate::error::{ApiError, Result};
 use crate::time::to_rfc3339;
+use crate::webhooks;
 
 /// An event exactly as `GET /api/v1/events` (and later a webhook body) shows it.
 #[derive(Debug, Serialize)]
@@ -27,8 +29,27 @@ pub const POST_UPDATED: &str = "post.updated";
 /// Event types the host itself emits.
 pub const HOST_TYPES: &[&str] = &[USER_REGISTERED, USER_LEFT, POST_CREATED, POST_UPDATED];
 
-/// Appends an event in the caller's transaction.
+/// Appends an event in the caller's transaction, and queues its webhook deliveries there too.
 pub fn append(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event> {
+    let event = insert(w, kind, data)?;
+    webhooks::store::enqueue(w, &event, None)?;
+    Ok(event)
+}
+
+/// Appends a `webhook.*` event about one endpoint, which is not delivered to that endpoint (news
+/// of its failures would only fail again).
+pub fn append_about_webhook(
+    w: &mut Write<'_>,
+    kind: &str,
+    data: &impl Serialize,
+    endpoint_id: &str,
+) -> Result<Event> {
+    let event = insert(w, kind, data)?;
+    webhooks::store::enqueue(w, &event, Some(endpoint_id))?;
+    Ok(event)
+}
+
+fn insert(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event> {
     debug_assert!(is_valid_type(kind), "{kind}");
     let ulid = w.new_ulid();
     let created_at: DateTime<Utc> =

@@ -3,7 +3,8 @@
 //! Where things are:
 //! - a request is authenticated in [`http::gate`] (tenant → CORS → key → plan → rate limit),
 //!   scopes are checked in [`http::scope`], errors rendered in [`http::request_id`];
-//! - an event is appended in [`event_log::append`], in the transaction of the write that caused it;
+//! - an event is appended in [`event_log::append`], in the transaction of the write that caused it,
+//!   with its webhook deliveries; [`webhooks::worker`] sends them;
 //! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
@@ -18,3 +19,4 @@ pub mod http;
 pub mod paging;
 pub mod settings;
 pub mod time;
+pub mod webhooks;

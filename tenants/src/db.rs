@@ -31,7 +31,19 @@ pub type Conn = PooledConnection<SqliteConnectionManager>;
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 256;
 
+/// Which database a [`CommitHook`] hears about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DbId {
+    pub tenant_id: String,
+    pub env: Env,
+}
+
+/// Runs on the writer thread after a transaction commits, with the signals its jobs raised
+/// ([`Write::after_commit`]); never for work that rolled back. Keep it short: wake someone.
+pub type CommitHook = Arc<dyn Fn(&DbId, &[&'static str]) + Send + Sync>;
+
 pub struct TenantDb {
+    id: DbId,
     env: Env,
     path: PathBuf,
     pool: Pool<SqliteConnectionManager>,
@@ -44,10 +56,12 @@ impl TenantDb {
     /// writer thread, which ends when the `TenantDb` is dropped.
     pub(crate) fn open(
         path: &Path,
-        env: Env,
+        id: DbId,
         max_connections: u32,
         threads: Arc<ScheduledThreadPool>,
+        hook: Option<CommitHook>,
     ) -> Result<Self> {
+        let env = id.env;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -75,9 +89,13 @@ impl TenantDb {
         std::thread::Builder::new()
             .name(name.chars().take(15).collect())
             .stack_size(1 << 20)
-            .spawn(move || write_loop(writer, queue))
+            .spawn({
+                let id = id.clone();
+                move || write_loop(writer, queue, id, hook)
+            })
             .map_err(|e| Error::io(path, e))?;
         Ok(TenantDb {
+            id,
             env,
             path: path.to_owned(),
             pool,
@@ -88,6 +106,10 @@ impl TenantDb {
 
     pub fn env(&self) -> Env {
         self.env
+    }
+
+    pub fn id(&self) -> &DbId {
+        &self.id
     }
 
     pub fn path(&self) -> &Path {
@@ -169,9 +191,18 @@ impl TenantDb {
 pub struct Write<'a> {
     conn: &'a Connection,
     ids: &'a mut IdClock,
+    signals: &'a mut Vec<&'static str>,
 }
 
 impl Write<'_> {
+    /// Raises `signal` for the [`CommitHook`], which hears it once the transaction commits (and
+    /// never if this job rolls back).
+    pub fn after_commit(&mut self, signal: &'static str) {
+        if !self.signals.contains(&signal) {
+            self.signals.push(signal);
+        }
+    }
+
     /// A ULID greater than every one minted before it for this file in this process, so ids sort
     /// in commit order and cursor paging never skips a row that commits later.
     pub fn new_ulid(&mut self) -> Ulid {
@@ -224,8 +255,14 @@ where
     }
 }
 
-fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+fn write_loop(
+    conn: Connection,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    id: DbId,
+    hook: Option<CommitHook>,
+) {
     let mut ids = IdClock::default();
+    let mut signals = Vec::new();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -234,26 +271,43 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut ids, batch);
+        signals.clear();
+        let committed = run_batch(&conn, &mut ids, &mut signals, batch);
+        if committed
+            && !signals.is_empty()
+            && let Some(hook) = &hook
+        {
+            hook(&id, &signals);
+        }
     }
 }
 
-fn run_batch(conn: &Connection, ids: &mut IdClock, mut batch: Vec<Box<dyn Job>>) {
+/// Runs one batch; true if it committed.
+fn run_batch(
+    conn: &Connection,
+    ids: &mut IdClock,
+    signals: &mut Vec<&'static str>,
+    mut batch: Vec<Box<dyn Job>>,
+) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = Error::from(e);
         for job in batch {
             job.finish(Err(Error::Batch(e.to_string())));
         }
-        return;
+        return false;
     }
-    let mut w = Write { conn, ids };
+    let mut w = Write { conn, ids, signals };
     let mut failed = None;
     for job in &mut batch {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
             failed = Some(Error::from(e));
             break;
         }
+        let raised = w.signals.len();
         let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut w))).unwrap_or(false);
+        if !keep {
+            w.signals.truncate(raised);
+        }
         let end = if keep {
             "RELEASE job"
         } else {
@@ -278,6 +332,7 @@ fn run_batch(conn: &Connection, ids: &mut IdClock, mut batch: Vec<Box<dyn Job>>)
             Some(m) => Err(Error::Batch(m.clone())),
         });
     }
+    message.is_none()
 }
 
 #[derive(Default)]
@@ -337,13 +392,7 @@ mod tests {
     #[test]
     fn write_rolls_back_on_error() {
         let dir = tempfile::tempdir().unwrap();
-        let db = TenantDb::open(
-            &dir.path().join("t.db"),
-            Env::Test,
-            2,
-            Arc::new(ScheduledThreadPool::new(1)),
-        )
-        .unwrap();
+        let db = open_test_db(dir.path(), None);
         let insert = |name: &'static str| {
             move |w: &mut Write<'_>| -> Result<(), Error> {
                 w.execute(
@@ -372,15 +421,7 @@ mod tests {
     #[test]
     fn a_failing_job_does_not_undo_its_batch_neighbours() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(
-            TenantDb::open(
-                &dir.path().join("t.db"),
-                Env::Test,
-                2,
-                Arc::new(ScheduledThreadPool::new(1)),
-            )
-            .unwrap(),
-        );
+        let db = Arc::new(open_test_db(dir.path(), None));
         let handles: Vec<_> = (0..200)
             .map(|i| {
                 let db = db.clone();
@@ -407,6 +448,48 @@ mod tests {
             .count();
         assert_eq!(ok, 200 - 67);
         assert_eq!(count(&db), ok as i64);
+    }
+
+    #[test]
+    fn the_commit_hook_hears_only_committed_signals() {
+        let dir = tempfile::tempdir().unwrap();
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        let hook: CommitHook = Arc::new(move |id: &DbId, signals: &[&'static str]| {
+            sink.lock()
+                .unwrap()
+                .push((id.tenant_id.clone(), signals.to_vec()));
+        });
+        let db = open_test_db(dir.path(), Some(hook));
+        db.write(|w| -> Result<(), Error> {
+            w.after_commit("webhooks");
+            w.after_commit("webhooks");
+            Ok(())
+        })
+        .unwrap();
+        let _ = db.write(|w| -> Result<(), Error> {
+            w.after_commit("rolled-back");
+            Err(Error::Invalid("no".into()))
+        });
+        db.write(|_| Ok::<_, Error>(())).unwrap();
+        assert_eq!(
+            *heard.lock().unwrap(),
+            vec![("t".to_owned(), vec!["webhooks"])]
+        );
+    }
+
+    fn open_test_db(dir: &Path, hook: Option<CommitHook>) -> TenantDb {
+        TenantDb::open(
+            &dir.join("t.db"),
+            DbId {
+                tenant_id: "t".into(),
+                env: Env::Test,
+            },
+            2,
+            Arc::new(ScheduledThreadPool::new(1)),
+            hook,
+        )
+        .unwrap()
     }
 
     fn count(db: &TenantDb) -> i64 {

@@ -17,7 +17,7 @@ pub mod pools;
 pub mod registry;
 pub mod store;
 
-pub use db::TenantDb;
+pub use db::{CommitHook, DbId, TenantDb};
 pub use error::{Error, Result};
 pub use model::{Env, Plan, Slug, Tenant};
 pub use pools::{PoolConfig, Pools};

@@ -15,13 +15,21 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Tables every tenant file has: users, posts, the event log, idempotency records.
-pub const DATA: &[Migration] = &[Migration {
-    set: "data",
-    version: 1,
-    name: "core",
-    sql: include_str!("../migrations/data/0001_core.sql"),
-}];
+/// Tables every tenant file has: users, posts, the event log, idempotency records, webhooks.
+pub const DATA: &[Migration] = &[
+    Migration {
+        set: "data",
+        version: 1,
+        name: "core",
+        sql: include_str!("../migrations/data/0001_core.sql"),
+    },
+    Migration {
+        set: "data",
+        version: 2,
+        name: "webhooks",
+        sql: include_str!("../migrations/data/0002_webhooks.sql"),
+    },
+];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up
 /// here too, so a tenant's keys live in one place, while their data goes to the sandbox file.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use scheduled_thread_pool::ScheduledThreadPool;
 
-use crate::db::now_ms;
+use std::sync::OnceLock;
+
+use crate::db::{CommitHook, DbId, now_ms};
 use crate::{Env, Result, Tenant, TenantDb};
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,7 @@ pub struct Pools {
     // per pool otherwise.
     threads: Arc<ScheduledThreadPool>,
     open: Mutex<HashMap<PoolKey, Arc<TenantDb>>>,
+    hook: OnceLock<CommitHook>,
 }
 
 impl Pools {
@@ -55,6 +58,7 @@ impl Pools {
                     .build(),
             ),
             open: Mutex::new(HashMap::new()),
+            hook: OnceLock::new(),
         }
     }
 
@@ -66,11 +70,16 @@ impl Pools {
         }
         // Open outside the lock: migrations may take a while and must not stall other tenants.
         let path = self.tenant_dir(tenant).join(env.file_name());
+        let id = DbId {
+            tenant_id: tenant.id.clone(),
+            env,
+        };
         let db = Arc::new(TenantDb::open(
             &path,
-            env,
+            id,
             self.config.connections_per_db,
             self.threads.clone(),
+            self.hook.get().cloned(),
         )?);
         let mut open = self.lock();
         if let Some(raced) = open.get(&key) {
@@ -81,6 +90,12 @@ impl Pools {
         }
         open.insert(key, db.clone());
         Ok(db)
+    }
+
+    /// Sets the hook every database opened from now on calls after its commits. Set it before
+    /// serving; a second call is ignored.
+    pub fn set_commit_hook(&self, hook: CommitHook) {
+        let _ = self.hook.set(hook);
     }
 
     pub(crate) fn tenant_dir(&self, tenant: &Tenant) -> PathBuf {

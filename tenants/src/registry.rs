@@ -11,14 +11,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::{Error, Plan, Result, Slug, Tenant};
+use crate::{Env, Error, Plan, Result, Slug, Tenant};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tenants (
     id         TEXT PRIMARY KEY,
     slug       TEXT NOT NULL UNIQUE,
     plan       TEXT NOT NULL,
     created_at TEXT NOT NULL
-)";
+);
+-- Tenant files that have (or had) webhook endpoints: where the delivery worker looks at start.
+CREATE TABLE IF NOT EXISTS webhook_targets (
+    tenant_id TEXT NOT NULL,
+    env       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, env)
+);";
 
 pub struct Registry {
     path: PathBuf,
@@ -29,6 +35,7 @@ struct Cache {
     conn: Connection,
     data_version: Option<i64>,
     by_slug: HashMap<String, Arc<Tenant>>,
+    by_id: HashMap<String, Arc<Tenant>>,
 }
 
 impl Registry {
@@ -41,6 +48,7 @@ impl Registry {
                 conn,
                 data_version: None,
                 by_slug: HashMap::new(),
+                by_id: HashMap::new(),
             }),
         })
     }
@@ -51,6 +59,13 @@ impl Registry {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.refresh()?;
         Ok(cache.by_slug.get(slug).cloned())
+    }
+
+    /// The tenant with this id (ids are never reused), as of the last commit by anyone.
+    pub fn get_by_id(&self, id: &str) -> Result<Option<Arc<Tenant>>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.refresh()?;
+        Ok(cache.by_id.get(id).cloned())
     }
 
     /// Every tenant, sorted by slug.
@@ -100,6 +115,33 @@ impl Registry {
         Ok(tenant)
     }
 
+    /// Remembers that a tenant file has webhook endpoints.
+    pub fn mark_webhook_target(&self, tenant_id: &str, env: Env) -> Result<()> {
+        let conn = connect(&self.path)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO webhook_targets (tenant_id, env) VALUES (?1, ?2)",
+            params![tenant_id, env.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Every tenant file that has had webhook endpoints, for tenants that still exist.
+    pub fn webhook_targets(&self) -> Result<Vec<(Arc<Tenant>, Env)>> {
+        let conn = connect(&self.path)?;
+        let mut stmt = conn.prepare("SELECT tenant_id, env FROM webhook_targets")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let tenants = self.list()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, env)| {
+                let tenant = tenants.iter().find(|t| t.id == id)?.clone();
+                Some((tenant, env.parse().ok()?))
+            })
+            .collect())
+    }
+
     pub fn set_plan(&self, slug: &str, plan: Plan) -> Result<()> {
         let conn = connect(&self.path)?;
         let n = conn.execute(
@@ -124,6 +166,10 @@ impl Registry {
             .optional()?
             .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
         tx.execute("DELETE FROM tenants WHERE id = ?1", [&tenant.id])?;
+        tx.execute(
+            "DELETE FROM webhook_targets WHERE tenant_id = ?1",
+            [&tenant.id],
+        )?;
         tx.commit()?;
         Ok(tenant)
     }
@@ -145,6 +191,10 @@ impl Cache {
             .map(|t| t.map(|t| (t.slug.to_string(), Arc::new(t))))
             .collect::<rusqlite::Result<HashMap<_, _>>>()?;
         drop(stmt);
+        self.by_id = by_slug
+            .values()
+            .map(|t| (t.id.clone(), t.clone()))
+            .collect();
         self.by_slug = by_slug;
         self.data_version = Some(version);
         Ok(())

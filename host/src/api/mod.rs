@@ -4,6 +4,7 @@ pub mod events;
 pub mod posts;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +25,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(users::router(state))
         .merge(posts::router(state))
         .merge(events::router(state))
+        .merge(webhooks::router(state))
 }
 
 /// Runs a read on the key's data file, off the async executor.
@@ -69,16 +71,16 @@ pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// The `{id}` of a path, with our own rejection.
-pub struct PathId(pub String);
+/// Path parameters (`{id}`, or a tuple for several), with our own rejection.
+pub struct ApiPath<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathId {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        Path::<String>::from_request_parts(parts, state)
+        Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|Path(id)| PathId(id))
-            .map_err(|e| ApiError::validation("id", e.body_text()))
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::validation("path", e.body_text()))
     }
 }

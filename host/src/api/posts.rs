@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::api::users::{find_active, ulid_time};
-use crate::api::{self, PathId, validate};
+use crate::api::{self, ApiPath, validate};
 use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::event_log::{self, POST_CREATED, POST_UPDATED};
@@ -102,7 +102,7 @@ async fn list(
     .map(Json)
 }
 
-async fn get_one(ctx: Ctx, PathId(id): PathId) -> Result<Json<Post>> {
+async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Post>> {
     api::read(&ctx, move |conn| {
         find(conn, &id)?.ok_or_else(|| ApiError::not_found("post"))
     })
@@ -152,7 +152,7 @@ async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
 
 async fn update(
     ctx: Ctx,
-    PathId(id): PathId,
+    ApiPath(id): ApiPath<String>,
     ApiJson(change): ApiJson<PostPatch>,
 ) -> Result<Response> {
     if change.title.is_none() && change.body.is_none() {

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, PathId, validate};
+use crate::api::{self, ApiPath, validate};
 use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::event_log::{self, USER_LEFT, USER_REGISTERED};
@@ -93,7 +93,7 @@ async fn list(
     .map(Json)
 }
 
-async fn get_one(ctx: Ctx, PathId(id): PathId) -> Result<Json<User>> {
+async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<User>> {
     api::read(&ctx, move |conn| {
         find_active(conn, &id)?.ok_or_else(|| ApiError::not_found("user"))
     })
@@ -129,7 +129,7 @@ async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewUser>) -> Result<Response> {
     .await
 }
 
-async fn remove(ctx: Ctx, PathId(id): PathId) -> Result<Response> {
+async fn remove(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::OK, move |w| {
         let user = find_active(w, &id)?.ok_or_else(|| ApiError::not_found("user"))?;
         w.execute(

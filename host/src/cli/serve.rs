@@ -14,6 +14,7 @@ use crate::audit;
 use crate::auth::keys::{self, KeyKind, NewKey};
 use crate::auth::scopes;
 use crate::http::idempotency;
+use crate::webhooks::{WebhookConfig, Webhooks};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -31,6 +32,71 @@ pub struct ServeArgs {
     /// Default: 4 per core, at least 8.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub blocking_threads: Option<u16>,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Webhook delivery. All but `--webhook-timeout` relax the production rules, for development and
+/// tests only; the server logs a warning when any is on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebhookArgs {
+    /// Delays before each attempt, e.g. 0s,1s,2s (the first must be 0s). Default: 0,1,5,30,120,360,1440 minutes.
+    #[arg(long, value_parser = parse_schedule)]
+    pub webhook_retry_schedule: Option<Schedule>,
+    /// Disable an endpoint after this many failed deliveries in a row (default 5).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_disable_after: Option<u32>,
+    /// Allow plain-http webhook URLs.
+    #[arg(long)]
+    pub webhook_allow_http: bool,
+    /// Allow webhook addresses in this range despite the SSRF guard (repeatable), e.g. 127.0.0.0/8.
+    #[arg(long, value_parser = parse_cidr)]
+    pub webhook_allow_cidr: Vec<ipnet::IpNet>,
+    /// Trust this PEM root certificate for webhook HTTPS (repeatable).
+    #[arg(long)]
+    pub webhook_ca_file: Vec<std::path::PathBuf>,
+    /// Timeout per delivery attempt, e.g. 15s (default).
+    #[arg(long, value_parser = crate::webhooks::retry::parse_duration)]
+    pub webhook_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule(Vec<std::time::Duration>);
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    let schedule = crate::webhooks::retry::parse_schedule(s)?;
+    if schedule[0] != std::time::Duration::ZERO {
+        return Err("the first delay must be 0s: the first attempt is immediate".into());
+    }
+    Ok(Schedule(schedule))
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a CIDR range like 127.0.0.0/8"))
+}
+
+impl WebhookArgs {
+    fn config(&self) -> CliResult<WebhookConfig> {
+        let mut config = WebhookConfig::default();
+        if let Some(Schedule(s)) = &self.webhook_retry_schedule {
+            config.schedule = s.clone();
+        }
+        if let Some(n) = self.webhook_disable_after {
+            config.disable_after = n;
+        }
+        if let Some(t) = self.webhook_timeout {
+            config.timeout = t;
+        }
+        config.policy.allow_http = self.webhook_allow_http;
+        config.policy.allow_cidrs = self.webhook_allow_cidr.clone();
+        for path in &self.webhook_ca_file {
+            config.extra_roots.push(std::fs::read(path).map_err(|e| {
+                super::user_error(format!("--webhook-ca-file {}: {e}", path.display()))
+            })?);
+        }
+        Ok(config)
+    }
 }
 
 fn default_blocking_threads() -> usize {
@@ -45,6 +111,7 @@ impl Default for ServeArgs {
             base_domain: "localhost".into(),
             rate_limit_per_minute: 600,
             blocking_threads: None,
+            webhooks: WebhookArgs::default(),
         }
     }
 }
@@ -66,7 +133,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         base_domain: args.base_domain.to_ascii_lowercase(),
         rate_limit_per_minute: args.rate_limit_per_minute,
     };
-    let state = AppState::new(store, config, secret);
+    let webhook_config = args.webhooks.config()?;
+    for relaxation in webhook_config.relaxations() {
+        tracing::warn!("webhooks: {relaxation} (development and tests only)");
+    }
+    let webhooks = Webhooks::new(webhook_config)
+        .map_err(|e| super::user_error(format!("webhook client: {e:#}")))?;
+    let state = AppState::new(store, config, secret, webhooks);
     tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,6 +155,7 @@ async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     tokio::spawn(housekeeping(state.clone()));
+    crate::webhooks::worker::start(state.clone());
     println!("mobieus listening on http://{addr}");
     axum::serve(
         listener,

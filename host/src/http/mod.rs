@@ -47,7 +47,8 @@ mod tests {
             base_domain: "localhost".into(),
             rate_limit_per_minute: 600,
         };
-        let state = AppState::new(store, config, [0; 32]);
+        let webhooks = crate::webhooks::Webhooks::new(Default::default()).unwrap();
+        let state = AppState::new(store, config, [0; 32], webhooks);
         let routes = Router::new().route(
             "/boom",
             get(|| async {

@@ -1,0 +1,542 @@
+//! Webhook endpoints and their deliveries (`webhooks:read` / `webhooks:manage`).
+//!
+//! `POST /api/v1/webhooks` registers an endpoint (the signing secret is shown once); `GET`,
+//! `PATCH`, `DELETE` manage it; deliveries and their attempts are listed, retried, replayed.
+
+use axum::extract::{FromRequest, OriginalUri, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use crate::api::{self, ApiPath};
+use crate::app::AppState;
+use crate::error::{ApiError, Result};
+use crate::event_log;
+use crate::http::context::Ctx;
+use crate::http::json::{ApiJson, parse, read_body, require_json};
+use crate::http::scope::scoped;
+use crate::paging::{ListQuery, ListRequest, Page};
+use crate::time::{parse_rfc3339, to_rfc3339};
+use crate::webhooks::store::{self, Delivery, Endpoint};
+use crate::webhooks::{self as hooks, filter, sign, ssrf, worker};
+
+const MAX_REPLAY: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEndpoint {
+    url: String,
+    events: Vec<String>,
+    description: Option<String>,
+    filter: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointPatch {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    filter: Option<Option<Value>>,
+    enabled: Option<bool>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    grace_period_hours: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replay {
+    since: String,
+    until: String,
+    types: Option<Vec<String>>,
+}
+
+/// An endpoint as created or rotated: with its secret, this once.
+#[derive(Serialize)]
+struct WithSecret {
+    #[serde(flatten)]
+    endpoint: Endpoint,
+    secret: String,
+}
+
+#[derive(Serialize)]
+struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: Delivery,
+    attempts: Vec<store::Attempt>,
+}
+
+/// A JSON body that may be left out entirely (`POST …/rotate-secret` with no body).
+struct OptionalJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self> {
+        let headers = req.headers().clone();
+        let bytes = read_body(req.into_body()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        require_json(&headers)?;
+        parse(&bytes).map(OptionalJson)
+    }
+}
+
+fn validate_events(events: &[String]) -> Result<()> {
+    if events.is_empty() || events.len() > 100 {
+        return Err(ApiError::validation(
+            "events",
+            "1 to 100 event types, or [\"*\"] for all",
+        ));
+    }
+    if events.iter().any(|e| e == "*") {
+        return if events.len() == 1 {
+            Ok(())
+        } else {
+            Err(ApiError::validation("events", "\"*\" stands alone"))
+        };
+    }
+    let known = hooks::known_event_types();
+    for e in events {
+        if !known.contains(&e.as_str()) {
+            return Err(ApiError::validation(
+                "events",
+                format!("unknown event type `{e}`; known: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_description(description: &Option<String>) -> Result<()> {
+    match description {
+        Some(d) => api::validate::text("description", d, 0, 500, false),
+        None => Ok(()),
+    }
+}
+
+fn validate_filter(f: &Option<Value>) -> Result<()> {
+    match f {
+        Some(f) => filter::validate(f).map_err(|why| ApiError::validation("filter", why)),
+        None => Ok(()),
+    }
+}
+
+/// The SSRF guard, as at registration.
+async fn check_url(state: &AppState, url: &str) -> Result<()> {
+    if url.len() > 2048 {
+        return Err(ApiError::validation("url", "at most 2048 characters"));
+    }
+    match state.webhooks.guard.check(url).await {
+        Ok(_) => Ok(()),
+        Err(ssrf::Refusal::Invalid(why)) => Err(ApiError::validation("url", why)),
+        Err(refusal @ ssrf::Refusal::Unresolvable(_)) => {
+            Err(ApiError::validation("url", refusal.to_string()))
+        }
+        Err(refusal) => Err(ApiError::bad_request(
+            "webhook_url_forbidden",
+            format!("This URL may not receive webhooks: {refusal}."),
+        )
+        .with("reason", refusal.to_string())),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("webhook")
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(new): ApiJson<NewEndpoint>,
+) -> Result<Response> {
+    validate_events(&new.events)?;
+    validate_description(&new.description)?;
+    validate_filter(&new.filter)?;
+    check_url(&state, &new.url).await?;
+    // The worker looks for deliveries in files it knows have endpoints; say so before there is one.
+    let (registry, tenant_id, env) = (state.clone(), ctx.tenant.id.clone(), ctx.key.env);
+    tokio::task::spawn_blocking(move || {
+        registry
+            .store
+            .registry()
+            .mark_webhook_target(&tenant_id, env)
+    })
+    .await??;
+    api::write(&ctx, StatusCode::CREATED, move |w| {
+        let id = format!("whk_{}", w.new_ulid());
+        let secret = sign::new_secret();
+        let at = to_rfc3339(&Utc::now());
+        w.execute(
+            "INSERT INTO webhook_endpoints (id, url, description, events, filter, secret, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![
+                id,
+                new.url,
+                new.description,
+                serde_json::to_string(&new.events)?,
+                new.filter.as_ref().map(Value::to_string),
+                secret,
+                at
+            ],
+        )?;
+        let endpoint = store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        Ok(WithSecret { endpoint, secret })
+    })
+    .await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Page<Endpoint>>> {
+    let req = ListRequest::parse(&uri, "webhooks", &[], &state.cursor_key)?;
+    let key = state.cursor_key.clone();
+    api::read(&ctx, move |conn| {
+        ListQuery {
+            table: "webhook_endpoints",
+            id_prefix: "whk_",
+            columns: store::ENDPOINT_COLUMNS,
+            conditions: vec![],
+            params: vec![],
+            counters: None,
+        }
+        .fetch(conn, &req, &key, store::endpoint_from_row)
+    })
+    .await
+    .map(Json)
+}
+
+async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Endpoint>> {
+    api::read(&ctx, move |conn| {
+        store::get_endpoint(conn, &id)?.ok_or_else(not_found)
+    })
+    .await
+    .map(Json)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(change): ApiJson<EndpointPatch>,
+) -> Result<Response> {
+    if let Some(events) = &change.events {
+        validate_events(events)?;
+    }
+    if let Some(description) = &change.description {
+        validate_description(description)?;
+    }
+    if let Some(f) = &change.filter {
+        validate_filter(f)?;
+    }
+    if let Some(url) = &change.url {
+        check_url(&state, url).await?;
+    }
+    api::write(&ctx, StatusCode::OK, move |w| {
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        let at = to_rfc3339(&Utc::now());
+        if let Some(url) = &change.url {
+            w.execute(
+                "UPDATE webhook_endpoints SET url = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, url, at],
+            )?;
+        }
+        if let Some(events) = &change.events {
+            w.execute(
+                "UPDATE webhook_endpoints SET events = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, serde_json::to_string(events)?, at],
+            )?;
+        }
+        if let Some(description) = &change.description {
+            w.execute(
+                "UPDATE webhook_endpoints SET description = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, description, at],
+            )?;
+        }
+        if let Some(f) = &change.filter {
+            w.execute(
+                "UPDATE webhook_endpoints SET filter = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, f.as_ref().map(Value::to_string), at],
+            )?;
+        }
+        match change.enabled {
+            Some(true) => enable_in(w, &id)?,
+            Some(false) => worker::disable(w, &id, "disabled through the API")?,
+            None => {}
+        }
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)
+    })
+    .await
+}
+
+async fn remove(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
+    api::write(&ctx, StatusCode::OK, move |w| {
+        let n = w.execute("DELETE FROM webhook_endpoints WHERE id = ?1", [&id])?;
+        if n == 0 {
+            return Err(not_found());
+        }
+        Ok(json!({ "id": id, "deleted": true }))
+    })
+    .await
+}
+
+fn enable_in(w: &mut tenants::db::Write<'_>, id: &str) -> Result<()> {
+    w.execute(
+        "UPDATE webhook_endpoints SET enabled = 1, disabled_reason = NULL, consecutive_failures = 0, updated_at = ?2
+         WHERE id = ?1",
+        params![id, to_rfc3339(&Utc::now())],
+    )?;
+    store::rearm(w, id, None, Utc::now())?;
+    Ok(())
+}
+
+async fn enable(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
+    api::write(&ctx, StatusCode::OK, move |w| {
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        enable_in(w, &id)?;
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)
+    })
+    .await
+}
+
+async fn rotate_secret(
+    ctx: Ctx,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<Rotate>,
+) -> Result<Response> {
+    let hours = body.grace_period_hours.unwrap_or(24);
+    if !(1..=168).contains(&hours) {
+        return Err(ApiError::validation(
+            "grace_period_hours",
+            "1 to 168 (7 days)",
+        ));
+    }
+    api::write(&ctx, StatusCode::OK, move |w| {
+        let secrets = store::secrets(w, &id)?.ok_or_else(not_found)?;
+        let now = Utc::now();
+        let until = now + chrono::Duration::hours(i64::from(hours));
+        let secret = sign::new_secret();
+        w.execute(
+            "UPDATE webhook_endpoints SET secret = ?2, previous_secret = ?3, previous_expires_at = ?4, updated_at = ?5
+             WHERE id = ?1",
+            params![id, secret, secrets.current, until.timestamp(), to_rfc3339(&now)],
+        )?;
+        Ok(json!({ "id": id, "secret": secret, "previous_secret_expires_at": to_rfc3339(&until) }))
+    })
+    .await
+}
+
+async fn list_deliveries(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiPath(id): ApiPath<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Json<Page<Delivery>>> {
+    let req = ListRequest::parse(
+        &uri,
+        &format!("webhook_deliveries:{id}"),
+        &["status"],
+        &state.cursor_key,
+    )?;
+    if let Some(status) = req.filters.get("status")
+        && !matches!(status.as_str(), "pending" | "succeeded" | "failed")
+    {
+        return Err(ApiError::validation(
+            "status",
+            "one of pending, succeeded, failed",
+        ));
+    }
+    let key = state.cursor_key.clone();
+    api::read(&ctx, move |conn| {
+        store::get_endpoint(conn, &id)?.ok_or_else(not_found)?;
+        let mut query = ListQuery {
+            table: "webhook_deliveries",
+            id_prefix: "dlv_",
+            columns: store::DELIVERY_COLUMNS,
+            conditions: vec!["endpoint_id = ?".into()],
+            params: vec![SqlValue::Text(id)],
+            counters: None,
+        };
+        if let Some(status) = req.filters.get("status") {
+            query.conditions.push("status = ?".into());
+            query.params.push(SqlValue::Text(status.clone()));
+        }
+        query.fetch(conn, &req, &key, store::delivery_from_row)
+    })
+    .await
+    .map(Json)
+}
+
+async fn get_delivery(
+    ctx: Ctx,
+    ApiPath((id, delivery_id)): ApiPath<(String, String)>,
+) -> Result<Json<DeliveryDetail>> {
+    api::read(&ctx, move |conn| {
+        store::get_endpoint(conn, &id)?.ok_or_else(not_found)?;
+        let delivery = store::get_delivery(conn, &id, &delivery_id)?
+            .ok_or_else(|| ApiError::not_found("delivery"))?;
+        let attempts = store::attempts(conn, &delivery_id)?;
+        Ok(DeliveryDetail { delivery, attempts })
+    })
+    .await
+    .map(Json)
+}
+
+async fn retry(
+    ctx: Ctx,
+    ApiPath((id, delivery_id)): ApiPath<(String, String)>,
+) -> Result<Response> {
+    api::write(&ctx, StatusCode::ACCEPTED, move |w| {
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        store::get_delivery(w, &id, &delivery_id)?
+            .ok_or_else(|| ApiError::not_found("delivery"))?;
+        let now = Utc::now();
+        w.execute(
+            "UPDATE webhook_deliveries SET status = 'pending', updated_at = ?2 WHERE id = ?1",
+            params![delivery_id, to_rfc3339(&now)],
+        )?;
+        store::rearm(w, &id, Some(&delivery_id), now)?;
+        store::get_delivery(w, &id, &delivery_id)?.ok_or_else(|| ApiError::not_found("delivery"))
+    })
+    .await
+}
+
+async fn test(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
+    api::write(&ctx, StatusCode::ACCEPTED, move |w| {
+        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        let now = Utc::now();
+        let event = json!({
+            "id": format!("evt_{}", w.new_ulid()),
+            "type": hooks::TEST,
+            "created_at": to_rfc3339(&now),
+            "data": { "webhook_id": id, "message": "A test event from Mobieus. It is not in the event log." },
+        });
+        let event_id = event["id"].as_str().unwrap_or_default().to_owned();
+        let delivery_id = store::insert_delivery(w, &id, &event_id, hooks::TEST, &event.to_string(), now)?;
+        store::get_delivery(w, &id, &delivery_id)?.ok_or_else(|| ApiError::not_found("delivery"))
+    })
+    .await
+}
+
+async fn replay(
+    ctx: Ctx,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Replay>,
+) -> Result<Response> {
+    let since = parse_rfc3339(&body.since).ok_or_else(|| {
+        ApiError::bad_request("invalid_since", "`since` must be an RFC 3339 time")
+            .with("field", "since")
+    })?;
+    let until = parse_rfc3339(&body.until).ok_or_else(|| {
+        ApiError::bad_request("invalid_until", "`until` must be an RFC 3339 time")
+            .with("field", "until")
+    })?;
+    if until < since {
+        return Err(
+            ApiError::bad_request("invalid_until", "`until` is before `since`")
+                .with("field", "until"),
+        );
+    }
+    if let Some(types) = &body.types {
+        validate_events(types)?;
+    }
+    api::write(&ctx, StatusCode::ACCEPTED, move |w| {
+        let endpoint = store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
+        let types = body.types.unwrap_or(endpoint.events.clone());
+        let lo = format!(
+            "evt_{}",
+            ulid::Ulid::from_parts(since.timestamp_millis().max(0) as u64, 0)
+        );
+        let hi = format!(
+            "evt_{}",
+            ulid::Ulid::from_parts(until.timestamp_millis().max(0) as u64, (1 << 80) - 1)
+        );
+        let events: Vec<event_log::Event> = w
+            .prepare_cached(&format!(
+                "SELECT {} FROM events WHERE id >= ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+                event_log::COLUMNS
+            ))?
+            .query_map(
+                params![lo, hi, (MAX_REPLAY * 4) as i64],
+                event_log::from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let filter = endpoint.filter.as_ref().and_then(Value::as_object);
+        let mut chosen = vec![];
+        for event in events.iter().filter(|e| store::subscribed(&types, &e.kind)) {
+            let body = serde_json::to_string(event)?;
+            if let Some(filter) = filter
+                && !filter::matches(filter, &serde_json::from_str(&body)?)
+            {
+                continue;
+            }
+            chosen.push((event, body));
+        }
+        if chosen.len() > MAX_REPLAY || events.len() == MAX_REPLAY * 4 {
+            return Err(ApiError::validation(
+                "since",
+                format!("more than {MAX_REPLAY} events in that window; replay a narrower one"),
+            ));
+        }
+        let now = Utc::now();
+        for (event, body) in &chosen {
+            store::insert_delivery(w, &id, &event.id, &event.kind, body, now)?;
+        }
+        Ok(json!({ "webhook_id": id, "replayed": chosen.len() }))
+    })
+    .await
+}
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let read = |r| scoped(state, "webhooks:read", r);
+    let manage = |r| scoped(state, "webhooks:manage", r);
+    Router::new()
+        .route(
+            "/api/v1/webhooks",
+            read(get(list)).merge(manage(post(create))),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            read(get(get_one)).merge(manage(axum::routing::patch(update).delete(remove))),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            read(get(list_deliveries)),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}",
+            read(get(get_delivery)),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            manage(post(retry)),
+        )
+        .route("/api/v1/webhooks/{id}/test", manage(post(test)))
+        .route("/api/v1/webhooks/{id}/enable", manage(post(enable)))
+        .route(
+            "/api/v1/webhooks/{id}/rotate-secret",
+            manage(post(rotate_secret)),
+        )
+        .route("/api/v1/webhooks/{id}/replay", manage(post(replay)))
+}
