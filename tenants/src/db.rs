@@ -42,6 +42,10 @@ pub struct DbId {
 /// ([`Write::after_commit`]); never for work that rolled back. Keep it short: wake someone.
 pub type CommitHook = Arc<dyn Fn(&DbId, &[&'static str]) + Send + Sync>;
 
+/// Where a file's writer finds the hook: shared by every file of a [`crate::Pools`], and read
+/// at each commit, so files opened before the hook was set hear it too.
+pub type HookSlot = Arc<std::sync::OnceLock<CommitHook>>;
+
 pub struct TenantDb {
     id: DbId,
     env: Env,
@@ -59,7 +63,7 @@ impl TenantDb {
         id: DbId,
         max_connections: u32,
         threads: Arc<ScheduledThreadPool>,
-        hook: Option<CommitHook>,
+        hook: HookSlot,
     ) -> Result<Self> {
         let env = id.env;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -259,7 +263,7 @@ fn write_loop(
     conn: Connection,
     queue: mpsc::Receiver<Box<dyn Job>>,
     id: DbId,
-    hook: Option<CommitHook>,
+    hook: HookSlot,
 ) {
     let mut ids = IdClock::default();
     let mut signals = Vec::new();
@@ -275,7 +279,7 @@ fn write_loop(
         let committed = run_batch(&conn, &mut ids, &mut signals, batch);
         if committed
             && !signals.is_empty()
-            && let Some(hook) = &hook
+            && let Some(hook) = hook.get()
         {
             hook(&id, &signals);
         }
@@ -392,7 +396,7 @@ mod tests {
     #[test]
     fn write_rolls_back_on_error() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_test_db(dir.path(), None);
+        let db = open_test_db(dir.path(), HookSlot::default());
         let insert = |name: &'static str| {
             move |w: &mut Write<'_>| -> Result<(), Error> {
                 w.execute(
@@ -421,7 +425,7 @@ mod tests {
     #[test]
     fn a_failing_job_does_not_undo_its_batch_neighbours() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(open_test_db(dir.path(), None));
+        let db = Arc::new(open_test_db(dir.path(), HookSlot::default()));
         let handles: Vec<_> = (0..200)
             .map(|i| {
                 let db = db.clone();
@@ -460,7 +464,9 @@ mod tests {
                 .unwrap()
                 .push((id.tenant_id.clone(), signals.to_vec()));
         });
-        let db = open_test_db(dir.path(), Some(hook));
+        let slot = HookSlot::default();
+        let db = open_test_db(dir.path(), slot.clone());
+        let _ = slot.set(hook);
         db.write(|w| -> Result<(), Error> {
             w.after_commit("webhooks");
             w.after_commit("webhooks");
@@ -478,7 +484,7 @@ mod tests {
         );
     }
 
-    fn open_test_db(dir: &Path, hook: Option<CommitHook>) -> TenantDb {
+    fn open_test_db(dir: &Path, hook: HookSlot) -> TenantDb {
         TenantDb::open(
             &dir.join("t.db"),
             DbId {

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use scheduled_thread_pool::ScheduledThreadPool;
 
-use std::sync::OnceLock;
-
-use crate::db::{CommitHook, DbId, now_ms};
+use crate::db::{CommitHook, DbId, HookSlot, now_ms};
 use crate::{Env, Result, Tenant, TenantDb};
 
 #[derive(Debug, Clone)]
@@ -43,7 +41,7 @@ pub struct Pools {
     // per pool otherwise.
     threads: Arc<ScheduledThreadPool>,
     open: Mutex<HashMap<PoolKey, Arc<TenantDb>>>,
-    hook: OnceLock<CommitHook>,
+    hook: HookSlot,
 }
 
 impl Pools {
@@ -58,7 +56,7 @@ impl Pools {
                     .build(),
             ),
             open: Mutex::new(HashMap::new()),
-            hook: OnceLock::new(),
+            hook: HookSlot::default(),
         }
     }
 
@@ -79,7 +77,7 @@ impl Pools {
             id,
             self.config.connections_per_db,
             self.threads.clone(),
-            self.hook.get().cloned(),
+            self.hook.clone(),
         )?);
         let mut open = self.lock();
         if let Some(raced) = open.get(&key) {
@@ -92,8 +90,7 @@ impl Pools {
         Ok(db)
     }
 
-    /// Sets the hook every database opened from now on calls after its commits. Set it before
-    /// serving; a second call is ignored.
+    /// Sets the hook every database calls after its commits. A second call is ignored.
     pub fn set_commit_hook(&self, hook: CommitHook) {
         let _ = self.hook.set(hook);
     }

@@ -473,7 +473,7 @@ fn record(
     let reason = if outcome.gone() {
         Some("the endpoint answered 410 Gone".to_owned())
     } else if failures >= config.disable_after {
-        Some(format!("{failures} deliveries in a row failed"))
+        Some(format!("{failures} failed deliveries in a row"))
     } else {
         None
     };
