@@ -259,12 +259,7 @@ where
     }
 }
 
-fn write_loop(
-    conn: Connection,
-    queue: mpsc::Receiver<Box<dyn Job>>,
-    id: DbId,
-    hook: HookSlot,
-) {
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, id: DbId, hook: HookSlot) {
     let mut ids = IdClock::default();
     let mut signals = Vec::new();
     while let Ok(first) = queue.recv() {

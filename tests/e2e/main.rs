@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary, real HTTP, real SQLite files.
 
 mod harness;
+mod receiver;
 
 mod auth;
 mod cli;
@@ -10,3 +11,4 @@ mod idempotency;
 mod limits;
 mod paging;
 mod resources;
+mod webhooks;
