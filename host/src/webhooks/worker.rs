@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 use tenants::db::Write;
 use tenants::{DbId, TenantDb};
@@ -221,14 +221,32 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
             return Err(e);
         }
     }
+    // When to look again: the earliest pending delivery of an endpoint with free capacity (a full
+    // endpoint wakes the scheduler when an attempt finishes). One index probe per endpoint.
     let next: Option<i64> = db.read(|conn| -> Result<Option<i64>> {
-        Ok(conn
-            .prepare_cached(
-                "SELECT MIN(d.next_attempt_at) FROM webhook_endpoints e
-                 JOIN webhook_deliveries d ON d.endpoint_id = e.id AND d.status = 'pending'
-                 WHERE e.enabled = 1",
-            )?
-            .query_row([], |r| r.get(0))?)
+        let endpoints: Vec<String> = conn
+            .prepare_cached("SELECT id FROM webhook_endpoints WHERE enabled = 1")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let slots = inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next: Option<i64> = None;
+        for endpoint in endpoints {
+            if slots.per_endpoint.get(&endpoint).copied().unwrap_or(0) >= config.per_endpoint {
+                continue;
+            }
+            let first: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT next_attempt_at FROM webhook_deliveries
+                     WHERE endpoint_id = ?1 AND status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+                )?
+                .query_row([&endpoint], |r| r.get(0))
+                .optional()?;
+            next = match (next, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next)
     })?;
     Ok(Some((db, jobs, next)))
 }
