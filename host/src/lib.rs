@@ -17,6 +17,7 @@ pub mod error;
 pub mod event_log;
 pub mod http;
 pub mod paging;
+pub mod plugins;
 pub mod settings;
 pub mod time;
 pub mod webhooks;

@@ -29,16 +29,30 @@ pub const DATA: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../migrations/data/0002_webhooks.sql"),
     },
+    Migration {
+        set: "data",
+        version: 3,
+        name: "plugin_support",
+        sql: include_str!("../migrations/data/0003_plugin_support.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up
 /// here too, so a tenant's keys live in one place, while their data goes to the sandbox file.
-pub const CONTROL: &[Migration] = &[Migration {
-    set: "control",
-    version: 1,
-    name: "keys_settings_audit",
-    sql: include_str!("../migrations/control/0001_keys_settings_audit.sql"),
-}];
+pub const CONTROL: &[Migration] = &[
+    Migration {
+        set: "control",
+        version: 1,
+        name: "keys_settings_audit",
+        sql: include_str!("../migrations/control/0001_keys_settings_audit.sql"),
+    },
+    Migration {
+        set: "control",
+        version: 2,
+        name: "plugins",
+        sql: include_str!("../migrations/control/0002_plugins.sql"),
+    },
+];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS _migrations (
     set_name   TEXT    NOT NULL,
@@ -48,7 +62,7 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS _migrations (
     PRIMARY KEY (set_name, version)
 )";
 
-/// Applies what is missing of `migrations` (one set, sorted by version). Safe to call from several
+/// Applies what is missing of `migrations` (one set, sorted by version), in its own transaction. Safe to call from several
 /// processes at once: the immediate transaction serialises them and the loser sees the work done.
 /// Returns how many were applied.
 pub fn apply(conn: &mut Connection, migrations: &[Migration]) -> Result<usize> {

@@ -1,0 +1,2 @@
+//! Plugins: product surfaces as sandboxed WebAssembly components.
+pub mod sandbox;

@@ -1,0 +1,200 @@
+//! The SQL sandbox a plugin's statements run in: SQLite's authorizer, installed on the
+//! connection for the length of one plugin call.
+//!
+//! A plugin may touch its own tables (`<name>_…`) and read the views the host grants
+//! (`host_users`), and nothing else: no host table, no other plugin's table, no ATTACH/DETACH, no
+//! PRAGMA, no transaction control, no triggers or views of its own, no `load_extension`. A refused
+//! statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
+//! import (appending an event, reading a user) lifts the rules for its own statements.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::Connection;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+/// Views the host grants every plugin, read only.
+pub const GRANTED_VIEWS: &[&str] = &["host_users"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A GET: reads only.
+    Read,
+    /// A write request or an event: reads and writes of its own tables.
+    Write,
+    /// Applying its migrations: also create, alter and drop its own tables and indexes.
+    Migrate,
+}
+
+pub struct Rules {
+    prefix: String,
+    mode: Mode,
+    /// Set while host code runs inside an import.
+    host: AtomicBool,
+}
+
+impl Rules {
+    fn own(&self, table: &str) -> bool {
+        table.starts_with(&self.prefix) && table.len() > self.prefix.len()
+    }
+
+    fn decide(&self, ctx: &AuthContext<'_>) -> Authorization {
+        if self.host.load(Ordering::Relaxed) {
+            return Authorization::Allow;
+        }
+        if ctx.database_name.is_some_and(|db| db != "main") && !matches!(ctx.action, AuthAction::Select | AuthAction::Function { .. }) {
+            return Authorization::Deny;
+        }
+        let writes = self.mode != Mode::Read;
+        let schema = self.mode == Mode::Migrate;
+        // CREATE/ALTER also rewrite sqlite_master; SQLite asks for that on the plugin's behalf.
+        if schema && is_schema_bookkeeping(&ctx.action) {
+            return Authorization::Allow;
+        }
+        let allowed = match ctx.action {
+            AuthAction::Select | AuthAction::Recursive => true,
+            AuthAction::Function { function_name } => !function_name.eq_ignore_ascii_case("load_extension"),
+            AuthAction::Read { table_name, .. } => {
+                self.own(table_name)
+                    || GRANTED_VIEWS.contains(&table_name)
+                    // A granted view reads its base table through itself.
+                    || ctx.accessor.is_some_and(|v| GRANTED_VIEWS.contains(&v))
+            }
+            AuthAction::Insert { table_name } | AuthAction::Delete { table_name } => writes && self.own(table_name),
+            AuthAction::Update { table_name, .. } => writes && self.own(table_name),
+            AuthAction::CreateTable { table_name } | AuthAction::DropTable { table_name } => schema && self.own(table_name),
+            AuthAction::CreateIndex { table_name, index_name } | AuthAction::DropIndex { table_name, index_name } => {
+                schema && self.own(table_name) && self.own(index_name)
+            }
+            AuthAction::AlterTable { table_name, .. } => schema && self.own(table_name),
+            AuthAction::Reindex { index_name } => schema && self.own(index_name),
+            _ => false,
+        };
+        if allowed { Authorization::Allow } else { Authorization::Deny }
+    }
+}
+
+fn is_schema_bookkeeping(action: &AuthAction<'_>) -> bool {
+    matches!(
+        action,
+        AuthAction::Insert { table_name } | AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+            if *table_name == "sqlite_master" || *table_name == "sqlite_schema"
+    ) || matches!(action, AuthAction::Read { table_name, .. } if *table_name == "sqlite_master")
+}
+
+/// The sandbox installed on a connection; removed when dropped.
+pub struct Installed<'c> {
+    conn: &'c Connection,
+    rules: Arc<Rules>,
+}
+
+impl<'c> Installed<'c> {
+    pub fn new(conn: &'c Connection, plugin: &str, mode: Mode) -> rusqlite::Result<Self> {
+        let rules = Arc::new(Rules {
+            prefix: format!("{plugin}_"),
+            mode,
+            host: AtomicBool::new(false),
+        });
+        let decide = rules.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| decide.decide(&ctx)))?;
+        Ok(Installed { conn, rules })
+    }
+
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules.clone()
+    }
+}
+
+impl Drop for Installed<'_> {
+    fn drop(&mut self) {
+        let _ = self.conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+    }
+}
+
+/// Runs host code with the rules lifted (inside an import).
+pub fn as_host<T>(rules: &Rules, f: impl FnOnce() -> T) -> T {
+    let before = rules.host.swap(true, Ordering::Relaxed);
+    let out = f();
+    rules.host.store(before, Ordering::Relaxed);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE api_keys (id TEXT); CREATE TABLE users (id TEXT, username TEXT, left_at TEXT);
+             CREATE VIEW host_users AS SELECT id, username FROM users WHERE left_at IS NULL;
+             CREATE TABLE other_rows (id TEXT); CREATE TABLE me_rows (id TEXT);
+             INSERT INTO users VALUES ('u1', 'ada', NULL);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn own_tables_and_granted_views_only() {
+        let conn = db();
+        let _sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        for ok in [
+            "SELECT * FROM me_rows",
+            "INSERT INTO me_rows VALUES ('x')",
+            "UPDATE me_rows SET id = 'y'",
+            "DELETE FROM me_rows",
+            "SELECT id, username FROM host_users",
+            "SELECT count(*), upper('a') FROM me_rows",
+        ] {
+            conn.prepare(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for refused in [
+            "SELECT * FROM api_keys",
+            "SELECT * FROM users",
+            "SELECT * FROM other_rows",
+            "INSERT INTO other_rows VALUES ('x')",
+            "DELETE FROM host_users",
+            "ATTACH DATABASE ':memory:' AS x",
+            "PRAGMA journal_mode = DELETE",
+            "PRAGMA table_info(api_keys)",
+            "SELECT load_extension('x')",
+            "SELECT sql FROM sqlite_master",
+            "CREATE TABLE me_new (id TEXT)",
+            "DROP TABLE api_keys",
+            "BEGIN",
+            "SAVEPOINT s",
+            "CREATE TRIGGER me_t AFTER INSERT ON me_rows BEGIN DELETE FROM api_keys; END",
+            "CREATE VIEW me_v AS SELECT * FROM api_keys",
+        ] {
+            assert!(conn.prepare(refused).is_err(), "{refused} was allowed");
+        }
+    }
+
+    #[test]
+    fn modes() {
+        let conn = db();
+        {
+            let _sandbox = Installed::new(&conn, "me", Mode::Read).unwrap();
+            assert!(conn.prepare("SELECT * FROM me_rows").is_ok());
+            assert!(conn.prepare("INSERT INTO me_rows VALUES ('x')").is_err());
+        }
+        {
+            let _sandbox = Installed::new(&conn, "me", Mode::Migrate).unwrap();
+            conn.execute_batch("CREATE TABLE me_new (id TEXT); CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
+            assert!(conn.execute_batch("CREATE TABLE elsewhere (id TEXT)").is_err());
+            assert!(conn.execute_batch("CREATE INDEX sneaky ON api_keys (id)").is_err());
+        }
+        // Removed on drop: the host's statements run unchecked again.
+        assert!(conn.prepare("SELECT * FROM api_keys").is_ok());
+    }
+
+    #[test]
+    fn host_code_inside_an_import_is_not_sandboxed() {
+        let conn = db();
+        let sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        let rules = sandbox.rules();
+        assert!(as_host(&rules, || conn.prepare("SELECT * FROM api_keys").is_ok()));
+        assert!(conn.prepare("SELECT * FROM api_keys").is_err());
+    }
+}

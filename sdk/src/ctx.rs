@@ -1,0 +1,234 @@
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::mobieus::plugin::{clock, config, events, log, random, types as wit, users};
+use crate::{Db, Error, Result};
+
+/// Who called.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub scopes: Vec<String>,
+    /// `live` or `test`.
+    pub env: String,
+    pub tenant: String,
+}
+
+/// An event delivered to [`crate::Plugin::on_event`].
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub created_at: String,
+    pub data: serde_json::Value,
+}
+
+impl From<wit::Event> for Event {
+    fn from(e: wit::Event) -> Self {
+        Event {
+            id: e.id,
+            event_type: e.event_type,
+            created_at: e.created_at,
+            data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A request, and the host's capabilities, for one handler call.
+pub struct Ctx {
+    request: Option<wit::Request>,
+}
+
+impl Ctx {
+    pub(crate) fn for_request(request: wit::Request) -> Ctx {
+        Ctx { request: Some(request) }
+    }
+
+    pub(crate) fn for_event() -> Ctx {
+        Ctx { request: None }
+    }
+
+    fn request(&self) -> Result<&wit::Request> {
+        self.request.as_ref().ok_or_else(|| Error::internal("no request in an event handler"))
+    }
+
+    pub fn method(&self) -> &str {
+        self.request.as_ref().map_or("", |r| r.method.as_str())
+    }
+
+    pub fn path(&self) -> &str {
+        self.request.as_ref().map_or("", |r| r.path.as_str())
+    }
+
+    /// A path parameter of the route template (`{id}`).
+    pub fn param(&self, name: &str) -> Result<String> {
+        self.request()?
+            .params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::internal(format!("no path parameter `{name}`")))
+    }
+
+    /// Query parameters, decoded, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let Some(r) = &self.request else { return vec![] };
+        r.query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
+            })
+            .collect()
+    }
+
+    /// One query parameter, if given.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.query_pairs().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.request
+            .as_ref()?
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.request.as_ref().map_or(&[], |r| r.body.as_slice())
+    }
+
+    /// The JSON body as `T`; a wrong shape is `400 validation_failed` naming the field.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let body = self.body();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::bad_request("invalid_json", "The request body is empty."));
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            use serde_json::error::Category;
+            let text = e.to_string();
+            let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
+            match e.classify() {
+                Category::Data => {
+                    let field = ["missing field `", "unknown field `"]
+                        .iter()
+                        .find_map(|p| message.strip_prefix(p).and_then(|r| r.split('`').next()))
+                        .unwrap_or("body")
+                        .to_owned();
+                    Error::validation(&field, message)
+                }
+                _ => Error::bad_request("invalid_json", format!("The request body is not valid JSON: {message}.")),
+            }
+        })
+    }
+
+    pub fn caller(&self) -> Option<Caller> {
+        let c = &self.request.as_ref()?.caller;
+        Some(Caller { key_id: c.key_id.clone(), scopes: c.scopes.clone(), env: c.env.clone(), tenant: c.tenant.clone() })
+    }
+
+    /// SQL on this tenant's database, in the request's transaction.
+    pub fn db(&self) -> Db {
+        Db
+    }
+
+    /// Appends an event of a declared type, in the request's transaction. Returns its id.
+    pub fn emit<T: Serialize>(&self, event_type: &str, data: &T) -> Result<String> {
+        Ok(events::emit(event_type, &serde_json::to_string(data)?)?)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        clock::now_ms()
+    }
+
+    /// Now, as RFC 3339 UTC with milliseconds.
+    pub fn now(&self) -> String {
+        rfc3339(clock::now_ms())
+    }
+
+    /// A new id, `<prefix><ULID>`: sorts by creation time.
+    pub fn new_id(&self, prefix: &str) -> String {
+        let ms = clock::now_ms().max(0) as u128;
+        let random = random::fill(10);
+        let mut value = ms << 80;
+        for (i, b) in random.iter().enumerate() {
+            value |= (*b as u128) << (72 - 8 * i);
+        }
+        const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let ulid: String = (0..26).rev().map(|i| ALPHABET[((value >> (5 * i)) & 31) as usize] as char).collect();
+        format!("{prefix}{ulid}")
+    }
+
+    pub fn log(&self, message: &str) {
+        log::log(log::Level::Info, message);
+    }
+
+    pub fn warn(&self, message: &str) {
+        log::log(log::Level::Warn, message);
+    }
+
+    /// This tenant's setting for this plugin.
+    pub fn config(&self, key: &str) -> Option<String> {
+        config::get(key)
+    }
+
+    /// Whether this tenant turned a feature flag on.
+    pub fn flag(&self, name: &str) -> bool {
+        config::flag(name)
+    }
+
+    /// A user of the host, if it exists (and has not left).
+    pub fn user(&self, id: &str) -> Result<Option<users::User>> {
+        Ok(users::get(id)?)
+    }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}

@@ -1,0 +1,115 @@
+//! The Mobieus plugin SDK: write a product surface as a WebAssembly component the way you would
+//! write an axum service.
+//!
+//! ```ignore
+//! use mobieus_sdk::prelude::*;
+//!
+//! struct Guestbook;
+//!
+//! impl Plugin for Guestbook {
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("guestbook", env!("CARGO_PKG_VERSION"))
+//!             .claims(["guestbook"])
+//!             .scope("guestbook:read", "Read entries")
+//!             .event("guestbook.entry_created", "An entry was written")
+//!             .migration(1, "entries", "CREATE TABLE guestbook_entries (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+//!     }
+//!     fn router() -> Router {
+//!         Router::new().route(Route::get("/api/v1/guestbook/entries", "guestbook:read", list))
+//!     }
+//! }
+//!
+//! fn list(cx: &mut Ctx) -> Result<Reply> { ... }
+//!
+//! mobieus_sdk::export!(Guestbook);
+//! ```
+//!
+//! The manifest's routes come from the router, so the route list is written once.
+
+mod ctx;
+mod db;
+mod error;
+mod manifest;
+mod paging;
+mod router;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "mobieus_sdk::bindings",
+    });
+}
+
+pub use ctx::{Caller, Ctx, Event};
+pub use db::{Db, FromSql, Row, ToSql, Value};
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+pub use paging::{Page, PageRequest};
+pub use router::{Reply, Route, Router};
+pub use serde_json::json;
+/// serde_json, re-exported so plugins need no version of their own.
+pub use serde_json as json;
+
+/// Everything a plugin usually needs.
+pub mod prelude {
+    pub use crate::{Ctx, Db, Error, Event, Manifest, Page, PageRequest, Plugin, Reply, Result, Route, Router, Value, json};
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// A surface. Implement it and call [`export!`] once.
+pub trait Plugin {
+    /// Name, version, namespaces, scopes, events, migrations. Routes are added from
+    /// [`Plugin::router`].
+    fn manifest() -> Manifest;
+    fn router() -> Router;
+    /// An event of a type listed with [`Manifest::subscribe`], after it committed. Delivered at
+    /// least once: make it idempotent. The default ignores it.
+    fn on_event(_cx: &mut Ctx, _event: &Event) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+    use bindings::mobieus::plugin::types as wit;
+
+    pub fn manifest<P: Plugin>() -> wit::Manifest {
+        P::manifest().into_wit(&P::router())
+    }
+
+    pub fn handle<P: Plugin>(request: wit::Request) -> wit::Response {
+        P::router().dispatch(request)
+    }
+
+    pub fn on_event<P: Plugin>(event: wit::Event) -> std::result::Result<(), String> {
+        let event = Event::from(event);
+        P::on_event(&mut Ctx::for_event(), &event)
+    }
+}
+
+/// Exports a [`Plugin`] as the component's `manifest`, `handle` and `on-event`.
+#[macro_export]
+macro_rules! export {
+    ($plugin:ty) => {
+        struct __MobieusExport;
+        impl $crate::bindings::Guest for __MobieusExport {
+            fn manifest() -> $crate::bindings::mobieus::plugin::types::Manifest {
+                $crate::__private::manifest::<$plugin>()
+            }
+            fn handle(
+                request: $crate::bindings::mobieus::plugin::types::Request,
+            ) -> $crate::bindings::mobieus::plugin::types::Response {
+                $crate::__private::handle::<$plugin>(request)
+            }
+            fn on_event(event: $crate::bindings::mobieus::plugin::types::Event) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::on_event::<$plugin>(event)
+            }
+        }
+        $crate::bindings::export_plugin!(__MobieusExport with_types_in $crate::bindings);
+    };
+}

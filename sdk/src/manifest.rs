@@ -1,0 +1,110 @@
+use serde_json::Value;
+
+use crate::Router;
+use crate::bindings::mobieus::plugin::types as wit;
+
+/// What a plugin declares. Its routes come from the [`Router`].
+pub struct Manifest {
+    name: String,
+    version: String,
+    namespaces: Vec<String>,
+    scopes: Vec<(String, String)>,
+    events: Vec<(String, String, Option<Value>)>,
+    migrations: Vec<(u32, String, String)>,
+    flags: Vec<String>,
+    subscriptions: Vec<String>,
+}
+
+impl Manifest {
+    /// `name`: lowercase letters, digits and `_`; also the prefix of the plugin's tables.
+    pub fn new(name: &str, version: &str) -> Manifest {
+        Manifest {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            namespaces: vec![],
+            scopes: vec![],
+            events: vec![],
+            migrations: vec![],
+            flags: vec![],
+            subscriptions: vec![],
+        }
+    }
+
+    /// The namespaces it claims: route paths (`/api/v1/<ns>/…`), scopes (`<ns>:…`) and event
+    /// types (`<ns>.…`) must fall inside them.
+    pub fn claims<const N: usize>(mut self, namespaces: [&str; N]) -> Manifest {
+        self.namespaces.extend(namespaces.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn scope(mut self, name: &str, description: &str) -> Manifest {
+        self.scopes.push((name.to_owned(), description.to_owned()));
+        self
+    }
+
+    pub fn event(mut self, event_type: &str, description: &str) -> Manifest {
+        self.events.push((event_type.to_owned(), description.to_owned(), None));
+        self
+    }
+
+    /// An event type with the JSON Schema of its payload.
+    pub fn event_with_schema(mut self, event_type: &str, description: &str, schema: Value) -> Manifest {
+        self.events.push((event_type.to_owned(), description.to_owned(), Some(schema)));
+        self
+    }
+
+    /// SQL applied once per tenant database, in version order.
+    pub fn migration(mut self, version: u32, name: &str, sql: &str) -> Manifest {
+        self.migrations.push((version, name.to_owned(), sql.to_owned()));
+        self
+    }
+
+    pub fn flag(mut self, name: &str) -> Manifest {
+        self.flags.push(name.to_owned());
+        self
+    }
+
+    /// Event types delivered to `on_event`.
+    pub fn subscribe(mut self, event_type: &str) -> Manifest {
+        self.subscriptions.push(event_type.to_owned());
+        self
+    }
+
+    pub(crate) fn into_wit(self, router: &Router) -> wit::Manifest {
+        wit::Manifest {
+            name: self.name,
+            version: self.version,
+            namespaces: self.namespaces,
+            routes: router
+                .routes
+                .iter()
+                .map(|r| wit::Route {
+                    method: r.method.to_owned(),
+                    path: r.path.clone(),
+                    scope: r.scope.clone(),
+                    operation_id: r.operation_id(),
+                    summary: r.summary.clone(),
+                    request_schema: r.request_schema.as_ref().map(Value::to_string),
+                    response_schema: r.response_schema.as_ref().map(Value::to_string),
+                })
+                .collect(),
+            scopes: self.scopes.into_iter().map(|(name, description)| wit::ScopeDef { name, description }).collect(),
+            events: self
+                .events
+                .into_iter()
+                .map(|(event_type, description, schema)| wit::EventDef {
+                    event_type,
+                    description,
+                    payload_schema: schema.as_ref().map(Value::to_string),
+                })
+                .collect(),
+            migrations: self
+                .migrations
+                .into_iter()
+                .map(|(version, name, sql)| wit::Migration { version, name, sql })
+                .collect(),
+            feature_flags: self.flags,
+            subscriptions: self.subscriptions,
+        }
+    }
+}

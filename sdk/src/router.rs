@@ -1,0 +1,159 @@
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bindings::mobieus::plugin::types as wit;
+use crate::{Ctx, Error, Result};
+
+pub type Handler = fn(&mut Ctx) -> Result<Reply>;
+
+/// One declared route: method, path template, the scope it needs, and its handler.
+pub struct Route {
+    pub(crate) method: &'static str,
+    pub(crate) path: String,
+    pub(crate) scope: String,
+    pub(crate) handler: Handler,
+    pub(crate) operation_id: Option<String>,
+    pub(crate) summary: String,
+    pub(crate) request_schema: Option<Value>,
+    pub(crate) response_schema: Option<Value>,
+}
+
+impl Route {
+    fn new(method: &'static str, path: &str, scope: &str, handler: Handler) -> Route {
+        Route {
+            method,
+            path: path.to_owned(),
+            scope: scope.to_owned(),
+            handler,
+            operation_id: None,
+            summary: String::new(),
+            request_schema: None,
+            response_schema: None,
+        }
+    }
+
+    pub fn get(path: &str, scope: &str, handler: Handler) -> Route {
+        Route::new("GET", path, scope, handler)
+    }
+
+    pub fn post(path: &str, scope: &str, handler: Handler) -> Route {
+        Route::new("POST", path, scope, handler)
+    }
+
+    pub fn patch(path: &str, scope: &str, handler: Handler) -> Route {
+        Route::new("PATCH", path, scope, handler)
+    }
+
+    pub fn put(path: &str, scope: &str, handler: Handler) -> Route {
+        Route::new("PUT", path, scope, handler)
+    }
+
+    pub fn delete(path: &str, scope: &str, handler: Handler) -> Route {
+        Route::new("DELETE", path, scope, handler)
+    }
+
+    /// The OpenAPI operation id (default: derived from method and path).
+    pub fn id(mut self, operation_id: &str) -> Route {
+        self.operation_id = Some(operation_id.to_owned());
+        self
+    }
+
+    pub fn summary(mut self, summary: &str) -> Route {
+        self.summary = summary.to_owned();
+        self
+    }
+
+    /// JSON Schema of the request body.
+    pub fn request(mut self, schema: Value) -> Route {
+        self.request_schema = Some(schema);
+        self
+    }
+
+    /// JSON Schema of the response body.
+    pub fn response(mut self, schema: Value) -> Route {
+        self.response_schema = Some(schema);
+        self
+    }
+
+    pub(crate) fn operation_id(&self) -> String {
+        self.operation_id.clone().unwrap_or_else(|| {
+            let mut id = self.method.to_ascii_lowercase();
+            for seg in self.path.trim_start_matches("/api/v1/").split('/') {
+                id.push('_');
+                id.push_str(seg.trim_matches(|c| c == '{' || c == '}'));
+            }
+            id
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct Router {
+    pub(crate) routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    pub fn route(mut self, route: Route) -> Router {
+        self.routes.push(route);
+        self
+    }
+
+    pub(crate) fn dispatch(&self, request: wit::Request) -> wit::Response {
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.method == request.method && r.path == request.route);
+        let Some(route) = route else {
+            return Error::new(404, "not_found", "No such endpoint.").into_response();
+        };
+        let mut cx = Ctx::for_request(request);
+        match (route.handler)(&mut cx) {
+            Ok(reply) => reply.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Reply> {
+        Ok(Reply { status, body: serde_json::to_vec(value)? })
+    }
+
+    /// `200` with JSON.
+    pub fn ok<T: Serialize>(value: &T) -> Result<Reply> {
+        Reply::json(200, value)
+    }
+
+    /// `201` with JSON.
+    pub fn created<T: Serialize>(value: &T) -> Result<Reply> {
+        Reply::json(201, value)
+    }
+
+    pub fn no_content() -> Result<Reply> {
+        Ok(Reply { status: 204, body: vec![] })
+    }
+
+    /// Raw bytes, for tests of the host's limits.
+    pub fn bytes(status: u16, body: Vec<u8>) -> Result<Reply> {
+        Ok(Reply { status, body })
+    }
+
+    fn into_response(self) -> wit::Response {
+        let headers = if self.body.is_empty() {
+            vec![]
+        } else {
+            vec![wit::Header { name: "content-type".into(), value: "application/json".into() }]
+        };
+        wit::Response { status: self.status, headers, body: self.body }
+    }
+}
