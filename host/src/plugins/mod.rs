@@ -1,2 +1,14 @@
 //! Plugins: product surfaces as sandboxed WebAssembly components.
+//!
+//! - [`runtime`]: wasmtime — compile once, link once, a fresh instance per call, limits.
+//! - [`state`] and [`imports`]: what a call carries and the capabilities it is given.
+//! - [`sandbox`]: the SQLite authorizer a plugin's SQL runs under.
+
+pub mod bindings;
+pub mod imports;
+pub mod manifest;
+pub mod registry;
+pub mod routes;
+pub mod runtime;
 pub mod sandbox;
+pub mod state;

@@ -42,7 +42,9 @@ impl Rules {
         if self.host.load(Ordering::Relaxed) {
             return Authorization::Allow;
         }
-        if ctx.database_name.is_some_and(|db| db != "main") && !matches!(ctx.action, AuthAction::Select | AuthAction::Function { .. }) {
+        if ctx.database_name.is_some_and(|db| db != "main")
+            && !matches!(ctx.action, AuthAction::Select | AuthAction::Function { .. })
+        {
             return Authorization::Deny;
         }
         let writes = self.mode != Mode::Read;
@@ -53,24 +55,39 @@ impl Rules {
         }
         let allowed = match ctx.action {
             AuthAction::Select | AuthAction::Recursive => true,
-            AuthAction::Function { function_name } => !function_name.eq_ignore_ascii_case("load_extension"),
+            AuthAction::Function { function_name } => {
+                !function_name.eq_ignore_ascii_case("load_extension")
+            }
             AuthAction::Read { table_name, .. } => {
                 self.own(table_name)
                     || GRANTED_VIEWS.contains(&table_name)
                     // A granted view reads its base table through itself.
                     || ctx.accessor.is_some_and(|v| GRANTED_VIEWS.contains(&v))
             }
-            AuthAction::Insert { table_name } | AuthAction::Delete { table_name } => writes && self.own(table_name),
-            AuthAction::Update { table_name, .. } => writes && self.own(table_name),
-            AuthAction::CreateTable { table_name } | AuthAction::DropTable { table_name } => schema && self.own(table_name),
-            AuthAction::CreateIndex { table_name, index_name } | AuthAction::DropIndex { table_name, index_name } => {
-                schema && self.own(table_name) && self.own(index_name)
+            AuthAction::Insert { table_name } | AuthAction::Delete { table_name } => {
+                writes && self.own(table_name)
             }
+            AuthAction::Update { table_name, .. } => writes && self.own(table_name),
+            AuthAction::CreateTable { table_name } | AuthAction::DropTable { table_name } => {
+                schema && self.own(table_name)
+            }
+            AuthAction::CreateIndex {
+                table_name,
+                index_name,
+            }
+            | AuthAction::DropIndex {
+                table_name,
+                index_name,
+            } => schema && self.own(table_name) && self.own(index_name),
             AuthAction::AlterTable { table_name, .. } => schema && self.own(table_name),
             AuthAction::Reindex { index_name } => schema && self.own(index_name),
             _ => false,
         };
-        if allowed { Authorization::Allow } else { Authorization::Deny }
+        if allowed {
+            Authorization::Allow
+        } else {
+            Authorization::Deny
+        }
     }
 }
 
@@ -107,7 +124,9 @@ impl<'c> Installed<'c> {
 
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
-        let _ = self.conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let _ = self
+            .conn
+            .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
     }
 }
 
@@ -182,8 +201,14 @@ mod tests {
         {
             let _sandbox = Installed::new(&conn, "me", Mode::Migrate).unwrap();
             conn.execute_batch("CREATE TABLE me_new (id TEXT); CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
-            assert!(conn.execute_batch("CREATE TABLE elsewhere (id TEXT)").is_err());
-            assert!(conn.execute_batch("CREATE INDEX sneaky ON api_keys (id)").is_err());
+            assert!(
+                conn.execute_batch("CREATE TABLE elsewhere (id TEXT)")
+                    .is_err()
+            );
+            assert!(
+                conn.execute_batch("CREATE INDEX sneaky ON api_keys (id)")
+                    .is_err()
+            );
         }
         // Removed on drop: the host's statements run unchecked again.
         assert!(conn.prepare("SELECT * FROM api_keys").is_ok());
@@ -194,7 +219,9 @@ mod tests {
         let conn = db();
         let sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
         let rules = sandbox.rules();
-        assert!(as_host(&rules, || conn.prepare("SELECT * FROM api_keys").is_ok()));
+        assert!(as_host(&rules, || conn
+            .prepare("SELECT * FROM api_keys")
+            .is_ok()));
         assert!(conn.prepare("SELECT * FROM api_keys").is_err());
     }
 }

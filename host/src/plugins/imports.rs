@@ -1,0 +1,186 @@
+//! The capabilities the host gives a plugin, one `impl` per WIT interface. A refusal is the WIT
+//! `error` variant the plugin sees; nothing here traps (limits trap, in the runtime).
+
+use rand::RngCore;
+use rusqlite::types::{Value, ValueRef};
+use serde_json::value::RawValue;
+
+use crate::event_log;
+use crate::plugins::bindings::mobieus::plugin::{
+    clock, config, db, events, log, random, types, users,
+};
+use crate::plugins::bindings::types::{Error, SqlValue};
+use crate::plugins::sandbox;
+use crate::plugins::state::PluginState;
+
+impl types::Host for PluginState {}
+
+fn to_sql(v: SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::Integer(i),
+        SqlValue::Real(f) => Value::Real(f),
+        SqlValue::Text(s) => Value::Text(s),
+        SqlValue::Blob(b) => Value::Blob(b),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Integer(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+/// Plugin SQL errors: a refusal by the sandbox is `denied`, a statement SQLite cannot parse is
+/// `invalid`, anything else `failed`.
+fn sql_error(e: rusqlite::Error) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied => {
+            Error::Denied("the sandbox refused this statement: plugins may use their own tables (<name>_…) and host_users".into())
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("syntax error") || msg.contains("no such") => {
+            Error::Invalid(msg.clone())
+        }
+        _ => Error::Failed(e.to_string()),
+    }
+}
+
+/// At most this many rows come back from one query, so a plugin cannot make the host buffer a
+/// whole table.
+const MAX_ROWS: usize = 10_000;
+
+impl db::Host for PluginState {
+    fn execute(&mut self, sql: String, params: Vec<SqlValue>) -> Result<u64, Error> {
+        let conn = self
+            .call
+            .conn()
+            .ok_or_else(|| Error::Denied("no database in this call".into()))?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+        if stmt.readonly() && stmt.column_count() > 0 {
+            return Err(Error::Invalid(
+                "execute() runs statements; use query() for SELECT".into(),
+            ));
+        }
+        let n = stmt
+            .execute(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
+            .map_err(sql_error)?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: String, params: Vec<SqlValue>) -> Result<db::Rows, Error> {
+        let conn = self
+            .call
+            .conn()
+            .ok_or_else(|| Error::Denied("no database in this call".into()))?;
+        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let width = columns.len();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
+            .map_err(sql_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            if out.len() == MAX_ROWS {
+                return Err(Error::Failed(format!(
+                    "more than {MAX_ROWS} rows: page the query"
+                )));
+            }
+            out.push(
+                (0..width)
+                    .map(|i| row.get_ref(i).map(from_sql).unwrap_or(SqlValue::Null))
+                    .collect(),
+            );
+        }
+        Ok(db::Rows { columns, rows: out })
+    }
+}
+
+impl events::Host for PluginState {
+    fn emit(&mut self, event_type: String, data: String) -> Result<String, Error> {
+        if !self.call.declared_events.contains(&event_type) {
+            return Err(Error::Denied(format!(
+                "`{event_type}` is not an event type this plugin declares in its manifest"
+            )));
+        }
+        let payload = RawValue::from_string(data)
+            .map_err(|e| Error::Invalid(format!("data is not JSON: {e}")))?;
+        let rules = self.call.rules.clone();
+        let w = self.call.write().ok_or_else(|| {
+            Error::Denied("events can be emitted only by requests that write (not GET)".into())
+        })?;
+        let mut append = || event_log::append(w, &event_type, &payload);
+        let event = match &rules {
+            Some(rules) => sandbox::as_host(rules, append),
+            None => append(),
+        }
+        .map_err(|e| Error::Failed(e.to_string()))?;
+        Ok(event.id)
+    }
+}
+
+impl log::Host for PluginState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let message: String = message.chars().take(2000).collect();
+        let (plugin, request_id) = (&self.call.plugin, &self.call.request_id);
+        match level {
+            log::Level::Debug => tracing::debug!(plugin, request_id, "{message}"),
+            log::Level::Info => tracing::info!(plugin, request_id, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, request_id, "{message}"),
+            log::Level::Error => tracing::error!(plugin, request_id, "{message}"),
+        }
+    }
+}
+
+impl clock::Host for PluginState {
+    fn now_ms(&mut self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+impl random::Host for PluginState {
+    fn fill(&mut self, len: u32) -> Vec<u8> {
+        let mut bytes = vec![0u8; len.min(1024) as usize];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes
+    }
+}
+
+impl config::Host for PluginState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.call.settings.get(&key).cloned()
+    }
+
+    fn flag(&mut self, name: String) -> bool {
+        self.call
+            .settings
+            .get(&format!("flag.{name}"))
+            .is_some_and(|v| v == "on")
+    }
+}
+
+impl users::Host for PluginState {
+    fn get(&mut self, id: String) -> Result<Option<users::User>, Error> {
+        let rules = self.call.rules.clone();
+        let conn = self
+            .call
+            .conn()
+            .ok_or_else(|| Error::Denied("no database in this call".into()))?;
+        let read = || crate::api::users::find_active(conn, &id);
+        let user = match &rules {
+            Some(rules) => sandbox::as_host(rules, read),
+            None => read(),
+        }
+        .map_err(|e| Error::Failed(e.to_string()))?;
+        Ok(user.map(|u| users::User {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            email: u.email,
+            created_at: u.created_at,
+        }))
+    }
+}

@@ -1,0 +1,345 @@
+//! A plugin's manifest as the host keeps it, and the rules it must pass to load: a good name and
+//! version, namespaces nobody else claims, routes, scopes and event types inside them, routes that
+//! collide with nothing, migrations in order.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::plugins::bindings::types as wit;
+use crate::plugins::routes;
+
+/// What the host owns: no plugin may claim these namespaces.
+pub const HOST_NAMESPACES: &[&str] = &[
+    "users", "user", "posts", "post", "events", "event", "webhooks", "webhook", "files", "file",
+    "admin", "plugins",
+];
+
+const METHODS: &[&str] = &["GET", "POST", "PATCH", "PUT", "DELETE"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub scope: String,
+    pub operation_id: String,
+    pub summary: String,
+    #[serde(skip)]
+    pub request_schema: Option<String>,
+    #[serde(skip)]
+    pub response_schema: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Described {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Migration {
+    pub version: u32,
+    pub name: String,
+    #[serde(skip)]
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub namespaces: Vec<String>,
+    pub routes: Vec<Route>,
+    pub scopes: Vec<Described>,
+    pub events: Vec<Described>,
+    pub migrations: Vec<Migration>,
+    pub feature_flags: Vec<String>,
+    pub subscriptions: Vec<String>,
+}
+
+impl From<wit::Manifest> for Manifest {
+    fn from(m: wit::Manifest) -> Self {
+        Manifest {
+            name: m.name,
+            version: m.version,
+            namespaces: m.namespaces,
+            routes: m
+                .routes
+                .into_iter()
+                .map(|r| Route {
+                    method: r.method,
+                    path: r.path,
+                    scope: r.scope,
+                    operation_id: r.operation_id,
+                    summary: r.summary,
+                    request_schema: r.request_schema,
+                    response_schema: r.response_schema,
+                })
+                .collect(),
+            scopes: m
+                .scopes
+                .into_iter()
+                .map(|s| Described {
+                    name: s.name,
+                    description: s.description,
+                })
+                .collect(),
+            events: m
+                .events
+                .into_iter()
+                .map(|e| Described {
+                    name: e.event_type,
+                    description: e.description,
+                })
+                .collect(),
+            migrations: m
+                .migrations
+                .into_iter()
+                .map(|m| Migration {
+                    version: m.version,
+                    name: m.name,
+                    sql: m.sql,
+                })
+                .collect(),
+            feature_flags: m.feature_flags,
+            subscriptions: m.subscriptions,
+        }
+    }
+}
+
+fn word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Manifest {
+    pub fn event_types(&self) -> HashSet<String> {
+        self.events.iter().map(|e| e.name.clone()).collect()
+    }
+
+    fn in_namespace(&self, ns: &str) -> bool {
+        self.namespaces.iter().any(|n| n == ns)
+    }
+
+    /// Checks the manifest alone and against the plugins loaded already. Every host route lives
+    /// under a host namespace, so a route inside the plugin's own namespaces cannot collide with
+    /// one.
+    pub fn validate(&self, others: &[&Manifest]) -> Result<(), String> {
+        if !word(&self.name) {
+            return Err(format!(
+                "name `{}`: 1-32 of a-z, 0-9 and _, starting with a letter",
+                self.name
+            ));
+        }
+        let semver = self.version.split('.').count() == 3
+            && self
+                .version
+                .split(['.', '-', '+'])
+                .next()
+                .is_some_and(|p| p.parse::<u64>().is_ok());
+        if !semver {
+            return Err(format!(
+                "version `{}` is not semver (e.g. 1.0.0)",
+                self.version
+            ));
+        }
+        if self.namespaces.is_empty() {
+            return Err("claims no namespace".into());
+        }
+        for ns in &self.namespaces {
+            if !word(ns) {
+                return Err(format!("namespace `{ns}`: a-z, 0-9 and _"));
+            }
+            if HOST_NAMESPACES.contains(&ns.as_str()) {
+                return Err(format!("namespace `{ns}` belongs to the host"));
+            }
+            if let Some(other) = others
+                .iter()
+                .find(|o| o.name != self.name && o.in_namespace(ns))
+            {
+                return Err(format!(
+                    "namespace `{ns}` is already claimed by plugin `{}`",
+                    other.name
+                ));
+            }
+        }
+        let own_scopes: HashSet<&str> = self.scopes.iter().map(|s| s.name.as_str()).collect();
+        for scope in &self.scopes {
+            let ns = scope.name.split(':').next().unwrap_or("");
+            let action_ok = scope.name.split(':').skip(1).all(word) && scope.name.contains(':');
+            if !self.in_namespace(ns) || !action_ok {
+                return Err(format!(
+                    "scope `{}` is outside the plugin's namespaces {:?}",
+                    scope.name, self.namespaces
+                ));
+            }
+        }
+        for event in &self.events {
+            let ns = event.name.split('.').next().unwrap_or("");
+            if !self.in_namespace(ns) || !crate::event_log::is_valid_type(&event.name) {
+                return Err(format!(
+                    "event type `{}` is outside the plugin's namespaces {:?}",
+                    event.name, self.namespaces
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for route in &self.routes {
+            if !METHODS.contains(&route.method.as_str()) {
+                return Err(format!(
+                    "route {} {}: method not one of {METHODS:?}",
+                    route.method, route.path
+                ));
+            }
+            if !routes::valid(&route.path) {
+                return Err(format!(
+                    "route path `{}` is not a template under /api/v1/",
+                    route.path
+                ));
+            }
+            let ns = route
+                .path
+                .trim_start_matches("/api/v1/")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if !self.in_namespace(ns) {
+                return Err(format!(
+                    "route `{}` is outside the plugin's namespaces {:?}",
+                    route.path, self.namespaces
+                ));
+            }
+            if !own_scopes.contains(route.scope.as_str())
+                && !crate::auth::scopes::CORE
+                    .iter()
+                    .any(|s| s.name == route.scope)
+            {
+                return Err(format!(
+                    "route {} {} requires `{}`, a scope the plugin does not define",
+                    route.method, route.path, route.scope
+                ));
+            }
+            if !seen.insert((route.method.clone(), route.path.clone())) {
+                return Err(format!(
+                    "route {} {} is declared twice",
+                    route.method, route.path
+                ));
+            }
+            for other in others.iter().filter(|o| o.name != self.name) {
+                if let Some(r) = other
+                    .routes
+                    .iter()
+                    .find(|r| r.method == route.method && routes::overlap(&r.path, &route.path))
+                {
+                    return Err(format!(
+                        "route {} {} collides with plugin `{}`'s {}",
+                        route.method, route.path, other.name, r.path
+                    ));
+                }
+            }
+        }
+        let mut last = 0;
+        for m in &self.migrations {
+            if m.version <= last {
+                return Err(format!(
+                    "migration versions must increase from 1 ({} after {last})",
+                    m.version
+                ));
+            }
+            last = m.version;
+        }
+        for s in &self.subscriptions {
+            if !crate::event_log::is_valid_type(s) {
+                return Err(format!("subscription `{s}` is not an event type"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, ns: &str) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: "1.0.0".into(),
+            namespaces: vec![ns.into()],
+            routes: vec![Route {
+                method: "GET".into(),
+                path: format!("/api/v1/{ns}/things/{{id}}"),
+                scope: format!("{ns}:read"),
+                operation_id: "get".into(),
+                summary: String::new(),
+                request_schema: None,
+                response_schema: None,
+            }],
+            scopes: vec![Described {
+                name: format!("{ns}:read"),
+                description: "read".into(),
+            }],
+            events: vec![Described {
+                name: format!("{ns}.created"),
+                description: "made".into(),
+            }],
+            migrations: vec![],
+            feature_flags: vec![],
+            subscriptions: vec![],
+        }
+    }
+
+    #[test]
+    fn rules() {
+        let a = manifest("a", "alpha");
+        assert!(a.validate(&[]).is_ok());
+        let mut bad = manifest("b", "users");
+        assert!(
+            bad.validate(&[])
+                .unwrap_err()
+                .contains("belongs to the host")
+        );
+        bad = manifest("b", "alpha");
+        assert!(
+            bad.validate(&[&a])
+                .unwrap_err()
+                .contains("already claimed by plugin `a`")
+        );
+        // Upgrading the same plugin is not a conflict with itself.
+        assert!(manifest("a", "alpha").validate(&[&a]).is_ok());
+        let mut scope = manifest("c", "gamma");
+        scope.scopes.push(Described {
+            name: "users:admin".into(),
+            description: String::new(),
+        });
+        assert!(scope.validate(&[]).unwrap_err().contains("outside"));
+        let mut event = manifest("c", "gamma");
+        event.events.push(Described {
+            name: "alpha.created".into(),
+            description: String::new(),
+        });
+        assert!(event.validate(&[]).unwrap_err().contains("outside"));
+        let mut route = manifest("c", "gamma");
+        route.routes[0].path = "/api/v1/alpha/x".into();
+        assert!(route.validate(&[]).unwrap_err().contains("outside"));
+        let mut twin = manifest("d", "delta");
+        twin.namespaces.push("alpha".into());
+        assert!(
+            twin.validate(&[&a])
+                .unwrap_err()
+                .contains("already claimed")
+        );
+        let mut host_scope = manifest("c", "gamma");
+        host_scope.routes[0].scope = "users:read".into();
+        assert!(
+            host_scope.validate(&[]).is_ok(),
+            "a route may require a host scope"
+        );
+        let mut version = manifest("c", "gamma");
+        version.version = "one".into();
+        assert!(version.validate(&[]).is_err());
+    }
+}

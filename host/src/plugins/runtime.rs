@@ -1,0 +1,203 @@
+//! The wasmtime side: one engine (pooling allocator, copy-on-write memory images, epoch
+//! interruption), one linker with WASI (nothing granted) and the host's imports; components
+//! compiled once (cached on disk by content hash and engine version) and linked once
+//! (`PluginPre`); a fresh instance in a fresh `Store` for every call, with a deadline and a
+//! memory cap.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::plugins::bindings::{Plugin, PluginPre, types};
+use crate::plugins::state::{Call, PluginState};
+
+/// How often the epoch advances; the deadline is counted in these.
+const TICK: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock time one call may take.
+    pub deadline: Duration,
+    /// Linear memory one instance may grow to.
+    pub memory: usize,
+    /// The largest response body a plugin may return.
+    pub body: usize,
+    /// Plugin calls running at once, across every tenant and plugin.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_secs(2),
+            memory: 64 << 20,
+            body: 4 << 20,
+            concurrency: 64,
+        }
+    }
+}
+
+/// How a call went wrong.
+#[derive(Debug)]
+pub enum CallError {
+    /// It ran past its deadline.
+    Timeout,
+    /// It trapped, panicked, ran out of memory, or returned something unusable.
+    Failed(String),
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    pub limits: Limits,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Runtime {
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = (limits.concurrency as u32).max(8) * 2;
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 2)
+            .total_tables(slots * 4)
+            .max_memories_per_component(2)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            .max_memory_size(limits.memory);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })?;
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            cache_dir,
+        })
+    }
+
+    /// Compiles a component, or loads what an earlier compile of the same bytes left on disk.
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Ok(Component::from_binary(&self.engine, wasm)?);
+        };
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let key = format!("{:x}-{:016x}", Sha256::digest(wasm), engine_hash.finish());
+        let path = dir.join(format!("{key}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file was written by `serialize` of this same engine configuration (the
+            // key includes its compatibility hash) into a directory only the server writes.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                return Ok(component);
+            }
+        }
+        let component = Component::from_binary(&self.engine, wasm)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, component.serialize()?).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        Ok(component)
+    }
+
+    /// Links a component once; instantiating it later is cheap.
+    pub fn prepare(&self, component: &Component) -> anyhow::Result<PluginPre<PluginState>> {
+        let pre = self.linker.instantiate_pre(component)?;
+        Ok(PluginPre::new(pre)?)
+    }
+
+    fn store(&self, call: Call) -> Store<PluginState> {
+        let mut store = Store::new(&self.engine, PluginState::new(call, self.limits.memory));
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    pub fn manifest(
+        &self,
+        pre: &PluginPre<PluginState>,
+        name_hint: &str,
+    ) -> Result<types::Manifest, CallError> {
+        let mut store = self.store(Call::loading(name_hint));
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        plugin.call_manifest(&mut store).map_err(classify)
+    }
+
+    /// One request: a fresh instance, `handle`, the response checked against the body cap.
+    pub fn handle(
+        &self,
+        pre: &PluginPre<PluginState>,
+        call: Call,
+        request: &types::Request,
+    ) -> Result<types::Response, CallError> {
+        let mut store = self.store(call);
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        let response = plugin.call_handle(&mut store, request).map_err(classify)?;
+        if response.body.len() > self.limits.body {
+            return Err(CallError::Failed(format!(
+                "the response body ({} bytes) is over the {} byte cap",
+                response.body.len(),
+                self.limits.body
+            )));
+        }
+        if !(100..=599).contains(&response.status) {
+            return Err(CallError::Failed(format!(
+                "status {} is not an HTTP status",
+                response.status
+            )));
+        }
+        Ok(response)
+    }
+
+    /// One event for `on-event`.
+    pub fn on_event(
+        &self,
+        pre: &PluginPre<PluginState>,
+        call: Call,
+        event: &types::Event,
+    ) -> Result<(), CallError> {
+        let mut store = self.store(call);
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        plugin
+            .call_on_event(&mut store, event)
+            .map_err(classify)?
+            .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
+    }
+}
+
+fn classify(e: wasmtime::Error) -> CallError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout,
+        Some(trap) => CallError::Failed(format!("trapped: {trap}")),
+        None => CallError::Failed(format!("{e:#}")),
+    }
+}

@@ -1,0 +1,100 @@
+//! What one plugin call carries in its wasmtime `Store`: WASI (nothing granted), memory limits, and
+//! the call's context — which plugin, which tenant database and transaction, which sandbox rules.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tenants::db::Write;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::plugins::sandbox::Rules;
+
+/// The database side of a call. The pointers are only dereferenced during the call that created
+/// them, on the thread that owns the connection; see [`Tx::write`].
+pub enum Tx {
+    /// A GET: a read transaction on a pooled connection.
+    Read(*const Connection),
+    /// A write request or an event: the tenant writer's transaction, inside the job's savepoint.
+    Write(*mut Write<'static>),
+    /// Loading (`manifest`): no database at all.
+    None,
+}
+
+pub struct Call {
+    pub plugin: String,
+    pub declared_events: Arc<HashSet<String>>,
+    pub tx: Tx,
+    pub rules: Option<Arc<Rules>>,
+    pub settings: HashMap<String, String>,
+    pub request_id: String,
+}
+
+impl Call {
+    pub fn loading(plugin: &str) -> Call {
+        Call {
+            plugin: plugin.to_owned(),
+            declared_events: Arc::default(),
+            tx: Tx::None,
+            rules: None,
+            settings: HashMap::new(),
+            request_id: String::new(),
+        }
+    }
+
+    /// The connection of this call, if it has one.
+    pub fn conn(&self) -> Option<&Connection> {
+        match self.tx {
+            // SAFETY: the pointee outlives the call (see `Runtime::call_with_tx`), and the call
+            // runs on the one thread that uses the connection.
+            Tx::Read(c) => Some(unsafe { &*c }),
+            Tx::Write(w) => Some(unsafe { &*w }),
+            Tx::None => None,
+        }
+    }
+
+    /// The write transaction, in a write call.
+    pub fn write(&mut self) -> Option<&mut Write<'static>> {
+        match self.tx {
+            // SAFETY: as in `conn`; nothing else touches the `Write` while the call runs.
+            Tx::Write(w) => Some(unsafe { &mut *w }),
+            _ => None,
+        }
+    }
+}
+
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    pub call: Call,
+}
+
+// SAFETY: a `Store` is only ever used on the thread that created it (one call, start to end), and
+// the raw pointers in `Tx` never leave that thread.
+unsafe impl Send for PluginState {}
+
+impl PluginState {
+    pub fn new(call: Call, memory: usize) -> PluginState {
+        PluginState {
+            // Nothing granted: no preopened directories, no environment, no sockets, stdio closed.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .build(),
+            call,
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
