@@ -15,6 +15,7 @@ use crate::http::idempotency::InFlight;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::RateLimiter;
 use crate::paging::CursorKey;
+use crate::plugins::registry::Plugins;
 use crate::webhooks::Webhooks;
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub struct Shared {
     pub idempotency: InFlight,
     pub cursor_key: CursorKey,
     pub webhooks: Webhooks,
+    pub plugins: Arc<Plugins>,
 }
 
 #[derive(Clone)]
@@ -40,7 +42,13 @@ pub struct AppState(Arc<Shared>);
 
 impl AppState {
     /// Builds the state and connects the tenant files' commits to the webhook worker.
-    pub fn new(store: Store, config: Config, cursor_secret: [u8; 32], webhooks: Webhooks) -> Self {
+    pub fn new(
+        store: Store,
+        config: Config,
+        cursor_secret: [u8; 32],
+        webhooks: Webhooks,
+        plugins: Arc<Plugins>,
+    ) -> Self {
         let state = AppState(Arc::new(Shared {
             store,
             config,
@@ -49,6 +57,7 @@ impl AppState {
             idempotency: InFlight::default(),
             cursor_key: CursorKey::new(cursor_secret),
             webhooks,
+            plugins,
         }));
         // A weak handle: the hook lives in the store, which the state owns.
         let weak = Arc::downgrade(&state.0);
@@ -77,7 +86,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(api::router(&state))
-        .fallback(not_found)
+        .fallback(crate::plugins::dispatch::fallback)
         .method_not_allowed_fallback(method_not_allowed);
     crate::http::stack(routes, state)
 }
@@ -88,10 +97,6 @@ async fn healthz(
 ) -> Result<impl IntoResponse> {
     tokio::task::spawn_blocking(move || state.store.tenant("-")).await??;
     Ok(axum::Json(serde_json::json!({ "status": "ok" })))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
 }
 
 async fn method_not_allowed() -> ApiError {

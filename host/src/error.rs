@@ -88,6 +88,11 @@ impl ApiError {
         error
     }
 
+    /// Records what went wrong on our side, for the log line; never sent.
+    pub fn set_source(&mut self, source: anyhow::Error) {
+        self.0.source = Some(source);
+    }
+
     pub fn is_internal(&self) -> bool {
         self.status.is_server_error()
     }

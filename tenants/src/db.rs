@@ -198,7 +198,12 @@ pub struct Write<'a> {
     signals: &'a mut Vec<&'static str>,
 }
 
-impl Write<'_> {
+impl<'a> Write<'a> {
+    /// The connection, for as long as the transaction lasts (not just this borrow of `self`).
+    pub fn connection(&self) -> &'a Connection {
+        self.conn
+    }
+
     /// Raises `signal` for the [`CommitHook`], which hears it once the transaction commits (and
     /// never if this job rolls back).
     pub fn after_commit(&mut self, signal: &'static str) {

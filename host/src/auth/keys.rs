@@ -128,13 +128,14 @@ pub struct NewKey {
 }
 
 impl NewKey {
-    /// Checks the request; the message is for the person who made it.
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), String> {
+    /// Checks the request; the message is for the person who made it. `plugin_scopes` are the
+    /// scopes the loaded plugins define.
+    pub fn validate(&self, now: DateTime<Utc>, plugin_scopes: &[String]) -> Result<(), String> {
         if self.scopes.is_empty() {
             return Err("a key needs at least one scope".into());
         }
         for scope in &self.scopes {
-            if !scopes::is_known(scope) {
+            if !scopes::is_known(scope) && !plugin_scopes.contains(scope) {
                 return Err(format!("unknown scope `{scope}`"));
             }
             if self.kind == KeyKind::Publishable && !scopes::is_read(scope) {
@@ -409,7 +410,7 @@ mod tests {
         let now = Utc::now();
         assert!(
             new_key(Env::Live, KeyKind::Publishable, &["posts:read"])
-                .validate(now)
+                .validate(now, &[])
                 .is_ok()
         );
         let err = new_key(
@@ -417,17 +418,17 @@ mod tests {
             KeyKind::Publishable,
             &["posts:read", "posts:write"],
         )
-        .validate(now)
+        .validate(now, &[])
         .unwrap_err();
         assert!(err.contains("posts:write"));
         assert!(
             new_key(Env::Live, KeyKind::Secret, &["nope:read"])
-                .validate(now)
+                .validate(now, &[])
                 .is_err()
         );
         assert!(
             new_key(Env::Live, KeyKind::Secret, &[])
-                .validate(now)
+                .validate(now, &[])
                 .is_err()
         );
     }

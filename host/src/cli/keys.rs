@@ -132,7 +132,20 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 expires_at,
                 rate_limit_per_minute: rate_limit,
             };
-            new.validate(now).map_err(user_error)?;
+            // Scopes of the loaded plugins count too (`guestbook:read`).
+            let plugins = super::serve::PluginArgs {
+                plugins_dir: std::env::var_os("MOBIEUS_PLUGINS_DIR").map(Into::into),
+                ..Default::default()
+            }
+            .open(data_dir)?;
+            plugins.load_all();
+            let plugin_scopes: Vec<String> = plugins
+                .current()
+                .plugins
+                .iter()
+                .flat_map(|p| p.manifest.scopes.iter().map(|s| s.name.clone()))
+                .collect();
+            new.validate(now, &plugin_scopes).map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
             let actor = actor();
             let (key, plaintext) = db.write(move |w| {

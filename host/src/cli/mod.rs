@@ -2,7 +2,8 @@
 //! the same SQLite files, and the server reads what they change on its next request.
 
 mod keys;
-mod serve;
+mod plugins;
+pub mod serve;
 mod settings;
 mod tenants;
 
@@ -48,6 +49,9 @@ pub enum Command {
     /// Read a tenant's audit log.
     #[command(subcommand)]
     Audit(settings::AuditCommand),
+    /// Install plugins; turn them on and off per tenant.
+    #[command(subcommand)]
+    Plugin(plugins::PluginCommand),
 }
 
 /// A failure of a command: the user's (exit code 2) or ours (exit code 1).
@@ -87,6 +91,7 @@ pub fn run() -> ExitCode {
         Some(Command::Key(cmd)) => keys::run(&cli.data_dir, cmd),
         Some(Command::Settings(cmd)) => settings::run(&cli.data_dir, cmd),
         Some(Command::Audit(cmd)) => settings::run_audit(&cli.data_dir, cmd),
+        Some(Command::Plugin(cmd)) => plugins::run(&cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

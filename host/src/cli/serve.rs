@@ -14,6 +14,8 @@ use crate::audit;
 use crate::auth::keys::{self, KeyKind, NewKey};
 use crate::auth::scopes;
 use crate::http::idempotency;
+use crate::plugins::registry::Plugins;
+use crate::plugins::runtime::{Limits, Runtime};
 use crate::webhooks::{WebhookConfig, Webhooks};
 
 #[derive(Debug, Clone, Args)]
@@ -34,6 +36,40 @@ pub struct ServeArgs {
     pub blocking_threads: Option<u16>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Where plugins come from and what one call may use.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PluginArgs {
+    /// Directory of installed plugins (`*.wasm`), watched for changes. Default: <data-dir>/plugins.
+    #[arg(long, env = "MOBIEUS_PLUGINS_DIR")]
+    pub plugins_dir: Option<std::path::PathBuf>,
+    /// Wall-clock limit of one plugin call, e.g. 2s (default).
+    #[arg(long, value_parser = crate::webhooks::retry::parse_duration)]
+    pub plugin_timeout: Option<std::time::Duration>,
+    /// Memory limit of one plugin instance in MiB (default 64).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub plugin_memory_mib: Option<u32>,
+}
+
+impl PluginArgs {
+    pub fn open(&self, data_dir: &Path) -> CliResult<std::sync::Arc<Plugins>> {
+        let mut limits = Limits::default();
+        if let Some(t) = self.plugin_timeout {
+            limits.deadline = t;
+        }
+        if let Some(m) = self.plugin_memory_mib {
+            limits.memory = m as usize * 1024 * 1024;
+        }
+        let runtime = Runtime::new(limits, Some(data_dir.join("plugin-cache")))?;
+        let dir = self
+            .plugins_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("plugins"));
+        Ok(std::sync::Arc::new(Plugins::new(runtime, dir)))
+    }
 }
 
 /// Webhook delivery. All but `--webhook-timeout` relax the production rules, for development and
@@ -112,6 +148,7 @@ impl Default for ServeArgs {
             rate_limit_per_minute: 600,
             blocking_threads: None,
             webhooks: WebhookArgs::default(),
+            plugins: PluginArgs::default(),
         }
     }
 }
@@ -139,7 +176,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     }
     let webhooks = Webhooks::new(webhook_config)
         .map_err(|e| super::user_error(format!("webhook client: {e:#}")))?;
-    let state = AppState::new(store, config, secret, webhooks);
+    let plugins = args.plugins.open(data_dir)?;
+    plugins.load_all();
+    for plugin in &plugins.current().plugins {
+        tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin ready");
+    }
+    watch_plugins(plugins.clone());
+    let state = AppState::new(store, config, secret, webhooks, plugins);
     tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,6 +210,21 @@ async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
     tokio::task::spawn_blocking(move || flush.last_used.flush(&flush.store)).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Picks up new, upgraded and removed plugins within a second, without a restart.
+fn watch_plugins(plugins: std::sync::Arc<Plugins>) {
+    let spawned = std::thread::Builder::new()
+        .name("plugin-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                plugins.rescan();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot watch the plugins directory: {e}");
+    }
 }
 
 /// An empty data dir: create tenant `demo` and print a live key with every core scope, once.

@@ -99,17 +99,31 @@ struct Stored {
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match run(&state, req, next).await {
+    guard(&state, req, |req| next.run(req)).await
+}
+
+/// Runs `next` under the request's `Idempotency-Key`, if it is a POST with one: replays, refuses
+/// a reuse or a duplicate in flight, or lets the request through holding the claim.
+pub async fn guard<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match run(state, req, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Response> {
+async fn run<F, Fut>(state: &AppState, req: Request, next: F) -> Result<Response, Response>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     if req.method() != axum::http::Method::POST {
-        return Ok(next.run(req).await);
+        return Ok(next(req).await);
     }
     let Some(value) = req.headers().get(HEADER) else {
-        return Ok(next.run(req).await);
+        return Ok(next(req).await);
     };
     let key = value
         .to_str()
@@ -198,9 +212,7 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Res
         recorded: AtomicBool::new(false),
     });
     parts.extensions.insert(claim.clone());
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next(Request::from_parts(parts, Body::from(bytes))).await;
     if response.status().is_success() && !claim.recorded.load(Ordering::Acquire) {
         // Every host write records in its own transaction; this is a bug guard, not a path.
         tracing::warn!(path = %claim.path, "a successful POST did not record its idempotency key");

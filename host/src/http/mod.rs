@@ -48,7 +48,12 @@ mod tests {
             rate_limit_per_minute: 600,
         };
         let webhooks = crate::webhooks::Webhooks::new(Default::default()).unwrap();
-        let state = AppState::new(store, config, [0; 32], webhooks);
+        let runtime = crate::plugins::runtime::Runtime::new(Default::default(), None).unwrap();
+        let plugins = std::sync::Arc::new(crate::plugins::registry::Plugins::new(
+            runtime,
+            dir.path().join("plugins"),
+        ));
+        let state = AppState::new(store, config, [0; 32], webhooks, plugins);
         let routes = Router::new().route(
             "/boom",
             get(|| async {

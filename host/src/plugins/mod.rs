@@ -5,8 +5,10 @@
 //! - [`sandbox`]: the SQLite authorizer a plugin's SQL runs under.
 
 pub mod bindings;
+pub mod dispatch;
 pub mod imports;
 pub mod manifest;
+pub mod migrate;
 pub mod registry;
 pub mod routes;
 pub mod runtime;

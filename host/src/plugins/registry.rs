@@ -101,6 +101,8 @@ impl PluginSet {
 
 pub struct Plugins {
     pub runtime: Runtime,
+    /// Caps plugin calls running at once.
+    pub calls: tokio::sync::Semaphore,
     dir: PathBuf,
     set: RwLock<Arc<PluginSet>>,
     /// What the directory looked like at the last scan: file → (modified, length).
@@ -110,6 +112,7 @@ pub struct Plugins {
 impl Plugins {
     pub fn new(runtime: Runtime, dir: PathBuf) -> Plugins {
         Plugins {
+            calls: tokio::sync::Semaphore::new(runtime.limits.concurrency),
             runtime,
             dir,
             set: RwLock::default(),

@@ -78,7 +78,13 @@ impl Rules {
             | AuthAction::DropIndex {
                 table_name,
                 index_name,
-            } => schema && self.own(table_name) && self.own(index_name),
+            } => {
+                // `sqlite_autoindex_<table>_N`: the index SQLite makes for a PRIMARY KEY or UNIQUE.
+                let auto = index_name
+                    .strip_prefix("sqlite_autoindex_")
+                    .is_some_and(|rest| self.own(rest));
+                schema && self.own(table_name) && (self.own(index_name) || auto)
+            }
             AuthAction::AlterTable { table_name, .. } => schema && self.own(table_name),
             AuthAction::Reindex { index_name } => schema && self.own(index_name),
             _ => false,
@@ -200,7 +206,7 @@ mod tests {
         }
         {
             let _sandbox = Installed::new(&conn, "me", Mode::Migrate).unwrap();
-            conn.execute_batch("CREATE TABLE me_new (id TEXT); CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
+            conn.execute_batch("CREATE TABLE me_new (id TEXT PRIMARY KEY, u TEXT UNIQUE) WITHOUT ROWID; CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
             assert!(
                 conn.execute_batch("CREATE TABLE elsewhere (id TEXT)")
                     .is_err()

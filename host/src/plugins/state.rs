@@ -23,6 +23,10 @@ pub enum Tx {
     None,
 }
 
+// SAFETY: a `Tx` holding a pointer is created on the thread that owns the connection, inside the
+// call it serves, and dropped before that call returns; only `Tx::None` crosses threads.
+unsafe impl Send for Tx {}
+
 pub struct Call {
     pub plugin: String,
     pub declared_events: Arc<HashSet<String>>,
@@ -71,10 +75,6 @@ pub struct PluginState {
     pub limits: StoreLimits,
     pub call: Call,
 }
-
-// SAFETY: a `Store` is only ever used on the thread that created it (one call, start to end), and
-// the raw pointers in `Tx` never leave that thread.
-unsafe impl Send for PluginState {}
 
 impl PluginState {
     pub fn new(call: Call, memory: usize) -> PluginState {

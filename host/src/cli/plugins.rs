@@ -1,0 +1,187 @@
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::Subcommand;
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use super::serve::PluginArgs;
+use super::{CliResult, actor, open_store, tenant_db, user_error};
+use crate::audit;
+use crate::plugins::registry::Origin;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Check a component and put it in the plugins directory; a running server loads it within a
+    /// second. Installing a new version of a plugin upgrades it.
+    Install {
+        path: PathBuf,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+    /// The plugins this data dir runs (first-party and installed), and whether a tenant has them on.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+    /// Turn a plugin on for a tenant (from the next request).
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+    /// Turn a plugin off for a tenant: its routes answer 404, its data stays.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
+}
+
+pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
+    match cmd {
+        PluginCommand::Install { path, plugins } => {
+            let plugins = plugins.open(data_dir)?;
+            plugins.load_all();
+            let manifest = plugins
+                .install(&path)
+                .map_err(|why| user_error(format!("refused {}: {why}", path.display())))?;
+            println!(
+                "Installed {} {} into {} ({} routes, scopes: {})",
+                manifest.name,
+                manifest.version,
+                plugins.dir().display(),
+                manifest.routes.len(),
+                manifest
+                    .scopes
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "Turn it on for a tenant: mobieus plugin enable --tenant SLUG {}",
+                manifest.name
+            );
+        }
+        PluginCommand::List {
+            tenant,
+            json,
+            plugins,
+        } => {
+            let plugins = plugins.open(data_dir)?;
+            let refusals = plugins.load_all();
+            let set = plugins.current();
+            let store = open_store(data_dir)?;
+            let enabled = |name: &str, default_on: bool| -> CliResult<Option<bool>> {
+                let Some(slug) = &tenant else { return Ok(None) };
+                let db = tenant_db(&store, slug)?;
+                let name = name.to_owned();
+                let row = db.read(move |c| {
+                    Ok::<_, anyhow::Error>(
+                        c.query_row(
+                            "SELECT enabled FROM plugin_settings WHERE name = ?1",
+                            [&name],
+                            |r| r.get::<_, bool>(0),
+                        )
+                        .optional()?,
+                    )
+                })?;
+                Ok(Some(row.unwrap_or(default_on)))
+            };
+            let mut rows = vec![];
+            for p in &set.plugins {
+                rows.push(json!({
+                    "name": p.manifest.name,
+                    "version": p.manifest.version,
+                    "origin": p.origin,
+                    "enabled": enabled(&p.manifest.name, p.enabled_by_default())?,
+                    "namespaces": p.manifest.namespaces,
+                    "routes": p.manifest.routes,
+                    "scopes": p.manifest.scopes,
+                    "events": p.manifest.events,
+                    "sha256": p.hash,
+                }));
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "plugins": rows, "refused": refusals }))?
+                );
+            } else {
+                if rows.is_empty() {
+                    println!("No plugins. Install one with `mobieus plugin install PATH.wasm`.");
+                }
+                for (row, p) in rows.iter().zip(&set.plugins) {
+                    let origin = match &p.origin {
+                        Origin::FirstParty => "first-party".to_owned(),
+                        Origin::Installed(path) => path.display().to_string(),
+                    };
+                    let state = match row["enabled"].as_bool() {
+                        Some(true) => " [on]",
+                        Some(false) => " [off]",
+                        None => "",
+                    };
+                    println!(
+                        "{} {}{state}  {origin}",
+                        p.manifest.name, p.manifest.version
+                    );
+                    for r in &p.manifest.routes {
+                        println!("    {:<6} {:<48} {}", r.method, r.path, r.scope);
+                    }
+                }
+                for r in refusals {
+                    println!("refused: {r}");
+                }
+            }
+        }
+        PluginCommand::Enable {
+            tenant,
+            name,
+            plugins,
+        } => switch(data_dir, &tenant, &name, true, plugins)?,
+        PluginCommand::Disable {
+            tenant,
+            name,
+            plugins,
+        } => switch(data_dir, &tenant, &name, false, plugins)?,
+    }
+    Ok(())
+}
+
+fn switch(data_dir: &Path, tenant: &str, name: &str, on: bool, plugins: PluginArgs) -> CliResult {
+    let plugins = plugins.open(data_dir)?;
+    plugins.load_all();
+    if plugins.current().get(name).is_none() {
+        return Err(user_error(format!(
+            "no plugin `{name}` is installed (see `mobieus plugin list`)"
+        )));
+    }
+    let store = open_store(data_dir)?;
+    let db = tenant_db(&store, tenant)?;
+    let (actor, name_owned) = (actor(), name.to_owned());
+    let now = Utc::now();
+    db.write(move |w| {
+        w.execute(
+            "INSERT INTO plugin_settings (name, enabled, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+            params![name_owned, on, crate::time::to_rfc3339(&now)],
+        )?;
+        let action = if on { "plugin.enabled" } else { "plugin.disabled" };
+        audit::record(w, &actor, action, Some(&name_owned), json!({}), now)?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    println!(
+        "Plugin {name} is {} for tenant {tenant}",
+        if on { "on" } else { "off" }
+    );
+    Ok(())
+}

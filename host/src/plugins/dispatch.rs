@@ -1,0 +1,354 @@
+//! Plugin routes over HTTP. The host's router answers its own routes; anything else under
+//! `/api/v1` comes here after the gate (tenant, key, plan, rate limit): the route table of the
+//! plugins loaded now, the tenant's on/off switch, the scope check, `Idempotency-Key`, then one
+//! call in a fresh instance:
+//!
+//! - GET: a read transaction on a pooled connection, sandboxed read-only;
+//! - anything else: one job of the tenant writer — migrations if due, the call, its writes and
+//!   the events it emits — committed together if it answers below 400, rolled back otherwise.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::Value;
+use tenants::db::Write;
+use tenants::{Env, Tenant};
+
+use crate::app::AppState;
+use crate::error::{ApiError, Result};
+use crate::http::context::Authenticated;
+use crate::http::idempotency::{self, Claim};
+use crate::http::json::read_body;
+use crate::http::request_id::RequestId;
+use crate::http::scope;
+use crate::plugins::bindings::types;
+use crate::plugins::manifest::Route;
+use crate::plugins::migrate;
+use crate::plugins::registry::{LoadedPlugin, Lookup};
+use crate::plugins::runtime::CallError;
+use crate::plugins::sandbox::{Installed, Mode};
+use crate::plugins::state::{Call, Tx};
+
+/// The router's fallback.
+pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+    match route(&state, req).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+}
+
+async fn route(state: &AppState, req: Request) -> Result<Response> {
+    let Some(auth) = req.extensions().get::<Authenticated>().cloned() else {
+        return Err(not_found());
+    };
+    let set = state.plugins.current();
+    let (plugin, route, params) = match set.route(req.method().as_str(), req.uri().path()) {
+        Lookup::Found(plugin, route, params) => (plugin.clone(), route.clone(), params),
+        Lookup::MethodNotAllowed => {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This endpoint does not accept that method.",
+            ));
+        }
+        Lookup::None => return Err(not_found()),
+    };
+    let (live_tenant, name) = (auth.tenant.clone(), plugin.manifest.name.clone());
+    let default_on = plugin.enabled_by_default();
+    let store = state.clone();
+    let settings =
+        tokio::task::spawn_blocking(move || tenant_view(&store, &live_tenant, &name, default_on))
+            .await??;
+    let Some(settings) = settings else {
+        return Err(not_found()); // off for this tenant: as if it were not there
+    };
+    scope::check(Some(&auth), &route.scope)?;
+    let call = Invocation {
+        state: state.clone(),
+        auth,
+        plugin,
+        route,
+        params,
+        settings,
+    };
+    Ok(idempotency::guard(state, req, |req| call.run(req)).await)
+}
+
+/// Whether the tenant has the plugin on, and its settings for it (`plugin.<name>.<key>`).
+fn tenant_view(
+    state: &AppState,
+    tenant: &Tenant,
+    plugin: &str,
+    default_on: bool,
+) -> Result<Option<HashMap<String, String>>> {
+    let live = state.store.db(tenant, Env::Live)?;
+    live.read(|conn| {
+        let enabled: Option<bool> = conn
+            .prepare_cached("SELECT enabled FROM plugin_settings WHERE name = ?1")?
+            .query_row([plugin], |r| r.get(0))
+            .optional()?;
+        if !enabled.unwrap_or(default_on) {
+            return Ok(None);
+        }
+        let prefix = format!("plugin.{plugin}.");
+        let mut settings = HashMap::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, value FROM settings WHERE substr(name, 1, length(?1)) = ?1",
+        )?;
+        let mut rows = stmt.query([&prefix])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            settings.insert(name[prefix.len()..].to_owned(), row.get(1)?);
+        }
+        Ok(Some(settings))
+    })
+}
+
+struct Invocation {
+    state: AppState,
+    auth: Authenticated,
+    plugin: Arc<LoadedPlugin>,
+    route: Route,
+    params: Vec<(String, String)>,
+    settings: HashMap<String, String>,
+}
+
+/// How a write job ended when it did not commit.
+enum Undone {
+    /// The plugin answered 400 or above: its writes are rolled back, its answer stands.
+    Answered(types::Response),
+    Call(CallError),
+    Host(ApiError),
+}
+
+impl From<tenants::Error> for Undone {
+    fn from(e: tenants::Error) -> Self {
+        Undone::Host(e.into())
+    }
+}
+
+impl From<rusqlite::Error> for Undone {
+    fn from(e: rusqlite::Error) -> Self {
+        Undone::Host(e.into())
+    }
+}
+
+impl Invocation {
+    async fn run(self, req: Request) -> Response {
+        match self.call(req).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+
+    async fn call(self, req: Request) -> Result<Response> {
+        let claim = req.extensions().get::<Arc<Claim>>().cloned();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.to_string())
+            .unwrap_or_default();
+        let (parts, body) = req.into_parts();
+        let body = read_body(body).await?;
+        let keep = ["content-type", "accept", "idempotency-key"];
+        let request = types::Request {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            route: self.route.path.clone(),
+            params: self.params.clone(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .filter(|(name, _)| keep.contains(&name.as_str()))
+                .filter_map(|(name, value)| {
+                    Some(types::Header {
+                        name: name.as_str().to_owned(),
+                        value: value.to_str().ok()?.to_owned(),
+                    })
+                })
+                .collect(),
+            body: body.to_vec(),
+            caller: types::Caller {
+                key_id: self.auth.key.id.clone(),
+                scopes: self.auth.key.scopes.clone(),
+                env: self.auth.key.env.as_str().to_owned(),
+                tenant: self.auth.tenant.slug.to_string(),
+            },
+            request_id: request_id.clone(),
+        };
+        let plugins = self.state.plugins.clone();
+        let limiter = self.state.plugins.clone();
+        let _permit =
+            tokio::time::timeout(limiter.runtime.limits.deadline, limiter.calls.acquire())
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "plugin_busy",
+                        "Too many plugin calls are running. Retry shortly.",
+                    )
+                })?
+                .map_err(ApiError::internal)?;
+        let call = Call {
+            plugin: self.plugin.manifest.name.clone(),
+            declared_events: self.plugin.events.clone(),
+            tx: Tx::None,
+            rules: None,
+            settings: self.settings.clone(),
+            request_id,
+        };
+        let name = self.plugin.manifest.name.clone();
+        let db = self.auth.db.clone();
+        let plugin = self.plugin.clone();
+        let outcome = if parts.method == axum::http::Method::GET {
+            let needs_migrations = {
+                let (db, plugin) = (db.clone(), plugin.clone());
+                tokio::task::spawn_blocking(move || {
+                    db.read(|conn| Ok::<_, ApiError>(migrate::pending(conn, &plugin)?))
+                })
+                .await??
+            };
+            if needs_migrations {
+                let migrating = plugin.clone();
+                db.write_async(move |w| {
+                    migrate::ensure(w, &migrating).map_err(|e| Undone::Call(CallError::Failed(e)))
+                })
+                .await
+                .map_err(|u| undone(&name, u))?;
+            }
+            tokio::task::spawn_blocking(move || {
+                db.read(|conn| read_call(conn, &plugins, &plugin, call, &request))
+            })
+            .await?
+            .map_err(|u| undone(&name, u))?
+        } else {
+            db.write_async(move |w| {
+                write_call(w, &plugins, &plugin, call, &request, claim.as_deref())
+            })
+            .await
+            .map_err(|u| undone(&name, u))?
+        };
+        into_response(outcome)
+    }
+}
+
+fn read_call(
+    conn: &Connection,
+    plugins: &crate::plugins::registry::Plugins,
+    plugin: &LoadedPlugin,
+    mut call: Call,
+    request: &types::Request,
+) -> std::result::Result<types::Response, Undone> {
+    conn.execute_batch("BEGIN")?;
+    let result = {
+        let sandbox = Installed::new(conn, &plugin.manifest.name, Mode::Read)?;
+        call.rules = Some(sandbox.rules());
+        call.tx = Tx::Read(conn as *const Connection);
+        plugins.runtime.handle(&plugin.pre, call, request)
+    };
+    conn.execute_batch("ROLLBACK")?;
+    result.map_err(Undone::Call)
+}
+
+fn write_call(
+    w: &mut Write<'_>,
+    plugins: &crate::plugins::registry::Plugins,
+    plugin: &LoadedPlugin,
+    mut call: Call,
+    request: &types::Request,
+    claim: Option<&Claim>,
+) -> std::result::Result<types::Response, Undone> {
+    migrate::ensure(w, plugin).map_err(|e| Undone::Call(CallError::Failed(e)))?;
+    let result = {
+        let sandbox = Installed::new(w.connection(), &plugin.manifest.name, Mode::Write)?;
+        call.rules = Some(sandbox.rules());
+        call.tx = Tx::Write((w as *mut Write<'_>).cast::<Write<'static>>());
+        plugins.runtime.handle(&plugin.pre, call, request)
+    };
+    let response = result.map_err(Undone::Call)?;
+    if response.status >= 400 {
+        return Err(Undone::Answered(response));
+    }
+    if let Some(claim) = claim {
+        let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+        claim.record(w, status, &response.body)?;
+    }
+    Ok(response)
+}
+
+fn undone(plugin: &str, undone: Undone) -> ApiError {
+    match undone {
+        Undone::Answered(response) => match into_response(response) {
+            Ok(_) => ApiError::internal(anyhow::anyhow!(
+                "plugin `{plugin}`: an error answer without an error"
+            )),
+            Err(e) => e,
+        },
+        Undone::Host(e) => e,
+        Undone::Call(CallError::Timeout) => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_timeout",
+                format!("The `{plugin}` surface did not answer in time."),
+            );
+            e.set_source(anyhow::anyhow!("plugin `{plugin}` ran past its deadline"));
+            e
+        }
+        Undone::Call(CallError::Failed(why)) => {
+            let mut e = ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "plugin_failed",
+                format!("The `{plugin}` surface failed. Include the request_id when reporting it."),
+            );
+            e.set_source(anyhow::anyhow!("plugin `{plugin}`: {why}"));
+            e
+        }
+    }
+}
+
+/// The plugin's answer as an HTTP response. An error body in the envelope's shape becomes an
+/// [`ApiError`], so it gets the request id like every other error.
+fn into_response(response: types::Response) -> Result<Response> {
+    let status = StatusCode::from_u16(response.status).map_err(ApiError::internal)?;
+    if status.is_client_error() || status.is_server_error() {
+        let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
+        if let Some(Value::Object(mut error)) =
+            parsed.and_then(|mut v| v.get_mut("error").map(Value::take))
+        {
+            let code = error
+                .remove("code")
+                .and_then(|c| c.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "plugin_error".into());
+            let message = error
+                .remove("message")
+                .and_then(|m| m.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            error.remove("request_id");
+            let mut e = ApiError::new(status, code, message);
+            for (k, v) in error {
+                e = e.with(&k, v);
+            }
+            return Err(e);
+        }
+    }
+    let mut out = Response::new(Body::from(response.body));
+    *out.status_mut() = status;
+    for h in response.headers {
+        if h.name.eq_ignore_ascii_case("content-type")
+            && let Ok(v) = HeaderValue::from_str(&h.value)
+        {
+            out.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,56 @@
+//! A plugin's migrations, applied once per tenant database, in version order, inside the write
+//! transaction of the first request that needs them, under the sandbox's migration rules (its own
+//! tables and indexes only). Recorded in `_migrations` as set `plugin:<name>`.
+
+use rusqlite::params;
+use tenants::db::Write;
+
+use crate::plugins::registry::LoadedPlugin;
+use crate::plugins::sandbox::{self, Installed, Mode};
+
+/// Whether this file still lacks some of `plugin`'s migrations.
+pub fn pending(conn: &rusqlite::Connection, plugin: &LoadedPlugin) -> rusqlite::Result<bool> {
+    let Some(last) = plugin.manifest.migrations.last() else {
+        return Ok(false);
+    };
+    Ok(applied(conn, &plugin.manifest.name)? < last.version)
+}
+
+fn applied(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<u32> {
+    conn.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM _migrations WHERE set_name = ?1")?
+        .query_row([format!("plugin:{name}")], |r| r.get(0))
+}
+
+/// Applies what is missing. An error names the migration and leaves nothing behind (the caller's
+/// transaction rolls back).
+pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin) -> Result<(), String> {
+    let name = &plugin.manifest.name;
+    let done = applied(w, name).map_err(|e| e.to_string())?;
+    let todo: Vec<_> = plugin
+        .manifest
+        .migrations
+        .iter()
+        .filter(|m| m.version > done)
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let sandbox = Installed::new(w, name, Mode::Migrate).map_err(|e| e.to_string())?;
+    let rules = sandbox.rules();
+    for m in todo {
+        w.execute_batch(&m.sql).map_err(|e| {
+            format!(
+                "migration {} ({}) of plugin `{name}` failed: {e}",
+                m.version, m.name
+            )
+        })?;
+        sandbox::as_host(&rules, || {
+            w.execute(
+                "INSERT INTO _migrations (set_name, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                params![format!("plugin:{name}"), m.version, m.name, crate::time::to_rfc3339(&chrono::Utc::now())],
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
