@@ -10,5 +10,6 @@ mod durability;
 mod idempotency;
 mod limits;
 mod paging;
+mod plugins;
 mod resources;
 mod webhooks;

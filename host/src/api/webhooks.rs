@@ -101,7 +101,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     }
 }
 
-fn validate_events(events: &[String]) -> Result<()> {
+fn validate_events(state: &AppState, events: &[String]) -> Result<()> {
     if events.is_empty() || events.len() > 100 {
         return Err(ApiError::validation(
             "events",
@@ -115,9 +115,13 @@ fn validate_events(events: &[String]) -> Result<()> {
             Err(ApiError::validation("events", "\"*\" stands alone"))
         };
     }
-    let known = hooks::known_event_types();
+    let mut known: Vec<String> = hooks::known_event_types()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    known.extend(state.plugins.current().event_types());
     for e in events {
-        if !known.contains(&e.as_str()) {
+        if !known.contains(e) {
             return Err(ApiError::validation(
                 "events",
                 format!("unknown event type `{e}`; known: {}", known.join(", ")),
@@ -169,7 +173,7 @@ async fn create(
     ctx: Ctx,
     ApiJson(new): ApiJson<NewEndpoint>,
 ) -> Result<Response> {
-    validate_events(&new.events)?;
+    validate_events(&state, &new.events)?;
     validate_description(&new.description)?;
     validate_filter(&new.filter)?;
     check_url(&state, &new.url).await?;
@@ -242,7 +246,7 @@ async fn update(
     ApiJson(change): ApiJson<EndpointPatch>,
 ) -> Result<Response> {
     if let Some(events) = &change.events {
-        validate_events(events)?;
+        validate_events(&state, events)?;
     }
     if let Some(description) = &change.description {
         validate_description(description)?;
@@ -440,6 +444,7 @@ async fn test(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
 }
 
 async fn replay(
+    State(state): State<AppState>,
     ctx: Ctx,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Replay>,
@@ -459,7 +464,7 @@ async fn replay(
         );
     }
     if let Some(types) = &body.types {
-        validate_events(types)?;
+        validate_events(&state, types)?;
     }
     api::write(&ctx, StatusCode::ACCEPTED, move |w| {
         let endpoint = store::get_endpoint(w, &id)?.ok_or_else(not_found)?;

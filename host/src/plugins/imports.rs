@@ -38,14 +38,21 @@ fn from_sql(v: ValueRef<'_>) -> SqlValue {
 /// Plugin SQL errors: a refusal by the sandbox is `denied`, a statement SQLite cannot parse is
 /// `invalid`, anything else `failed`.
 fn sql_error(e: rusqlite::Error) -> Error {
+    let text = e.to_string();
+    let denied = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied)
+        || text.contains("not authorized");
+    if denied {
+        return Error::Denied(format!(
+            "the sandbox refused this statement ({text}): plugins may use their own tables (<name>_…) and host_users"
+        ));
+    }
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::AuthorizationForStatementDenied => {
-            Error::Denied("the sandbox refused this statement: plugins may use their own tables (<name>_…) and host_users".into())
-        }
-        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("syntax error") || msg.contains("no such") => {
+        rusqlite::Error::SqliteFailure(_, Some(msg))
+            if msg.contains("syntax error") || msg.contains("no such") =>
+        {
             Error::Invalid(msg.clone())
         }
-        _ => Error::Failed(e.to_string()),
+        _ => Error::Failed(text),
     }
 }
 

@@ -1,0 +1,382 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Client, Server, eventually};
+
+fn test_plugin(name: &str) -> String {
+    PathBuf::from(env!("MOBIEUS_TEST_PLUGINS_DIR"))
+        .join(format!("{name}.wasm"))
+        .display()
+        .to_string()
+}
+
+const GUESTBOOK: &str = env!("MOBIEUS_GUESTBOOK_WASM");
+
+/// Waits until the running server serves `path` with something other than 404 `not_found`.
+async fn until_served(client: &Client, path: &str) {
+    eventually(Duration::from_secs(10), async || {
+        let r = client.get(path).await;
+        (r.status != 404 || r.code() != "not_found").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn guestbook_installs_and_serves_without_a_restart() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    server.cli_ok(&["plugin", "install", GUESTBOOK]);
+    let (_, key) = server.create_key(
+        "acme",
+        "live",
+        "guestbook:read,guestbook:write,events:read",
+        &[],
+    );
+    let acme = server.client("acme").key(&key);
+    // Third-party plugins start off: their routes do not exist for the tenant.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    acme.get("/api/v1/guestbook/entries")
+        .await
+        .assert_error(404, "not_found");
+    server.cli_ok(&["plugin", "enable", "--tenant", "acme", "guestbook"]);
+    until_served(&acme, "/api/v1/guestbook/entries").await;
+
+    let r = acme
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "Ada", "message": "Hello" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let entry = r.json();
+    let id = entry["id"].as_str().unwrap();
+    assert_eq!(
+        acme.get(&format!("/api/v1/guestbook/entries/{id}"))
+            .await
+            .json(),
+        entry
+    );
+    let list = acme.get("/api/v1/guestbook/entries").await.json();
+    assert_eq!(
+        (list["total_count"].as_i64(), list["has_more"].as_bool()),
+        (Some(1), Some(false))
+    );
+    acme.get("/api/v1/guestbook/entries/gb_nope")
+        .await
+        .assert_error(404, "entry_not_found");
+    let r = acme
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "", "message": "x" }),
+        )
+        .await;
+    r.assert_error(400, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "name");
+    acme.get("/api/v1/guestbook/entries?limit=500")
+        .await
+        .assert_error(400, "validation_failed");
+    acme.send(reqwest::Method::DELETE, "/api/v1/guestbook/entries", None)
+        .await
+        .assert_error(405, "method_not_allowed");
+    // The event is in the log, from the same transaction.
+    let events = acme
+        .get("/api/v1/events?type=guestbook.entry_created")
+        .await
+        .json();
+    assert_eq!(events["data"][0]["data"]["entry"]["id"], id);
+
+    // The host's conventions hold on plugin routes: scopes, idempotency, rate-limit headers.
+    let (_, reader) = server.create_key("acme", "live", "guestbook:read", &[]);
+    let reader = server.client("acme").key(&reader);
+    let r = reader
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "Bob", "message": "Hi" }),
+        )
+        .await;
+    r.assert_error(403, "insufficient_scope");
+    assert_eq!(r.json()["error"]["required_scope"], "guestbook:write");
+    let once = acme.clone().header("idempotency-key", "gb-1");
+    let first = once
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "Cy", "message": "Once" }),
+        )
+        .await;
+    let again = once
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "Cy", "message": "Once" }),
+        )
+        .await;
+    assert_eq!(
+        (first.status.as_u16(), again.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+    assert_eq!(first.json(), again.json());
+    assert!(first.header("x-ratelimit-limit").is_some());
+    assert_eq!(
+        acme.get("/api/v1/guestbook/entries").await.json()["total_count"],
+        2
+    );
+
+    // Off again: 404, and the data stays for when it comes back.
+    server.cli_ok(&["plugin", "disable", "--tenant", "acme", "guestbook"]);
+    acme.get("/api/v1/guestbook/entries")
+        .await
+        .assert_error(404, "not_found");
+    server.cli_ok(&["plugin", "enable", "--tenant", "acme", "guestbook"]);
+    assert_eq!(
+        acme.get("/api/v1/guestbook/entries").await.json()["total_count"],
+        2
+    );
+    let listed = server.cli_ok(&["plugin", "list", "--tenant", "acme", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["plugins"][0]["name"], "guestbook");
+    assert_eq!(listed["plugins"][0]["enabled"], true);
+}
+
+#[tokio::test]
+async fn test_keys_write_plugin_data_to_the_sandbox() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    server.cli_ok(&["plugin", "install", GUESTBOOK]);
+    server.cli_ok(&["plugin", "enable", "--tenant", "acme", "guestbook"]);
+    let (_, live) = server.create_key("acme", "live", "guestbook:read,guestbook:write", &[]);
+    let (_, test) = server.create_key("acme", "test", "guestbook:read,guestbook:write", &[]);
+    let live = server.client("acme").key(&live);
+    let test = server.client("acme").key(&test);
+    until_served(&test, "/api/v1/guestbook/entries").await;
+    let r = test
+        .post(
+            "/api/v1/guestbook/entries",
+            json!({ "name": "Sandbox", "message": "test data" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        test.get("/api/v1/guestbook/entries").await.json()["total_count"],
+        1
+    );
+    assert_eq!(
+        live.get("/api/v1/guestbook/entries").await.json()["total_count"],
+        0
+    );
+}
+
+async fn hostile_server() -> (Server, Client) {
+    let server = Server::start_with(&["--plugin-timeout", "500ms", "--plugin-memory-mib", "32"]);
+    server.create_tenant("acme", "pro");
+    server.cli_ok(&["plugin", "install", GUESTBOOK]);
+    server.cli_ok(&["plugin", "install", &test_plugin("hostile")]);
+    for name in ["guestbook", "hostile"] {
+        server.cli_ok(&["plugin", "enable", "--tenant", "acme", name]);
+    }
+    let (_, key) = server.create_key(
+        "acme",
+        "live",
+        "hostile:use,guestbook:read,guestbook:write,events:read,users:write",
+        &[],
+    );
+    let client = server.client("acme").key(&key);
+    until_served(&client, "/api/v1/hostile/things").await;
+    (server, client)
+}
+
+#[tokio::test]
+async fn misbehaving_routes_are_contained_and_the_server_carries_on() {
+    let (server, acme) = hostile_server().await;
+    let cases = [
+        ("/api/v1/hostile/loop", 503, "plugin_timeout"),
+        ("/api/v1/hostile/trap", 500, "plugin_failed"),
+        ("/api/v1/hostile/oom", 500, "plugin_failed"),
+        ("/api/v1/hostile/big", 500, "plugin_failed"),
+    ];
+    for (path, status, code) in cases {
+        let started = std::time::Instant::now();
+        let r = acme.get(path).await;
+        r.assert_error(status, code);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+        let request_id = r.header("x-request-id").unwrap().to_owned();
+        let log = server.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&request_id))
+            .unwrap_or_else(|| panic!("no log line for {path}"));
+        assert!(line.contains("plugin `hostile`"), "{line}");
+        // Everything else carries on at once.
+        assert_eq!(acme.get("/api/v1/hostile/things").await.status, 200);
+        assert_eq!(server.client("acme").get("/healthz").await.status, 200);
+        assert_eq!(acme.post("/api/v1/users", json!({ "username": format!("u{}", status as u32 + started.elapsed().subsec_nanos() % 1000) })).await.status, 201);
+    }
+}
+
+#[tokio::test]
+async fn the_sql_sandbox_refuses_what_is_not_the_plugins() {
+    let (_server, acme) = hostile_server().await;
+    acme.post(
+        "/api/v1/guestbook/entries",
+        json!({ "name": "Ada", "message": "mine" }),
+    )
+    .await;
+    for case in [
+        "host-table",
+        "host-users",
+        "other-plugin",
+        "attach",
+        "pragma",
+        "pragma-read",
+        "extension",
+        "schema",
+        "drop-host",
+    ] {
+        let r = acme.get(&format!("/api/v1/hostile/sql/{case}")).await;
+        assert_eq!(r.status, 200, "{case}: {}", r.text);
+        let body = r.json();
+        assert_eq!(body["allowed"], false, "{case} was allowed");
+        assert!(
+            body["error"].as_str().unwrap().contains("denied")
+                || body["error"].as_str().unwrap().contains("refused"),
+            "{case}: {body}"
+        );
+    }
+    assert_eq!(
+        acme.get("/api/v1/hostile/sql/own").await.json()["allowed"],
+        true
+    );
+    let r = acme.post("/api/v1/hostile/read-users", json!({})).await;
+    assert_eq!(r.json()["delete_refused"], true, "{}", r.text);
+    // The guestbook's data is untouched, the host's tables too.
+    assert_eq!(
+        acme.get("/api/v1/guestbook/entries").await.json()["total_count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn writes_and_events_commit_together_or_not_at_all() {
+    let (_server, acme) = hostile_server().await;
+    let r = acme
+        .post("/api/v1/hostile/emit-undeclared", json!({}))
+        .await;
+    assert_eq!(r.json()["emitted"], serde_json::Value::Null);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("declares in its manifest"),
+        "{}",
+        r.text
+    );
+
+    acme.post("/api/v1/hostile/write-then-trap", json!({}))
+        .await
+        .assert_error(500, "plugin_failed");
+    assert_eq!(
+        acme.get("/api/v1/hostile/things").await.json()["count"],
+        0,
+        "a trap after a write left a row"
+    );
+    assert_eq!(
+        acme.get("/api/v1/events?type=hostile.thing_created")
+            .await
+            .json()["total_count"],
+        0
+    );
+
+    let r = acme.post("/api/v1/hostile/things", json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(acme.get("/api/v1/hostile/things").await.json()["count"], 1);
+    let events = acme
+        .get("/api/v1/events?type=hostile.thing_created")
+        .await
+        .json();
+    assert_eq!(events["data"][0]["data"]["id"], r.json()["id"]);
+}
+
+#[tokio::test]
+async fn manifests_that_break_the_rules_are_refused() {
+    let server = Server::start();
+    server.cli_ok(&["plugin", "install", &test_plugin("hostile")]);
+    for (plugin, why) in [
+        ("badscope", "outside"),
+        ("hostns", "belongs to the host"),
+        ("copycat", "already claimed by plugin `hostile`"),
+    ] {
+        let out = server.cli(&["plugin", "install", &test_plugin(plugin)]);
+        assert_eq!(out.status.code(), Some(2), "{plugin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{plugin}: {stderr}");
+    }
+    // Dropped into the directory by hand: the server says why and runs without it.
+    std::fs::copy(
+        test_plugin("copycat"),
+        server.data_dir().join("plugins/copycat.wasm"),
+    )
+    .unwrap();
+    eventually(Duration::from_secs(10), async || {
+        server.log().contains("already claimed").then_some(())
+    })
+    .await;
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["plugin", "list", "--json"])).unwrap();
+    assert_eq!(listed["plugins"].as_array().unwrap().len(), 1);
+    assert!(listed["refused"][0].as_str().unwrap().contains("copycat"));
+}
+
+#[tokio::test]
+async fn upgrades_in_place_run_new_migrations_once_per_tenant() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    server.create_tenant("globex", "pro");
+    server.cli_ok(&["plugin", "install", &test_plugin("counter_v1")]);
+    let mut clients = vec![];
+    for tenant in ["acme", "globex"] {
+        server.cli_ok(&["plugin", "enable", "--tenant", tenant, "counter"]);
+        let (_, key) = server.create_key(tenant, "live", "counter:use", &[]);
+        clients.push(server.client(tenant).key(&key));
+    }
+    let (acme, globex) = (&clients[0], &clients[1]);
+    until_served(acme, "/api/v1/counter/version").await;
+    assert_eq!(
+        acme.post("/api/v1/counter/hits", json!({})).await.json()["hits"],
+        1
+    );
+    assert_eq!(
+        acme.get("/api/v1/counter/version").await.json()["version"],
+        1
+    );
+
+    server.cli_ok(&["plugin", "install", &test_plugin("counter_v2")]);
+    eventually(Duration::from_secs(10), async || {
+        (acme.get("/api/v1/counter/version").await.json()["version"] == 2).then_some(())
+    })
+    .await;
+    // v2's migration (a new column) ran on acme's file, and the old row is still there.
+    assert_eq!(
+        acme.post("/api/v1/counter/hits", json!({})).await.json()["hits"],
+        2
+    );
+    assert_eq!(
+        acme.post("/api/v1/counter/hits", json!({})).await.json()["hits"],
+        3
+    );
+    // globex never saw v1's tables: both migrations, once, in order.
+    assert_eq!(
+        globex.post("/api/v1/counter/hits", json!({})).await.json()["hits"],
+        1
+    );
+    // A refused upgrade leaves the old version serving.
+    let out = server.cli(&["plugin", "install", &test_plugin("badscope")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        acme.get("/api/v1/counter/version").await.json()["version"],
+        2
+    );
+}
