@@ -38,6 +38,14 @@ fn main() {
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
     cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
+    cli(
+        &data,
+        &["plugin", "install", env!("MOBIEUS_GUESTBOOK_WASM")],
+    );
+    cli(
+        &data,
+        &["plugin", "enable", "--tenant", "bench", "guestbook"],
+    );
     let out = cli(
         &data,
         &[
@@ -51,7 +59,7 @@ fn main() {
             "--rate-limit",
             "1000000000",
             "--scopes",
-            "events:read,users:write,posts:read,posts:write",
+            "events:read,users:read,users:write,posts:read,posts:write,guestbook:read,guestbook:write",
         ],
     );
     let key: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -72,8 +80,20 @@ fn main() {
         "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors"
     );
 
+    // A plugin route and a native route doing the same one-row read, through the same host stack.
+    let entry = runtime.block_on(guestbook_entry(addr, &host, &key));
+    let user_path = format!("/api/v1/users/{author}");
+    let entry_path = format!("/api/v1/guestbook/entries/{entry}");
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("GET /healthz", Scenario::get("/healthz", None)),
+        (
+            "GET /api/v1/users/{id} (native)",
+            Scenario::get(&user_path, Some(&key)),
+        ),
+        (
+            "GET /api/v1/guestbook/entries/{id} (plugin)",
+            Scenario::get(&entry_path, Some(&key)),
+        ),
         (
             "GET /api/v1/events?limit=20",
             Scenario::get("/api/v1/events?limit=20", Some(&key)),
@@ -144,6 +164,28 @@ fn main() {
         }
     );
     let _ = server.kill();
+}
+
+/// Writes one guestbook entry (the plugin is installed and on); returns its id.
+async fn guestbook_entry(addr: SocketAddr, host: &str, key: &str) -> String {
+    for _ in 0..100 {
+        let (status, body) = request(
+            addr,
+            host,
+            Some(key),
+            "POST",
+            "/api/v1/guestbook/entries",
+            Some(br#"{"name":"bench","message":"one row to read"}"#.to_vec()),
+        )
+        .await;
+        if status == 201 {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            return v["id"].as_str().unwrap().to_owned();
+        }
+        // The server loads newly installed plugins within a second.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the guestbook plugin never answered");
 }
 
 /// One user and 99 posts, so the events read returns a full page.

@@ -35,6 +35,7 @@ pub struct Shared {
     pub cursor_key: CursorKey,
     pub webhooks: Webhooks,
     pub plugins: Arc<Plugins>,
+    pub plugin_events: crate::plugins::events::Dispatcher,
 }
 
 #[derive(Clone)]
@@ -58,6 +59,7 @@ impl AppState {
             cursor_key: CursorKey::new(cursor_secret),
             webhooks,
             plugins,
+            plugin_events: Default::default(),
         }));
         // A weak handle: the hook lives in the store, which the state owns.
         let weak = Arc::downgrade(&state.0);
@@ -65,10 +67,12 @@ impl AppState {
             .store
             .pools()
             .set_commit_hook(Arc::new(move |id, signals| {
-                if signals.contains(&crate::webhooks::store::SIGNAL)
-                    && let Some(shared) = weak.upgrade()
-                {
+                let Some(shared) = weak.upgrade() else { return };
+                if signals.contains(&crate::webhooks::store::SIGNAL) {
                     shared.webhooks.notify(id);
+                }
+                if signals.contains(&crate::event_log::SIGNAL) {
+                    shared.plugin_events.notify(id);
                 }
             }));
         state

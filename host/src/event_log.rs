@@ -21,6 +21,9 @@ pub struct Event {
     pub data: Box<RawValue>,
 }
 
+/// The signal a commit raises when it appended events.
+pub const SIGNAL: &str = "events";
+
 pub const USER_REGISTERED: &str = "user.registered";
 pub const USER_LEFT: &str = "user.left";
 pub const POST_CREATED: &str = "post.created";
@@ -63,6 +66,8 @@ fn insert(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event>
     };
     w.prepare_cached("INSERT INTO events (id, type, created_at, data) VALUES (?1, ?2, ?3, ?4)")?
         .execute((&event.id, &event.kind, &event.created_at, event.data.get()))?;
+    // Wakes the plugins' `on-event` dispatcher once this commits.
+    w.after_commit(SIGNAL);
     Ok(event)
 }
 

@@ -35,6 +35,12 @@ pub const DATA: &[Migration] = &[
         name: "plugin_support",
         sql: include_str!("../migrations/data/0003_plugin_support.sql"),
     },
+    Migration {
+        set: "data",
+        version: 4,
+        name: "plugin_cursors",
+        sql: include_str!("../migrations/data/0004_plugin_cursors.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

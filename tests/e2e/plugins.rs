@@ -380,3 +380,57 @@ async fn upgrades_in_place_run_new_migrations_once_per_tenant() {
         2
     );
 }
+
+#[tokio::test]
+async fn on_event_reacts_to_other_surfaces_after_commit() {
+    let (server, acme) = hostile_server().await;
+    // The first event meets the plugin's cursor at the end of the log; later ones are delivered.
+    acme.post("/api/v1/users", json!({ "username": "first" }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = acme.get("/api/v1/hostile/things").await.json()["count"]
+        .as_i64()
+        .unwrap();
+    for name in ["ada", "bob"] {
+        assert_eq!(
+            acme.post("/api/v1/users", json!({ "username": name }))
+                .await
+                .status,
+            201
+        );
+    }
+    eventually(Duration::from_secs(10), async || {
+        (acme.get("/api/v1/hostile/things").await.json()["count"].as_i64() == Some(before + 2))
+            .then_some(())
+    })
+    .await;
+    // What the handler emitted is in the log too, naming the event it reacted to.
+    let events = acme
+        .get("/api/v1/events?type=hostile.thing_created")
+        .await
+        .json();
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["data"]["from"].as_str().is_some())
+    );
+    // Turned off, it hears nothing; turned on again, it catches up from where it was.
+    server.cli_ok(&["plugin", "disable", "--tenant", "acme", "hostile"]);
+    acme.post("/api/v1/users", json!({ "username": "cy" }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    server.cli_ok(&["plugin", "enable", "--tenant", "acme", "hostile"]);
+    assert_eq!(
+        acme.get("/api/v1/hostile/things").await.json()["count"].as_i64(),
+        Some(before + 2)
+    );
+    acme.post("/api/v1/users", json!({ "username": "dee" }))
+        .await;
+    eventually(Duration::from_secs(10), async || {
+        (acme.get("/api/v1/hostile/things").await.json()["count"].as_i64() == Some(before + 4))
+            .then_some(())
+    })
+    .await;
+}

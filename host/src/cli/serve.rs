@@ -199,6 +199,7 @@ async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
     let addr = listener.local_addr()?;
     tokio::spawn(housekeeping(state.clone()));
     crate::webhooks::worker::start(state.clone());
+    crate::plugins::events::start(state.clone());
     println!("mobieus listening on http://{addr}");
     axum::serve(
         listener,

@@ -123,7 +123,7 @@ struct Invocation {
 }
 
 /// How a write job ended when it did not commit.
-enum Undone {
+pub enum Undone {
     /// The plugin answered 400 or above: its writes are rolled back, its answer stands.
     Answered(types::Response),
     Call(CallError),
@@ -242,7 +242,7 @@ impl Invocation {
     }
 }
 
-fn read_call(
+pub fn read_call(
     conn: &Connection,
     plugins: &crate::plugins::registry::Plugins,
     plugin: &LoadedPlugin,

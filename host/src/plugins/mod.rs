@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod dispatch;
+pub mod events;
 pub mod imports;
 pub mod manifest;
 pub mod migrate;

@@ -11,6 +11,19 @@ impl Plugin for Hostile {
             .scope("hostile:use", "Call the hostile routes.")
             .event("hostile.thing_created", "A thing was written.")
             .migration(1, "things", "CREATE TABLE hostile_things (id TEXT PRIMARY KEY, note TEXT)")
+            .subscribe("user.registered")
+    }
+
+    /// Reacts to another surface's event: a row and an event of its own, in one transaction with
+    /// the cursor. Idempotent, as at-least-once delivery asks.
+    fn on_event(cx: &mut Ctx, event: &Event) -> std::result::Result<(), String> {
+        let id = format!("seen_{}", event.id);
+        let note = event.data["user"]["username"].as_str().unwrap_or("?").to_owned();
+        cx.db()
+            .execute("INSERT OR IGNORE INTO hostile_things (id, note) VALUES (?1, ?2)", &[&id, &note])
+            .map_err(|e| e.to_string())?;
+        cx.emit("hostile.thing_created", &json!({ "id": id, "from": event.id })).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     fn router() -> Router {
