@@ -4,4 +4,4 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use mobieus::plugin::types;
+pub use self::mobieus::plugin::types;
