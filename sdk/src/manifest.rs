@@ -84,8 +84,8 @@ impl Manifest {
                     scope: r.scope.clone(),
                     operation_id: r.operation_id(),
                     summary: r.summary.clone(),
-                    request_schema: r.request_schema.as_ref().map(Value::to_string),
-                    response_schema: r.response_schema.as_ref().map(Value::to_string),
+                    request_schema: r.request_schema.map(|f| f().to_string()),
+                    response_schema: r.response_schema.map(|f| f().to_string()),
                 })
                 .collect(),
             scopes: self.scopes.into_iter().map(|(name, description)| wit::ScopeDef { name, description }).collect(),

@@ -14,8 +14,8 @@ pub struct Route {
     pub(crate) handler: Handler,
     pub(crate) operation_id: Option<String>,
     pub(crate) summary: String,
-    pub(crate) request_schema: Option<Value>,
-    pub(crate) response_schema: Option<Value>,
+    pub(crate) request_schema: Option<fn() -> Value>,
+    pub(crate) response_schema: Option<fn() -> Value>,
 }
 
 impl Route {
@@ -63,14 +63,15 @@ impl Route {
         self
     }
 
-    /// JSON Schema of the request body.
-    pub fn request(mut self, schema: Value) -> Route {
+    /// JSON Schema of the request body. A function, so answering a request (a fresh instance
+    /// each time) never pays for building schemas; only `manifest()` calls it.
+    pub fn request(mut self, schema: fn() -> Value) -> Route {
         self.request_schema = Some(schema);
         self
     }
 
-    /// JSON Schema of the response body.
-    pub fn response(mut self, schema: Value) -> Route {
+    /// JSON Schema of the response body (a function, as for [`Route::request`]).
+    pub fn response(mut self, schema: fn() -> Value) -> Route {
         self.response_schema = Some(schema);
         self
     }

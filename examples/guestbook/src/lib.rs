@@ -16,7 +16,7 @@ impl Plugin for Guestbook {
             .event_with_schema(
                 "guestbook.entry_created",
                 "Someone signed the guestbook.",
-                json!({"type": "object", "properties": {"entry": ENTRY_SCHEMA.clone()}}),
+                json!({"type": "object", "properties": {"entry": entry_schema()}}),
             )
             .migration(
                 1,
@@ -41,23 +41,19 @@ impl Plugin for Guestbook {
                 Route::post("/api/v1/guestbook/entries", "guestbook:write", create)
                     .id("createGuestbookEntry")
                     .summary("Sign the guestbook")
-                    .request(json!({
-                        "type": "object",
-                        "required": ["name", "message"],
-                        "properties": {"name": {"type": "string", "maxLength": 80}, "message": {"type": "string", "maxLength": 2000}}
-                    }))
-                    .response(ENTRY_SCHEMA.clone()),
+                    .request(new_entry_schema)
+                    .response(entry_schema),
             )
             .route(
                 Route::get("/api/v1/guestbook/entries/{id}", "guestbook:read", get)
                     .id("getGuestbookEntry")
                     .summary("One entry")
-                    .response(ENTRY_SCHEMA.clone()),
+                    .response(entry_schema),
             )
     }
 }
 
-static ENTRY_SCHEMA: std::sync::LazyLock<mobieus_sdk::json::Value> = std::sync::LazyLock::new(|| {
+fn entry_schema() -> mobieus_sdk::json::Value {
     json!({
         "type": "object",
         "properties": {
@@ -65,7 +61,15 @@ static ENTRY_SCHEMA: std::sync::LazyLock<mobieus_sdk::json::Value> = std::sync::
             "message": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}
         }
     })
-});
+}
+
+fn new_entry_schema() -> mobieus_sdk::json::Value {
+    json!({
+        "type": "object",
+        "required": ["name", "message"],
+        "properties": {"name": {"type": "string", "maxLength": 80}, "message": {"type": "string", "maxLength": 2000}}
+    })
+}
 
 #[derive(Serialize)]
 struct Entry {

@@ -62,6 +62,9 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
         }
         Lookup::None => return Err(not_found()),
     };
+    if req.method() == axum::http::Method::GET {
+        return read_route(state, auth, plugin, route, params, req).await;
+    }
     let (live_tenant, name) = (auth.tenant.clone(), plugin.manifest.name.clone());
     let default_on = plugin.enabled_by_default();
     let store = state.clone();
@@ -81,6 +84,134 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
         settings,
     };
     Ok(idempotency::guard(state, req, |req| call.run(req)).await)
+}
+
+/// A GET in one blocking hop: the tenant's switch and settings, the scope, the call in a read
+/// transaction. Migrations not yet applied to this file run first, as a write.
+async fn read_route(
+    state: &AppState,
+    auth: Authenticated,
+    plugin: Arc<LoadedPlugin>,
+    route: Route,
+    params: Vec<(String, String)>,
+    req: Request,
+) -> Result<Response> {
+    let request = wit_request(&auth, &route, params, &req, Vec::new());
+    let name = plugin.manifest.name.clone();
+    let _permit = permit(state).await?;
+    for _ in 0..2 {
+        let (st, au, pl, ro, rq) = (
+            state.clone(),
+            auth.clone(),
+            plugin.clone(),
+            route.clone(),
+            request.clone(),
+        );
+        let outcome = tokio::task::spawn_blocking(
+            move || -> std::result::Result<Option<types::Response>, Undone> {
+                let settings =
+                    tenant_view(&st, &au.tenant, &pl.manifest.name, pl.enabled_by_default())
+                        .map_err(Undone::Host)?
+                        .ok_or_else(|| Undone::Host(not_found()))?;
+                scope::check(Some(&au), &ro.scope).map_err(Undone::Host)?;
+                au.db.read(|conn| {
+                    if migrate::pending(conn, &pl)? {
+                        return Ok(None);
+                    }
+                    let call = new_call(&pl, settings, &rq.request_id);
+                    read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
+                })
+            },
+        )
+        .await?
+        .map_err(|u| undone(&name, u))?;
+        match outcome {
+            Some(response) => return into_response(response),
+            None => {
+                let migrating = plugin.clone();
+                auth.db
+                    .write_async(move |w| {
+                        migrate::ensure(w, &migrating)
+                            .map_err(|e| Undone::Call(CallError::Failed(e)))
+                    })
+                    .await
+                    .map_err(|u| undone(&name, u))?;
+            }
+        }
+    }
+    Err(ApiError::internal(anyhow::anyhow!(
+        "plugin `{name}`: its migrations did not apply"
+    )))
+}
+
+/// A slot under the cap on plugin calls running at once.
+async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
+    tokio::time::timeout(
+        state.plugins.runtime.limits.deadline,
+        state.plugins.calls.acquire(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_busy",
+            "Too many plugin calls are running. Retry shortly.",
+        )
+    })?
+    .map_err(ApiError::internal)
+}
+
+fn new_call(plugin: &LoadedPlugin, settings: HashMap<String, String>, request_id: &str) -> Call {
+    Call {
+        plugin: plugin.manifest.name.clone(),
+        declared_events: plugin.events.clone(),
+        tx: Tx::None,
+        rules: None,
+        settings,
+        request_id: request_id.to_owned(),
+    }
+}
+
+/// The request as the plugin sees it.
+fn wit_request(
+    auth: &Authenticated,
+    route: &Route,
+    params: Vec<(String, String)>,
+    req: &Request,
+    body: Vec<u8>,
+) -> types::Request {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.to_string())
+        .unwrap_or_default();
+    let keep = ["content-type", "accept", "idempotency-key"];
+    types::Request {
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path().to_owned(),
+        route: route.path.clone(),
+        params,
+        query: req.uri().query().unwrap_or("").to_owned(),
+        headers: req
+            .headers()
+            .iter()
+            .filter(|(name, _)| keep.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                Some(types::Header {
+                    name: name.as_str().to_owned(),
+                    value: value.to_str().ok()?.to_owned(),
+                })
+            })
+            .collect(),
+        body,
+        caller: types::Caller {
+            key_id: auth.key.id.clone(),
+            scopes: auth.key.scopes.clone(),
+            env: auth.key.env.as_str().to_owned(),
+            tenant: auth.tenant.slug.to_string(),
+        },
+        request_id,
+    }
 }
 
 /// Whether the tenant has the plugin on, and its settings for it (`plugin.<name>.<key>`).
@@ -152,93 +283,29 @@ impl Invocation {
 
     async fn call(self, req: Request) -> Result<Response> {
         let claim = req.extensions().get::<Arc<Claim>>().cloned();
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.to_string())
-            .unwrap_or_default();
         let (parts, body) = req.into_parts();
         let body = read_body(body).await?;
-        let keep = ["content-type", "accept", "idempotency-key"];
-        let request = types::Request {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            route: self.route.path.clone(),
-            params: self.params.clone(),
-            query: parts.uri.query().unwrap_or("").to_owned(),
-            headers: parts
-                .headers
-                .iter()
-                .filter(|(name, _)| keep.contains(&name.as_str()))
-                .filter_map(|(name, value)| {
-                    Some(types::Header {
-                        name: name.as_str().to_owned(),
-                        value: value.to_str().ok()?.to_owned(),
-                    })
-                })
-                .collect(),
-            body: body.to_vec(),
-            caller: types::Caller {
-                key_id: self.auth.key.id.clone(),
-                scopes: self.auth.key.scopes.clone(),
-                env: self.auth.key.env.as_str().to_owned(),
-                tenant: self.auth.tenant.slug.to_string(),
-            },
-            request_id: request_id.clone(),
-        };
-        let plugins = self.state.plugins.clone();
-        let limiter = self.state.plugins.clone();
-        let _permit =
-            tokio::time::timeout(limiter.runtime.limits.deadline, limiter.calls.acquire())
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "plugin_busy",
-                        "Too many plugin calls are running. Retry shortly.",
-                    )
-                })?
-                .map_err(ApiError::internal)?;
-        let call = Call {
-            plugin: self.plugin.manifest.name.clone(),
-            declared_events: self.plugin.events.clone(),
-            tx: Tx::None,
-            rules: None,
-            settings: self.settings.clone(),
-            request_id,
-        };
+        let head = Request::from_parts(parts, Body::empty());
+        let request = wit_request(
+            &self.auth,
+            &self.route,
+            self.params.clone(),
+            &head,
+            body.to_vec(),
+        );
+        let _permit = permit(&self.state).await?;
+        let call = new_call(&self.plugin, self.settings.clone(), &request.request_id);
         let name = self.plugin.manifest.name.clone();
-        let db = self.auth.db.clone();
-        let plugin = self.plugin.clone();
-        let outcome = if parts.method == axum::http::Method::GET {
-            let needs_migrations = {
-                let (db, plugin) = (db.clone(), plugin.clone());
-                tokio::task::spawn_blocking(move || {
-                    db.read(|conn| Ok::<_, ApiError>(migrate::pending(conn, &plugin)?))
-                })
-                .await??
-            };
-            if needs_migrations {
-                let migrating = plugin.clone();
-                db.write_async(move |w| {
-                    migrate::ensure(w, &migrating).map_err(|e| Undone::Call(CallError::Failed(e)))
-                })
-                .await
-                .map_err(|u| undone(&name, u))?;
-            }
-            tokio::task::spawn_blocking(move || {
-                db.read(|conn| read_call(conn, &plugins, &plugin, call, &request))
-            })
-            .await?
-            .map_err(|u| undone(&name, u))?
-        } else {
-            db.write_async(move |w| {
+        let (plugins, plugin) = (self.state.plugins.clone(), self.plugin.clone());
+        let response = self
+            .auth
+            .db
+            .write_async(move |w| {
                 write_call(w, &plugins, &plugin, call, &request, claim.as_deref())
             })
             .await
-            .map_err(|u| undone(&name, u))?
-        };
-        into_response(outcome)
+            .map_err(|u| undone(&name, u))?;
+        into_response(response)
     }
 }
 
