@@ -90,7 +90,9 @@ fn build(dir: &Path, target_dir: &Path) -> Vec<PathBuf> {
             command.env(keep, v);
         }
     }
+    // From the workspace's own directory, so its `.cargo/config.toml` applies.
     let status = command
+        .current_dir(dir)
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")

@@ -7,6 +7,7 @@
 //! statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
 //! import (appending an event, reading a user) lifts the rules for its own statements.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -105,10 +106,27 @@ fn is_schema_bookkeeping(action: &AuthAction<'_>) -> bool {
     ) || matches!(action, AuthAction::Read { table_name, .. } if *table_name == "sqlite_master")
 }
 
-/// The sandbox installed on a connection; removed when dropped.
+thread_local! {
+    /// The rules of the plugin call running on this thread, if one is.
+    static ACTIVE: RefCell<Option<Arc<Rules>>> = const { RefCell::new(None) };
+}
+
+/// The authorizer every connection a plugin uses carries for good: it applies the rules of the
+/// call running on this thread, and allows everything when none is. Installed once per connection
+/// (setting an authorizer makes SQLite expire every prepared statement of the connection, so
+/// installing one per call would re-parse the host's cached statements after each plugin call).
+fn guard(ctx: AuthContext<'_>) -> Authorization {
+    ACTIVE.with(|active| match &*active.borrow() {
+        Some(rules) => rules.decide(&ctx),
+        None => Authorization::Allow,
+    })
+}
+
+/// The sandbox, active on this thread for one plugin call; lifted when dropped.
 pub struct Installed<'c> {
-    conn: &'c Connection,
+    _conn: &'c Connection,
     rules: Arc<Rules>,
+    previous: Option<Arc<Rules>>,
 }
 
 impl<'c> Installed<'c> {
@@ -118,9 +136,17 @@ impl<'c> Installed<'c> {
             mode,
             host: AtomicBool::new(false),
         });
-        let decide = rules.clone();
-        conn.authorizer(Some(move |ctx: AuthContext<'_>| decide.decide(&ctx)))?;
-        Ok(Installed { conn, rules })
+        let previous = ACTIVE.with(|active| active.replace(Some(rules.clone())));
+        let installed = Installed {
+            _conn: conn,
+            rules,
+            previous,
+        };
+        // A statement every mode refuses: if it prepares, this connection has no guard yet.
+        if conn.prepare("SELECT load_extension(NULL)").is_ok() {
+            conn.authorizer(Some(guard))?;
+        }
+        Ok(installed)
     }
 
     pub fn rules(&self) -> Arc<Rules> {
@@ -130,9 +156,8 @@ impl<'c> Installed<'c> {
 
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
-        let _ = self
-            .conn
-            .authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+        let previous = self.previous.take();
+        ACTIVE.with(|active| *active.borrow_mut() = previous);
     }
 }
 
