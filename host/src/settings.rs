@@ -17,6 +17,10 @@ pub const NAMES: &[&str] = &[DEFAULT_RATE_LIMIT, CORS_ALLOWED_ORIGINS];
 pub struct TenantSettings {
     pub default_rate_limit_per_minute: Option<u32>,
     pub cors_allowed_origins: Vec<String>,
+    /// Plugins the tenant turned on or off (no entry: the plugin's default).
+    pub plugins_enabled: std::collections::HashMap<String, bool>,
+    /// Settings for plugins, `plugin.<name>.<key>` → value.
+    pub plugin_settings: std::collections::HashMap<String, String>,
 }
 
 impl TenantSettings {
@@ -27,15 +31,26 @@ impl TenantSettings {
 
 pub fn load(conn: &Connection) -> rusqlite::Result<TenantSettings> {
     let mut settings = TenantSettings::default();
-    let mut stmt = conn.prepare_cached("SELECT name, value FROM settings")?;
+    // One statement for the settings and the plugin switches: the gate runs it on every request.
+    let mut stmt = conn.prepare_cached(
+        "SELECT 0, name, value FROM settings UNION ALL SELECT 1, name, enabled FROM plugin_settings",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let name: String = row.get(0)?;
-        let value: String = row.get(1)?;
+        let switch: bool = row.get(0)?;
+        let name: String = row.get(1)?;
+        if switch {
+            settings.plugins_enabled.insert(name, row.get(2)?);
+            continue;
+        }
+        let value: String = row.get(2)?;
         match name.as_str() {
             DEFAULT_RATE_LIMIT => settings.default_rate_limit_per_minute = value.parse().ok(),
             CORS_ALLOWED_ORIGINS => {
                 settings.cors_allowed_origins = value.split(',').map(str::to_owned).collect()
+            }
+            n if n.starts_with("plugin.") => {
+                settings.plugin_settings.insert(name, value);
             }
             _ => {}
         }

@@ -28,6 +28,8 @@ pub struct Authenticated {
     pub tenant: Arc<Tenant>,
     pub key: Arc<ApiKey>,
     pub db: Arc<TenantDb>,
+    /// The tenant's settings as of this request (read with the key).
+    pub settings: Arc<crate::settings::TenantSettings>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {

@@ -151,11 +151,12 @@ fn authenticate(
     };
     match db {
         Ok(db) => (
-            Some(settings),
+            Some(settings.clone()),
             Ok(Authenticated {
                 tenant,
                 key: Arc::new(key),
                 db,
+                settings: Arc::new(settings),
             }),
         ),
         Err(e) => (Some(settings), Err(e.into())),

@@ -14,10 +14,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
 use tenants::db::Write;
-use tenants::{Env, Tenant};
 
 use crate::app::AppState;
 use crate::error::{ApiError, Result};
@@ -62,19 +61,12 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
         }
         Lookup::None => return Err(not_found()),
     };
-    if req.method() == axum::http::Method::GET {
-        return read_route(state, auth, plugin, route, params, req).await;
-    }
-    let (live_tenant, name) = (auth.tenant.clone(), plugin.manifest.name.clone());
-    let default_on = plugin.enabled_by_default();
-    let store = state.clone();
-    let settings =
-        tokio::task::spawn_blocking(move || tenant_view(&store, &live_tenant, &name, default_on))
-            .await??;
-    let Some(settings) = settings else {
-        return Err(not_found()); // off for this tenant: as if it were not there
-    };
+    // Off for this tenant: as if it were not there.
+    let settings = tenant_view(&auth, &plugin).ok_or_else(not_found)?;
     scope::check(Some(&auth), &route.scope)?;
+    if req.method() == axum::http::Method::GET {
+        return read_route(state, auth, plugin, params, settings, req, &route).await;
+    }
     let call = Invocation {
         state: state.clone(),
         auth,
@@ -86,39 +78,35 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
     Ok(idempotency::guard(state, req, |req| call.run(req)).await)
 }
 
-/// A GET in one blocking hop: the tenant's switch and settings, the scope, the call in a read
-/// transaction. Migrations not yet applied to this file run first, as a write.
+/// A GET in one blocking hop: the call in a read transaction. Migrations not yet applied to this
+/// file run first, as a write.
 async fn read_route(
     state: &AppState,
     auth: Authenticated,
     plugin: Arc<LoadedPlugin>,
-    route: Route,
     params: Vec<(String, String)>,
+    settings: HashMap<String, String>,
     req: Request,
+    route: &Route,
 ) -> Result<Response> {
-    let request = wit_request(&auth, &route, params, &req, Vec::new());
+    let request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
     let _permit = permit(state).await?;
     for _ in 0..2 {
-        let (st, au, pl, ro, rq) = (
+        let (st, au, pl, se, rq) = (
             state.clone(),
             auth.clone(),
             plugin.clone(),
-            route.clone(),
+            settings.clone(),
             request.clone(),
         );
         let outcome = tokio::task::spawn_blocking(
             move || -> std::result::Result<Option<types::Response>, Undone> {
-                let settings =
-                    tenant_view(&st, &au.tenant, &pl.manifest.name, pl.enabled_by_default())
-                        .map_err(Undone::Host)?
-                        .ok_or_else(|| Undone::Host(not_found()))?;
-                scope::check(Some(&au), &ro.scope).map_err(Undone::Host)?;
                 au.db.read(|conn| {
                     if migrate::pending(conn, &pl)? {
                         return Ok(None);
                     }
-                    let call = new_call(&pl, settings, &rq.request_id);
+                    let call = new_call(&pl, se, &rq.request_id);
                     read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
                 })
             },
@@ -214,34 +202,27 @@ fn wit_request(
     }
 }
 
-/// Whether the tenant has the plugin on, and its settings for it (`plugin.<name>.<key>`).
-fn tenant_view(
-    state: &AppState,
-    tenant: &Tenant,
-    plugin: &str,
-    default_on: bool,
-) -> Result<Option<HashMap<String, String>>> {
-    let live = state.store.db(tenant, Env::Live)?;
-    live.read(|conn| {
-        let enabled: Option<bool> = conn
-            .prepare_cached("SELECT enabled FROM plugin_settings WHERE name = ?1")?
-            .query_row([plugin], |r| r.get(0))
-            .optional()?;
-        if !enabled.unwrap_or(default_on) {
-            return Ok(None);
-        }
-        let prefix = format!("plugin.{plugin}.");
-        let mut settings = HashMap::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT name, value FROM settings WHERE substr(name, 1, length(?1)) = ?1",
-        )?;
-        let mut rows = stmt.query([&prefix])?;
-        while let Some(row) = rows.next()? {
-            let name: String = row.get(0)?;
-            settings.insert(name[prefix.len()..].to_owned(), row.get(1)?);
-        }
-        Ok(Some(settings))
-    })
+/// Whether the tenant has the plugin on, and its settings for it (`plugin.<name>.<key>`), from
+/// the settings the gate read with the key.
+fn tenant_view(auth: &Authenticated, plugin: &LoadedPlugin) -> Option<HashMap<String, String>> {
+    let name = &plugin.manifest.name;
+    let on = auth
+        .settings
+        .plugins_enabled
+        .get(name)
+        .copied()
+        .unwrap_or(plugin.enabled_by_default());
+    if !on {
+        return None;
+    }
+    let prefix = format!("plugin.{name}.");
+    Some(
+        auth.settings
+            .plugin_settings
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())))
+            .collect(),
+    )
 }
 
 struct Invocation {
