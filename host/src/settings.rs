@@ -27,6 +27,14 @@ impl TenantSettings {
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.cors_allowed_origins.iter().any(|o| o == origin)
     }
+
+    /// Whether the tenant has plugin `name` on: its own switch, else the plugin's default.
+    pub fn plugin_on(&self, name: &str, default_on: bool) -> bool {
+        self.plugins_enabled
+            .get(name)
+            .copied()
+            .unwrap_or(default_on)
+    }
 }
 
 pub fn load(conn: &Connection) -> rusqlite::Result<TenantSettings> {

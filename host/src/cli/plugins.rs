@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::Subcommand;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde_json::json;
 
 use super::serve::PluginArgs;
@@ -81,29 +81,21 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
             let refusals = plugins.load_all();
             let set = plugins.current();
             let store = open_store(data_dir)?;
-            let enabled = |name: &str, default_on: bool| -> CliResult<Option<bool>> {
-                let Some(slug) = &tenant else { return Ok(None) };
-                let db = tenant_db(&store, slug)?;
-                let name = name.to_owned();
-                let row = db.read(move |c| {
-                    Ok::<_, anyhow::Error>(
-                        c.query_row(
-                            "SELECT enabled FROM plugin_settings WHERE name = ?1",
-                            [&name],
-                            |r| r.get::<_, bool>(0),
-                        )
-                        .optional()?,
-                    )
-                })?;
-                Ok(Some(row.unwrap_or(default_on)))
+            let settings = match &tenant {
+                Some(slug) => Some(
+                    tenant_db(&store, slug)?
+                        .read(|c| Ok::<_, anyhow::Error>(crate::settings::load(c)?))?,
+                ),
+                None => None,
             };
+
             let mut rows = vec![];
             for p in &set.plugins {
                 rows.push(json!({
                     "name": p.manifest.name,
                     "version": p.manifest.version,
                     "origin": p.origin,
-                    "enabled": enabled(&p.manifest.name, p.enabled_by_default())?,
+                    "enabled": settings.as_ref().map(|s| s.plugin_on(&p.manifest.name, p.enabled_by_default())),
                     "namespaces": p.manifest.namespaces,
                     "routes": p.manifest.routes,
                     "scopes": p.manifest.scopes,

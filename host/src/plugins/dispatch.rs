@@ -206,12 +206,7 @@ fn wit_request(
 /// the settings the gate read with the key.
 fn tenant_view(auth: &Authenticated, plugin: &LoadedPlugin) -> Option<HashMap<String, String>> {
     let name = &plugin.manifest.name;
-    let on = auth
-        .settings
-        .plugins_enabled
-        .get(name)
-        .copied()
-        .unwrap_or(plugin.enabled_by_default());
+    let on = auth.settings.plugin_on(name, plugin.enabled_by_default());
     if !on {
         return None;
     }

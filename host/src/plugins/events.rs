@@ -166,19 +166,11 @@ fn enabled_subscribers(
         return Ok(None);
     };
     let live = state.store.db(&tenant, Env::Live)?;
-    let on = live.read(|conn| -> Result<Vec<Arc<LoadedPlugin>>> {
-        let mut on = vec![];
-        for p in subscribers {
-            let enabled: Option<bool> = conn
-                .prepare_cached("SELECT enabled FROM plugin_settings WHERE name = ?1")?
-                .query_row([&p.manifest.name], |r| r.get(0))
-                .optional()?;
-            if enabled.unwrap_or(p.enabled_by_default()) {
-                on.push(p);
-            }
-        }
-        Ok(on)
-    })?;
+    let settings = live.read(|conn| Ok::<_, ApiError>(crate::settings::load(conn)?))?;
+    let on = subscribers
+        .into_iter()
+        .filter(|p| settings.plugin_on(&p.manifest.name, p.enabled_by_default()))
+        .collect();
     Ok(Some((state.store.db(&tenant, id.env)?, on)))
 }
 
