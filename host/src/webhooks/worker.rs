@@ -164,7 +164,7 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
     let db = state.store.db(&tenant, id.env)?;
     let config = &state.webhooks.config;
     let now = Utc::now().timestamp_millis();
-    let jobs = db.read(|conn| -> Result<Vec<Job>> {
+    let (jobs, enabled) = db.read(|conn| -> Result<(Vec<Job>, Vec<String>)> {
         let endpoints: Vec<(String, String, Secrets)> = conn
             .prepare_cached(
                 "SELECT id, url, secret, previous_secret, previous_expires_at FROM webhook_endpoints WHERE enabled = 1",
@@ -175,6 +175,7 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
                 Ok((r.get(0)?, r.get(1)?, Secrets { current: r.get(2)?, previous: previous.zip(until) }))
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let enabled = endpoints.iter().map(|(id, _, _)| id.clone()).collect();
         let mut jobs = vec![];
         let mut slots = inflight.lock().unwrap_or_else(|e| e.into_inner());
         for (endpoint_id, url, secrets) in endpoints {
@@ -202,7 +203,7 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
                 body,
             }));
         }
-        Ok(jobs)
+        Ok((jobs, enabled))
     })?;
     if !jobs.is_empty() {
         let until = now + lease(config).as_millis() as i64;
@@ -224,14 +225,10 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
     // When to look again: the earliest pending delivery of an endpoint with free capacity (a full
     // endpoint wakes the scheduler when an attempt finishes). One index probe per endpoint.
     let next: Option<i64> = db.read(|conn| -> Result<Option<i64>> {
-        let endpoints: Vec<String> = conn
-            .prepare_cached("SELECT id FROM webhook_endpoints WHERE enabled = 1")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
         let slots = inflight.lock().unwrap_or_else(|e| e.into_inner());
         let mut next: Option<i64> = None;
-        for endpoint in endpoints {
-            if slots.per_endpoint.get(&endpoint).copied().unwrap_or(0) >= config.per_endpoint {
+        for endpoint in &enabled {
+            if slots.per_endpoint.get(endpoint).copied().unwrap_or(0) >= config.per_endpoint {
                 continue;
             }
             let first: Option<i64> = conn
@@ -239,7 +236,7 @@ fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<T
                     "SELECT next_attempt_at FROM webhook_deliveries
                      WHERE endpoint_id = ?1 AND status = 'pending' ORDER BY next_attempt_at LIMIT 1",
                 )?
-                .query_row([&endpoint], |r| r.get(0))
+                .query_row([endpoint], |r| r.get(0))
                 .optional()?;
             next = match (next, first) {
                 (Some(a), Some(b)) => Some(a.min(b)),
