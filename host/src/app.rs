@@ -24,6 +24,8 @@ pub struct Config {
     pub base_domain: String,
     /// The platform default rate limit, per key per minute.
     pub rate_limit_per_minute: u32,
+    /// ClamAV's daemon, when uploads are to be scanned by it too.
+    pub clamd: Option<crate::files::scan::Clamd>,
 }
 
 pub struct Shared {
@@ -36,6 +38,7 @@ pub struct Shared {
     pub webhooks: Webhooks,
     pub plugins: Arc<Plugins>,
     pub plugin_events: crate::plugins::events::Dispatcher,
+    pub scanner: crate::files::scanner::Scanner,
 }
 
 #[derive(Clone)]
@@ -50,7 +53,9 @@ impl AppState {
         webhooks: Webhooks,
         plugins: Arc<Plugins>,
     ) -> Self {
+        let scanner = crate::files::scanner::Scanner::new(config.clamd.clone());
         let state = AppState(Arc::new(Shared {
+            scanner,
             store,
             config,
             limiter: RateLimiter::default(),
@@ -73,6 +78,9 @@ impl AppState {
                 }
                 if signals.contains(&crate::event_log::SIGNAL) {
                     shared.plugin_events.notify(id);
+                }
+                if signals.contains(&crate::files::SIGNAL) {
+                    shared.scanner.notify(id);
                 }
             }));
         state

@@ -28,9 +28,16 @@ pub const USER_REGISTERED: &str = "user.registered";
 pub const USER_LEFT: &str = "user.left";
 pub const POST_CREATED: &str = "post.created";
 pub const POST_UPDATED: &str = "post.updated";
+pub const FILE_UPLOADED: &str = "file.uploaded";
 
 /// Event types the host itself emits.
-pub const HOST_TYPES: &[&str] = &[USER_REGISTERED, USER_LEFT, POST_CREATED, POST_UPDATED];
+pub const HOST_TYPES: &[&str] = &[
+    USER_REGISTERED,
+    USER_LEFT,
+    POST_CREATED,
+    POST_UPDATED,
+    FILE_UPLOADED,
+];
 
 /// Appends an event in the caller's transaction, and queues its webhook deliveries there too.
 pub fn append(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event> {

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod event_log;
+pub mod files;
 pub mod http;
 pub mod paging;
 pub mod plugins;

@@ -1,4 +1,4 @@
-//! Tenant settings: the tenant's default rate limit and its CORS origins. Stored in the tenant's
+//! Tenant settings: the tenant's default rate limit, its CORS origins and its upload cap. Stored in the tenant's
 //! live file, read on every request (so a change by the CLI or the admin UI applies at once).
 
 use std::collections::BTreeMap;
@@ -10,13 +10,24 @@ use crate::time::to_rfc3339;
 
 pub const DEFAULT_RATE_LIMIT: &str = "default_rate_limit_per_minute";
 pub const CORS_ALLOWED_ORIGINS: &str = "cors.allowed_origins";
-pub const NAMES: &[&str] = &[DEFAULT_RATE_LIMIT, CORS_ALLOWED_ORIGINS];
+pub const FILES_MAX_UPLOAD_BYTES: &str = "files.max_upload_bytes";
+pub const NAMES: &[&str] = &[
+    DEFAULT_RATE_LIMIT,
+    CORS_ALLOWED_ORIGINS,
+    FILES_MAX_UPLOAD_BYTES,
+];
+
+/// The upload cap when the tenant set none: 25 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 << 20;
+/// The largest cap a tenant may set: 1 GiB.
+const MAX_UPLOAD_BYTES: u64 = 1 << 30;
 
 /// The settings that shape request handling.
 #[derive(Debug, Clone, Default)]
 pub struct TenantSettings {
     pub default_rate_limit_per_minute: Option<u32>,
     pub cors_allowed_origins: Vec<String>,
+    pub files_max_upload_bytes: Option<u64>,
     /// Plugins the tenant turned on or off (no entry: the plugin's default).
     pub plugins_enabled: std::collections::HashMap<String, bool>,
     /// Settings for plugins, `plugin.<name>.<key>` → value.
@@ -26,6 +37,11 @@ pub struct TenantSettings {
 impl TenantSettings {
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.cors_allowed_origins.iter().any(|o| o == origin)
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.files_max_upload_bytes
+            .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES)
     }
 
     /// Whether the tenant has plugin `name` on: its own switch, else the plugin's default.
@@ -57,6 +73,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<TenantSettings> {
             CORS_ALLOWED_ORIGINS => {
                 settings.cors_allowed_origins = value.split(',').map(str::to_owned).collect()
             }
+            FILES_MAX_UPLOAD_BYTES => settings.files_max_upload_bytes = value.parse().ok(),
             n if n.starts_with("plugin.") => {
                 settings.plugin_settings.insert(name, value);
             }
@@ -84,6 +101,17 @@ pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
                 Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n.to_string())),
                 _ => Err(format!(
                     "{DEFAULT_RATE_LIMIT} must be a whole number from 1 to 1000000, or `none`"
+                )),
+            }
+        }
+        FILES_MAX_UPLOAD_BYTES => {
+            if value == "none" {
+                return Ok(None);
+            }
+            match value.parse::<u64>() {
+                Ok(n) if (1..=MAX_UPLOAD_BYTES).contains(&n) => Ok(Some(n.to_string())),
+                _ => Err(format!(
+                    "{FILES_MAX_UPLOAD_BYTES} must be a number of bytes from 1 to {MAX_UPLOAD_BYTES}, or `none` (default {DEFAULT_MAX_UPLOAD_BYTES})"
                 )),
             }
         }
@@ -173,6 +201,14 @@ mod tests {
         ] {
             assert!(normalize(CORS_ALLOWED_ORIGINS, bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            normalize(FILES_MAX_UPLOAD_BYTES, "1048576")
+                .unwrap()
+                .as_deref(),
+            Some("1048576")
+        );
+        assert!(normalize(FILES_MAX_UPLOAD_BYTES, "0").is_err());
+        assert!(normalize(FILES_MAX_UPLOAD_BYTES, "2147483648").is_err());
         assert!(normalize("nope", "1").is_err());
     }
 }

@@ -41,7 +41,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub(crate) fn for_request(request: wit::Request) -> Ctx {
-        Ctx { request: Some(request) }
+        Ctx {
+            request: Some(request),
+        }
     }
 
     pub(crate) fn for_event() -> Ctx {
@@ -49,7 +51,9 @@ impl Ctx {
     }
 
     fn request(&self) -> Result<&wit::Request> {
-        self.request.as_ref().ok_or_else(|| Error::internal("no request in an event handler"))
+        self.request
+            .as_ref()
+            .ok_or_else(|| Error::internal("no request in an event handler"))
     }
 
     pub fn method(&self) -> &str {
@@ -72,7 +76,9 @@ impl Ctx {
 
     /// Query parameters, decoded, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        let Some(r) = &self.request else { return vec![] };
+        let Some(r) = &self.request else {
+            return vec![];
+        };
         r.query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -85,7 +91,10 @@ impl Ctx {
 
     /// One query parameter, if given.
     pub fn query(&self, name: &str) -> Option<String> {
-        self.query_pairs().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -105,29 +114,31 @@ impl Ctx {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         let body = self.body();
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::bad_request("invalid_json", "The request body is empty."));
+            return Err(Error::bad_request(
+                "invalid_json",
+                "The request body is empty.",
+            ));
         }
-        serde_json::from_slice(body).map_err(|e| {
-            use serde_json::error::Category;
-            let text = e.to_string();
-            let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
-            match e.classify() {
-                Category::Data => {
-                    let field = ["missing field `", "unknown field `"]
-                        .iter()
-                        .find_map(|p| message.strip_prefix(p).and_then(|r| r.split('`').next()))
-                        .unwrap_or("body")
-                        .to_owned();
-                    Error::validation(&field, message)
-                }
-                _ => Error::bad_request("invalid_json", format!("The request body is not valid JSON: {message}.")),
-            }
-        })
+        parse_json(body)
+    }
+
+    /// Like [`Ctx::json`], for a body that may be left out: no body is `T::default()`.
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T> {
+        if self.body().iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
+        } else {
+            self.json()
+        }
     }
 
     pub fn caller(&self) -> Option<Caller> {
         let c = &self.request.as_ref()?.caller;
-        Some(Caller { key_id: c.key_id.clone(), scopes: c.scopes.clone(), env: c.env.clone(), tenant: c.tenant.clone() })
+        Some(Caller {
+            key_id: c.key_id.clone(),
+            scopes: c.scopes.clone(),
+            env: c.env.clone(),
+            tenant: c.tenant.clone(),
+        })
     }
 
     /// SQL on this tenant's database, in the request's transaction.
@@ -158,7 +169,10 @@ impl Ctx {
             value |= (*b as u128) << (72 - 8 * i);
         }
         const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-        let ulid: String = (0..26).rev().map(|i| ALPHABET[((value >> (5 * i)) & 31) as usize] as char).collect();
+        let ulid: String = (0..26)
+            .rev()
+            .map(|i| ALPHABET[((value >> (5 * i)) & 31) as usize] as char)
+            .collect();
         format!("{prefix}{ulid}")
     }
 
@@ -186,6 +200,41 @@ impl Ctx {
     }
 }
 
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(path, e.into_inner())
+    })?;
+    de.end().map_err(|e| json_error(".".into(), e))?;
+    Ok(value)
+}
+
+/// A body that did not parse as the handler's type: `invalid_json`, or `validation_failed`
+/// naming the field (`price`, `target.type`) that was missing, unknown or of the wrong type.
+fn json_error(path: String, e: serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
+    if e.classify() != Category::Data {
+        return Error::bad_request(
+            "invalid_json",
+            format!("The request body is not valid JSON: {message}."),
+        );
+    }
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p).and_then(|r| r.split('`').next()));
+    let field = match named {
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+        Some(name) => format!("{path}.{name}"),
+        None if path != "." => path,
+        None => "body".to_owned(),
+    };
+    Error::validation(&field, message)
+}
+
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -194,7 +243,10 @@ fn decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -231,4 +283,56 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         rem % 60,
         ms.rem_euclid(1000)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        kind: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        price: i64,
+        target: Inner,
+    }
+
+    fn field(json: &str) -> String {
+        let e = parse_json::<Body>(json.as_bytes()).unwrap_err();
+        assert_eq!(e.code, "validation_failed", "{json}: {e}");
+        e.extra["field"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_bad_body_names_its_field() {
+        assert_eq!(field(r#"{"price": 1.5, "target": {"kind": "x"}}"#), "price");
+        assert_eq!(field(r#"{"target": {"kind": "x"}}"#), "price");
+        assert_eq!(
+            field(r#"{"price": 1, "target": {"kind": 3}}"#),
+            "target.kind"
+        );
+        assert_eq!(field(r#"{"price": 1, "target": {}}"#), "target.kind");
+        assert_eq!(
+            field(r#"{"price": 1, "target": {"kind": "x", "extra": 1}}"#),
+            "target.extra"
+        );
+        assert_eq!(
+            field(r#"{"price": 1, "colour": "red", "target": {"kind": "x"}}"#),
+            "colour"
+        );
+        let e = parse_json::<Body>(b"{not json").unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+        let e =
+            parse_json::<Body>(br#"{"price": 1, "target": {"kind": "x"}} trailing"#).unwrap_err();
+        assert_eq!(e.code, "invalid_json");
+    }
 }

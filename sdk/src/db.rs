@@ -21,7 +21,14 @@ impl Db {
     pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
         let rows = host::query(sql, &to_values(params))?;
         let columns = Rc::new(rows.columns);
-        Ok(rows.rows.into_iter().map(|values| Row { columns: columns.clone(), values }).collect())
+        Ok(rows
+            .rows
+            .into_iter()
+            .map(|values| Row {
+                columns: columns.clone(),
+                values,
+            })
+            .collect())
     }
 
     /// The first row, if any.
@@ -47,7 +54,8 @@ impl Row {
             .iter()
             .position(|c| c == name)
             .ok_or_else(|| Error::internal(format!("no column `{name}`")))?;
-        T::from_sql(&self.values[i]).map_err(|why| Error::internal(format!("column `{name}`: {why}")))
+        T::from_sql(&self.values[i])
+            .map_err(|why| Error::internal(format!("column `{name}`: {why}")))
     }
 }
 
@@ -88,6 +96,12 @@ impl ToSql for i32 {
 impl ToSql for u32 {
     fn to_sql(&self) -> Value {
         Value::Integer(i64::from(*self))
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> Value {
+        self.clone()
     }
 }
 

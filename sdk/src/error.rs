@@ -15,12 +15,21 @@ pub struct Error {
 
 impl Error {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Error { status, code: code.into(), message: message.into(), extra: Map::new() }
+        Error {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: Map::new(),
+        }
     }
 
     /// `404 <thing>_not_found`.
     pub fn not_found(thing: &str) -> Self {
-        Error::new(404, format!("{thing}_not_found"), format!("No such {thing}."))
+        Error::new(
+            404,
+            format!("{thing}_not_found"),
+            format!("No such {thing}."),
+        )
     }
 
     /// `400 validation_failed` naming the field.
@@ -55,7 +64,10 @@ impl Error {
         error.extend(self.extra);
         wit::Response {
             status: self.status,
-            headers: vec![wit::Header { name: "content-type".into(), value: "application/json".into() }],
+            headers: vec![wit::Header {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            }],
             body: serde_json::to_vec(&json!({ "error": error })).unwrap_or_default(),
         }
     }

@@ -26,6 +26,10 @@
 //!
 //! The manifest's routes come from the router, so the route list is written once.
 
+// `Error` carries the envelope's extra fields by value: an error ends the request, so its size on
+// the happy path's stack costs nothing worth a box on every handler signature.
+#![allow(clippy::result_large_err)]
+
 mod ctx;
 mod db;
 mod error;
@@ -34,6 +38,7 @@ mod paging;
 mod router;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
@@ -48,15 +53,18 @@ pub use ctx::{Caller, Ctx, Event};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
 pub use manifest::Manifest;
-pub use paging::{Page, PageRequest};
+pub use paging::{Filter, Page, PageRequest, page_schema};
 pub use router::{Reply, Route, Router};
-pub use serde_json::json;
 /// serde_json, re-exported so plugins need no version of their own.
 pub use serde_json as json;
+pub use serde_json::json;
 
 /// Everything a plugin usually needs.
 pub mod prelude {
-    pub use crate::{Ctx, Db, Error, Event, Manifest, Page, PageRequest, Plugin, Reply, Result, Route, Router, Value, json};
+    pub use crate::{
+        Ctx, Db, Error, Event, Filter, Manifest, Page, PageRequest, Plugin, Reply, Result, Route,
+        Router, Value, json,
+    };
     pub use serde::{Deserialize, Serialize};
 }
 

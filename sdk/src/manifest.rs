@@ -33,7 +33,8 @@ impl Manifest {
     /// The namespaces it claims: route paths (`/api/v1/<ns>/…`), scopes (`<ns>:…`) and event
     /// types (`<ns>.…`) must fall inside them.
     pub fn claims<const N: usize>(mut self, namespaces: [&str; N]) -> Manifest {
-        self.namespaces.extend(namespaces.iter().map(|s| s.to_string()));
+        self.namespaces
+            .extend(namespaces.iter().map(|s| s.to_string()));
         self
     }
 
@@ -43,19 +44,27 @@ impl Manifest {
     }
 
     pub fn event(mut self, event_type: &str, description: &str) -> Manifest {
-        self.events.push((event_type.to_owned(), description.to_owned(), None));
+        self.events
+            .push((event_type.to_owned(), description.to_owned(), None));
         self
     }
 
     /// An event type with the JSON Schema of its payload.
-    pub fn event_with_schema(mut self, event_type: &str, description: &str, schema: Value) -> Manifest {
-        self.events.push((event_type.to_owned(), description.to_owned(), Some(schema)));
+    pub fn event_with_schema(
+        mut self,
+        event_type: &str,
+        description: &str,
+        schema: Value,
+    ) -> Manifest {
+        self.events
+            .push((event_type.to_owned(), description.to_owned(), Some(schema)));
         self
     }
 
     /// SQL applied once per tenant database, in version order.
     pub fn migration(mut self, version: u32, name: &str, sql: &str) -> Manifest {
-        self.migrations.push((version, name.to_owned(), sql.to_owned()));
+        self.migrations
+            .push((version, name.to_owned(), sql.to_owned()));
         self
     }
 
@@ -88,7 +97,11 @@ impl Manifest {
                     response_schema: r.response_schema.map(|f| f().to_string()),
                 })
                 .collect(),
-            scopes: self.scopes.into_iter().map(|(name, description)| wit::ScopeDef { name, description }).collect(),
+            scopes: self
+                .scopes
+                .into_iter()
+                .map(|(name, description)| wit::ScopeDef { name, description })
+                .collect(),
             events: self
                 .events
                 .into_iter()

@@ -127,7 +127,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Reply> {
-        Ok(Reply { status, body: serde_json::to_vec(value)? })
+        Ok(Reply {
+            status,
+            body: serde_json::to_vec(value)?,
+        })
     }
 
     /// `200` with JSON.
@@ -141,7 +144,10 @@ impl Reply {
     }
 
     pub fn no_content() -> Result<Reply> {
-        Ok(Reply { status: 204, body: vec![] })
+        Ok(Reply {
+            status: 204,
+            body: vec![],
+        })
     }
 
     /// Raw bytes, for tests of the host's limits.
@@ -153,8 +159,15 @@ impl Reply {
         let headers = if self.body.is_empty() {
             vec![]
         } else {
-            vec![wit::Header { name: "content-type".into(), value: "application/json".into() }]
+            vec![wit::Header {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            }]
         };
-        wit::Response { status: self.status, headers, body: self.body }
+        wit::Response {
+            status: self.status,
+            headers,
+            body: self.body,
+        }
     }
 }

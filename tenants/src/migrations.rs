@@ -41,6 +41,12 @@ pub const DATA: &[Migration] = &[
         name: "plugin_cursors",
         sql: include_str!("../migrations/data/0004_plugin_cursors.sql"),
     },
+    Migration {
+        set: "data",
+        version: 5,
+        name: "files",
+        sql: include_str!("../migrations/data/0005_files.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

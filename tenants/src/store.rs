@@ -46,6 +46,11 @@ impl Store {
         self.registry.get(slug)
     }
 
+    /// The directory that holds everything of one tenant: its database files and its blobs.
+    pub fn tenant_dir(&self, tenant: &Tenant) -> PathBuf {
+        self.pools.tenant_dir(tenant)
+    }
+
     /// A tenant's database for an environment, opened lazily. Blocking.
     pub fn db(&self, tenant: &Tenant, env: Env) -> Result<Arc<TenantDb>> {
         self.pools.get(tenant, env)

@@ -61,6 +61,12 @@ impl Server {
         self.addr = addr;
     }
 
+    /// Starts the binary again on the same data dir with other flags.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+        self.restart();
+    }
+
     /// The server's log so far (stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

@@ -1,6 +1,7 @@
 //! Host-owned resources under `/api/v1`. One file per resource: DTOs, handlers, then `router()`.
 
 pub mod events;
+pub mod files;
 pub mod posts;
 pub mod users;
 pub mod validate;
@@ -25,6 +26,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(users::router(state))
         .merge(posts::router(state))
         .merge(events::router(state))
+        .merge(files::router(state))
         .merge(webhooks::router(state))
 }
 

@@ -25,6 +25,11 @@ pub const CORE: &[Scope] = &[
         "webhooks:manage",
         "Create, update and delete webhook endpoints.",
     ),
+    s(
+        "files:read",
+        "Read /api/v1/files, /api/v1/files/{id} and their content.",
+    ),
+    s("files:write", "Upload files."),
 ];
 
 /// Scopes of the product surfaces named in the seeds; the surfaces' plugins check them.
@@ -37,8 +42,6 @@ pub const SURFACES: &[Scope] = &[
         "listings:write",
         "Create, update, sell and withdraw listings.",
     ),
-    s("files:read", "Read /api/v1/files and /api/v1/files/{id}."),
-    s("files:write", "Upload files."),
     s(
         "reports:read",
         "Read reports and the moderation action log.",

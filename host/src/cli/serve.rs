@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// Default: 4 per core, at least 8.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub blocking_threads: Option<u16>,
+    /// Scan uploads with ClamAV's daemon too: HOST:PORT or unix:/path/to/clamd.sock. Uploads stay
+    /// in quarantine while it cannot be reached.
+    #[arg(long)]
+    pub clamd: Option<crate::files::scan::Clamd>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
@@ -147,6 +151,7 @@ impl Default for ServeArgs {
             base_domain: "localhost".into(),
             rate_limit_per_minute: 600,
             blocking_threads: None,
+            clamd: None,
             webhooks: WebhookArgs::default(),
             plugins: PluginArgs::default(),
         }
@@ -169,6 +174,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let config = Config {
         base_domain: args.base_domain.to_ascii_lowercase(),
         rate_limit_per_minute: args.rate_limit_per_minute,
+        clamd: args.clamd.clone(),
     };
     let webhook_config = args.webhooks.config()?;
     for relaxation in webhook_config.relaxations() {
@@ -200,6 +206,7 @@ async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
     tokio::spawn(housekeeping(state.clone()));
     crate::webhooks::worker::start(state.clone());
     crate::plugins::events::start(state.clone());
+    crate::files::scanner::start(state.clone());
     println!("mobieus listening on http://{addr}");
     axum::serve(
         listener,

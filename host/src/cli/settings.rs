@@ -10,7 +10,8 @@ use crate::{audit, settings};
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
     /// Set a tenant setting: `default_rate_limit_per_minute N|none` or
-    /// `cors.allowed_origins https://a.example,https://b.example` (empty to clear).
+    /// `cors.allowed_origins https://a.example,https://b.example` (empty to clear) or
+    /// `files.max_upload_bytes N|none` (default 25 MiB).
     Set {
         #[arg(long)]
         tenant: String,

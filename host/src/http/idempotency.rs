@@ -28,6 +28,11 @@ use crate::http::json::read_body;
 pub const HEADER: &str = "idempotency-key";
 pub const TTL_SECS: i64 = 24 * 60 * 60;
 
+/// The SHA-256 (hex) of a body that a layer before this one consumed (an upload spooled to
+/// disk): the request's fingerprint uses it in place of the bytes.
+#[derive(Clone)]
+pub struct BodyDigest(pub String);
+
 /// The right to record the response for one idempotency key, held while the request runs.
 pub struct Claim {
     api_key_id: String,
@@ -142,9 +147,16 @@ where
             ApiError::internal(anyhow::anyhow!("idempotency outside the gate")).into_response()
         })?;
     let (mut parts, body) = req.into_parts();
-    let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
+    // A streamed upload was written to disk already; its hash stands for its bytes.
+    let (body, request_hash) = match parts.extensions.get::<BodyDigest>() {
+        Some(digest) => (body, request_hash(&parts, digest.0.as_bytes())),
+        None => {
+            let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
+            let hash = request_hash(&parts, &bytes);
+            (Body::from(bytes), hash)
+        }
+    };
     let path = parts.uri.path().to_owned();
-    let request_hash = request_hash(&parts, &bytes);
 
     let _guard = state
         .idempotency
@@ -212,7 +224,7 @@ where
         recorded: AtomicBool::new(false),
     });
     parts.extensions.insert(claim.clone());
-    let response = next(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next(Request::from_parts(parts, body)).await;
     if response.status().is_success() && !claim.recorded.load(Ordering::Acquire) {
         // Every host write records in its own transaction; this is a bug guard, not a path.
         tracing::warn!(path = %claim.path, "a successful POST did not record its idempotency key");

@@ -46,6 +46,7 @@ mod tests {
         let config = Config {
             base_domain: "localhost".into(),
             rate_limit_per_minute: 600,
+            clamd: None,
         };
         let webhooks = crate::webhooks::Webhooks::new(Default::default()).unwrap();
         let runtime = crate::plugins::runtime::Runtime::new(Default::default(), None).unwrap();

@@ -25,7 +25,7 @@ pub fn scoped(
         }))
 }
 
-async fn require(scope: &'static str, req: Request, next: Next) -> Response {
+pub async fn require(scope: &'static str, req: Request, next: Next) -> Response {
     match check(req.extensions().get::<Authenticated>(), scope) {
         Ok(()) => next.run(req).await,
         Err(refusal) => refusal.into_response(),

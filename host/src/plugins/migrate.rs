@@ -52,5 +52,17 @@ pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     }
+    if done == 0 && !plugin.manifest.subscriptions.is_empty() {
+        // A subscriber's cursor starts here, when it arrives in this file, so the events that
+        // follow reach it even if the on-event drain first runs after they committed.
+        sandbox::as_host(&rules, || {
+            w.execute(
+                "INSERT OR IGNORE INTO plugin_cursors (plugin, last_event_id)
+                 VALUES (?1, (SELECT COALESCE(MAX(id), '') FROM events))",
+                [name],
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }

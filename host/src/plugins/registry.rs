@@ -194,7 +194,9 @@ impl Plugins {
         });
         let mut changed: Vec<&PathBuf> =
             now.keys().filter(|p| seen.get(*p) != now.get(*p)).collect();
-        changed.sort();
+        // Oldest file first: of two plugins claiming one namespace, the one installed first keeps
+        // it, in this process and in every later one.
+        changed.sort_by_key(|p| (now[*p].0, *p));
         for path in changed {
             let wasm = match std::fs::read(path) {
                 Ok(bytes) => bytes,

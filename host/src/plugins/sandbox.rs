@@ -2,7 +2,7 @@
 //! connection for the length of one plugin call.
 //!
 //! A plugin may touch its own tables (`<name>_…`) and read the views the host grants
-//! (`host_users`), and nothing else: no host table, no other plugin's table, no ATTACH/DETACH, no
+//! (`host_users`, `host_posts`, `host_files`), and nothing else: no host table, no other plugin's table, no ATTACH/DETACH, no
 //! PRAGMA, no transaction control, no triggers or views of its own, no `load_extension`. A refused
 //! statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
 //! import (appending an event, reading a user) lifts the rules for its own statements.
@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 
 /// Views the host grants every plugin, read only.
-pub const GRANTED_VIEWS: &[&str] = &["host_users"];
+pub const GRANTED_VIEWS: &[&str] = &["host_users", "host_posts", "host_files"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -243,6 +243,67 @@ mod tests {
         }
         // Removed on drop: the host's statements run unchecked again.
         assert!(conn.prepare("SELECT * FROM api_keys").is_ok());
+    }
+
+    /// The first-party surfaces as they ship: their real manifests, migrated into a real tenant
+    /// file. Market may not read or change a single row of Moderation's, nor the other way round.
+    #[test]
+    fn market_and_moderation_cannot_touch_each_others_tables() {
+        use crate::plugins::migrate;
+        use crate::plugins::registry::Plugins;
+        use crate::plugins::runtime::Runtime;
+
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(Default::default(), None).unwrap();
+        let plugins = Plugins::new(runtime, dir.path().join("plugins"));
+        assert!(plugins.load_all().is_empty());
+        let set = plugins.current();
+        let (market, moderation) = (
+            set.get("market").unwrap().clone(),
+            set.get("moderation").unwrap().clone(),
+        );
+        let store = tenants::Store::open(dir.path(), Default::default()).unwrap();
+        let slug = tenants::Slug::parse("acme").unwrap();
+        let tenant = store.create_tenant(&slug, tenants::Plan::Pro).unwrap();
+        let db = store.db(&tenant, tenants::Env::Live).unwrap();
+        db.write(move |w| {
+            migrate::ensure(w, &market).unwrap();
+            migrate::ensure(w, &moderation).unwrap();
+            let tables = |prefix: &str| -> Vec<String> {
+                let mut stmt = w
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?1")
+                    .unwrap();
+                stmt.query_map([format!("{prefix}_%")], |r| r.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            for (plugin, own, theirs) in [
+                ("market", tables("market"), tables("moderation")),
+                ("moderation", tables("moderation"), tables("market")),
+            ] {
+                assert!(!own.is_empty() && !theirs.is_empty());
+                let _sandbox = Installed::new(w, plugin, Mode::Write).unwrap();
+                for table in &own {
+                    w.prepare(&format!("SELECT * FROM {table}"))
+                        .unwrap_or_else(|e| panic!("{plugin} reading its own {table}: {e}"));
+                }
+                for table in &theirs {
+                    for sql in [
+                        format!("SELECT * FROM {table}"),
+                        format!("SELECT count(*) FROM {table}"),
+                        format!("DELETE FROM {table}"),
+                        format!("UPDATE {table} SET id = id"),
+                        format!("INSERT INTO {table} (id) VALUES ('x')"),
+                        format!("DROP TABLE {table}"),
+                    ] {
+                        assert!(w.prepare(&sql).is_err(), "{plugin} was allowed: {sql}");
+                    }
+                }
+            }
+            Ok::<_, tenants::Error>(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn stripe_v1(secret: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn standard_v1(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
@@ -66,10 +66,6 @@ fn standard_v1(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> O
     mac.update(b".");
     mac.update(body);
     Some(STANDARD.encode(mac.finalize().into_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
