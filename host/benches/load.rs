@@ -3,7 +3,9 @@
 //!
 //! - `GET /healthz` (no tenant, no key),
 //! - `GET /api/v1/events?limit=20` (authenticated, 20 rows from the tenant's file),
-//! - `POST /api/v1/posts` (authenticated; one row + one event in one transaction).
+//! - `POST /api/v1/posts` (authenticated; one row + one event in one transaction),
+//! - one-row reads and 20-row list pages of the host's posts beside the Market plugin's listings
+//!   (and the guestbook plugin beside users), the same work through the same stack.
 //!
 //! Then it SIGKILLs the server, restarts it, and checks that every acknowledged create is there.
 //!
@@ -59,7 +61,7 @@ fn main() {
             "--rate-limit",
             "1000000000",
             "--scopes",
-            "events:read,users:read,users:write,posts:read,posts:write,guestbook:read,guestbook:write",
+            "events:read,users:read,users:write,posts:read,posts:write,guestbook:read,guestbook:write,listings:read,listings:write",
         ],
     );
     let key: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -71,12 +73,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (author, seeded) = runtime.block_on(seed(addr, &host, &key));
+    let seeded = runtime.block_on(seed(addr, &host, &key));
+    let author = seeded.author.clone();
     println!(
-        "mobieus load harness: {connections} keep-alive connections, {secs} s per scenario, {seeded} events seeded"
+        "mobieus load harness: {connections} keep-alive connections, {secs} s per scenario, {} posts and {} listings seeded",
+        seeded.posts, seeded.listings
     );
     println!(
-        "{:<34} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "{:<44} {:>10} {:>9} {:>9} {:>9} {:>8}",
         "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors"
     );
 
@@ -84,6 +88,8 @@ fn main() {
     let entry = runtime.block_on(guestbook_entry(addr, &host, &key));
     let user_path = format!("/api/v1/users/{author}");
     let entry_path = format!("/api/v1/guestbook/entries/{entry}");
+    let post_path = format!("/api/v1/posts/{}", seeded.post);
+    let listing_path = format!("/api/v1/listings/{}", seeded.listing);
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("GET /healthz", Scenario::get("/healthz", None)),
         (
@@ -93,6 +99,22 @@ fn main() {
         (
             "GET /api/v1/guestbook/entries/{id} (plugin)",
             Scenario::get(&entry_path, Some(&key)),
+        ),
+        (
+            "GET /api/v1/posts/{id} (native)",
+            Scenario::get(&post_path, Some(&key)),
+        ),
+        (
+            "GET /api/v1/listings/{id} (plugin)",
+            Scenario::get(&listing_path, Some(&key)),
+        ),
+        (
+            "GET /api/v1/posts?limit=20 (native)",
+            Scenario::get("/api/v1/posts?limit=20", Some(&key)),
+        ),
+        (
+            "GET /api/v1/listings?limit=20 (plugin)",
+            Scenario::get("/api/v1/listings?limit=20", Some(&key)),
         ),
         (
             "GET /api/v1/events?limit=20",
@@ -118,7 +140,7 @@ fn main() {
             Duration::from_secs(secs),
         ));
         println!(
-            "{:<34} {:>10.0} {:>9} {:>9} {:>9} {:>8}",
+            "{:<44} {:>10.0} {:>9} {:>9} {:>9} {:>8}",
             name,
             result.ok as f64 / result.elapsed.as_secs_f64(),
             result.hist.value_at_quantile(0.5),
@@ -149,8 +171,9 @@ fn main() {
         let v: serde_json::Value = serde_json::from_slice(&resp.1).unwrap();
         v["total_count"].as_u64().unwrap()
     });
-    let seeded_posts = seeded as u64 - 1;
+    let seeded_posts = seeded.posts as u64;
     if !only.is_empty() && !"POST".contains(only.as_str()) {
+        let _ = server.kill();
         return;
     }
     println!(
@@ -188,32 +211,47 @@ async fn guestbook_entry(addr: SocketAddr, host: &str, key: &str) -> String {
     panic!("the guestbook plugin never answered");
 }
 
-/// One user and 99 posts, so the events read returns a full page.
-async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, usize) {
-    let (_, body) = request(
-        addr,
-        host,
-        Some(key),
-        "POST",
-        "/api/v1/users",
-        Some(br#"{"username":"bench"}"#.to_vec()),
-    )
-    .await;
-    let user: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let author = user["id"].as_str().unwrap().to_owned();
+struct Seeded {
+    author: String,
+    posts: usize,
+    listings: usize,
+    post: String,
+    listing: String,
+}
+
+/// One user, 99 posts and 99 listings, so every list read returns a full page.
+async fn seed(addr: SocketAddr, host: &str, key: &str) -> Seeded {
+    let create = async |path: &str, body: String| -> String {
+        let (status, body) =
+            request(addr, host, Some(key), "POST", path, Some(body.into_bytes())).await;
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    };
+    let author = create("/api/v1/users", r#"{"username":"bench"}"#.into()).await;
+    let (mut post, mut listing) = (String::new(), String::new());
     for i in 0..99 {
-        let body = format!(r#"{{"author_id":"{author}","body":"seed {i}"}}"#);
-        request(
-            addr,
-            host,
-            Some(key),
-            "POST",
+        post = create(
             "/api/v1/posts",
-            Some(body.into_bytes()),
+            format!(r#"{{"author_id":"{author}","body":"seed {i}"}}"#),
+        )
+        .await;
+        listing = create(
+            "/api/v1/listings",
+            format!(
+                r#"{{"seller_id":"{author}","title":"Seed {i}","description":"A thing to sell","price":{},"currency":"EUR"}}"#,
+                100 * i
+            ),
         )
         .await;
     }
-    (author, 100)
+    Seeded {
+        author,
+        posts: 99,
+        listings: 99,
+        post,
+        listing,
+    }
 }
 
 struct Scenario {

@@ -252,12 +252,14 @@ impl ListQuery<'_> {
             self.conditions.push("id < ?".into());
             self.params.push(Value::Text(after.clone()));
         }
-        self.params.push(Value::Integer(i64::from(req.limit) + 1));
+        // The limit is written into the SQL, not bound: SQLite plans `LIMIT ?` with the bound
+        // value, so rebinding it expires the statement and every call would re-prepare it.
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM {} {} ORDER BY id DESC LIMIT ?",
+            "SELECT {} FROM {} {} ORDER BY id DESC LIMIT {}",
             self.columns,
             self.table,
-            where_clause(&self.conditions)
+            where_clause(&self.conditions),
+            req.limit + 1
         ))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(&self.params))?;
         let mut data = Vec::with_capacity(req.limit as usize);

@@ -134,15 +134,15 @@ impl PageRequest {
         if let Some(after) = &self.after {
             page.and("id < ?", after.as_str());
         }
-        let mut params = page.params();
-        let limit = i64::from(self.limit) + 1;
-        params.push(&limit);
+        // The limit is written into the SQL, not bound: SQLite plans `LIMIT ?` with the bound
+        // value, so a bound limit makes the host re-prepare the statement on every call.
         let rows = db.query(
             &format!(
-                "SELECT {columns} FROM {table}{} ORDER BY id DESC LIMIT ?",
-                page.sql()
+                "SELECT {columns} FROM {table}{} ORDER BY id DESC LIMIT {}",
+                page.sql(),
+                self.limit + 1
             ),
-            &params,
+            &page.params(),
         )?;
         let items = rows.iter().map(map).collect::<Result<Vec<T>>>()?;
         Ok(Page::new(items, self, total, id_of))

@@ -364,7 +364,7 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     // NORMAL in WAL mode: a commit survives a crash of the process (kill -9); only an OS crash or
     // power cut may lose the last transactions.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
 

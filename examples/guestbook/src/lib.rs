@@ -98,14 +98,8 @@ fn entry(row: &mobieus_sdk::Row) -> Result<Entry> {
 fn list(cx: &mut Ctx) -> Result<Reply> {
     let page = PageRequest::from(cx)?;
     let db = cx.db();
-    let after = page.after.clone().unwrap_or_else(|| "~".into());
-    let rows = db.query(
-        "SELECT id, name, message, created_at FROM guestbook_entries WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-        &[&after, &(page.limit + 1)],
-    )?;
-    let entries = rows.iter().map(entry).collect::<Result<Vec<_>>>()?;
-    let total = db.query_one("SELECT COUNT(*) AS n FROM guestbook_entries", &[])?.map_or(Ok(0), |r| r.get::<i64>("n"))?;
-    Reply::ok(&Page::new(entries, &page, total, |e| e.id.clone()))
+    let filter = page.time_filter("created_at");
+    Reply::ok(&page.fetch(&db, "guestbook_entries", "id, name, message, created_at", &filter, entry, |e| e.id.clone())?)
 }
 
 fn create(cx: &mut Ctx) -> Result<Reply> {

@@ -60,13 +60,26 @@ fn sql_error(e: rusqlite::Error) -> Error {
 /// whole table.
 const MAX_ROWS: usize = 10_000;
 
-impl db::Host for PluginState {
-    fn execute(&mut self, sql: String, params: Vec<SqlValue>) -> Result<u64, Error> {
+impl PluginState {
+    /// The call's connection and a prepared statement for `sql`, cached per plugin and mode.
+    fn statement(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, Error> {
         let conn = self
             .call
             .conn()
             .ok_or_else(|| Error::Denied("no database in this call".into()))?;
-        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+        let rules = self
+            .call
+            .rules
+            .as_ref()
+            .ok_or_else(|| Error::Denied("no sandbox in this call".into()))?;
+        conn.prepare_cached(&rules.statement_key(sql))
+            .map_err(sql_error)
+    }
+}
+
+impl db::Host for PluginState {
+    fn execute(&mut self, sql: String, params: Vec<SqlValue>) -> Result<u64, Error> {
+        let mut stmt = self.statement(&sql)?;
         if stmt.readonly() && stmt.column_count() > 0 {
             return Err(Error::Invalid(
                 "execute() runs statements; use query() for SELECT".into(),
@@ -79,11 +92,7 @@ impl db::Host for PluginState {
     }
 
     fn query(&mut self, sql: String, params: Vec<SqlValue>) -> Result<db::Rows, Error> {
-        let conn = self
-            .call
-            .conn()
-            .ok_or_else(|| Error::Denied("no database in this call".into()))?;
-        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+        let mut stmt = self.statement(&sql)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = stmt

@@ -75,7 +75,10 @@ impl Runtime {
             // faults and TLB shootdowns.
             .linear_memory_keep_resident(4 << 20)
             .table_keep_resident(64 << 10)
-            .decommit_batch_size(16);
+            .decommit_batch_size(16)
+            // Where the kernel can say which pages an instance dirtied (PAGEMAP_SCAN, Linux 6.7+),
+            // reset only those: a request's footprint, not the whole resident window.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

@@ -35,6 +35,13 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The key under which this plugin's statements, prepared under these rules, may be cached
+    /// and reused: SQLite's authorizer runs when a statement is prepared, not when it runs, so a
+    /// cached statement must never serve another plugin or a laxer mode.
+    pub fn statement_key(&self, sql: &str) -> String {
+        format!("/* {}{:?} */ {sql}", self.prefix, self.mode)
+    }
+
     fn own(&self, table: &str) -> bool {
         table.starts_with(&self.prefix) && table.len() > self.prefix.len()
     }
