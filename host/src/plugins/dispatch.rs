@@ -51,7 +51,8 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
     };
     let set = state.plugins.current();
     let (plugin, route, params) = match set.route(req.method().as_str(), req.uri().path()) {
-        Lookup::Found(plugin, route, params) => (plugin.clone(), route.clone(), params),
+        // Borrowed from the set: a route carries its schemas, too big to copy per request.
+        Lookup::Found(plugin, route, params) => (plugin.clone(), route, params),
         Lookup::MethodNotAllowed => {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -65,13 +66,13 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
     let settings = tenant_view(&auth, &plugin).ok_or_else(not_found)?;
     scope::check(Some(&auth), &route.scope)?;
     if req.method() == axum::http::Method::GET {
-        return read_route(state, auth, plugin, params, settings, req, &route).await;
+        return read_route(state, auth, plugin, params, settings, req, route).await;
     }
     let call = Invocation {
         state: state.clone(),
         auth,
         plugin,
-        route,
+        route: route.clone(),
         params,
         settings,
     };
@@ -85,37 +86,31 @@ async fn read_route(
     auth: Authenticated,
     plugin: Arc<LoadedPlugin>,
     params: Vec<(String, String)>,
-    settings: HashMap<String, String>,
+    mut settings: HashMap<String, String>,
     req: Request,
     route: &Route,
 ) -> Result<Response> {
-    let request = wit_request(&auth, route, params, &req, Vec::new());
+    let mut request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
     let _permit = permit(state).await?;
     for _ in 0..2 {
-        let (st, au, pl, se, rq) = (
-            state.clone(),
-            auth.clone(),
-            plugin.clone(),
-            settings.clone(),
-            request.clone(),
-        );
-        let outcome = tokio::task::spawn_blocking(
-            move || -> std::result::Result<Option<types::Response>, Undone> {
-                au.db.read(|conn| {
-                    if migrate::pending(conn, &pl)? {
-                        return Ok(None);
-                    }
-                    let call = new_call(&pl, se, &rq.request_id);
-                    read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
-                })
-            },
-        )
+        let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
+        // The request and settings go to the call and come back only if migrations must run.
+        let outcome = tokio::task::spawn_blocking(move || -> Outcome {
+            au.db.read(|conn| {
+                if pl.migrations_pending(au.db.id(), conn)? {
+                    return Ok(Err((request, settings)));
+                }
+                let call = new_call(&pl, settings, &request.request_id);
+                read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
+            })
+        })
         .await?
         .map_err(|u| undone(&name, u))?;
         match outcome {
-            Some(response) => return into_response(response),
-            None => {
+            Ok(response) => return into_response(response),
+            Err((back, kept)) => {
+                (request, settings) = (back, kept);
                 let migrating = plugin.clone();
                 auth.db
                     .write_async(move |w| {
@@ -131,6 +126,12 @@ async fn read_route(
         "plugin `{name}`: its migrations did not apply"
     )))
 }
+
+/// A read call's answer, or the request and settings back when migrations must run first.
+type Outcome = std::result::Result<
+    std::result::Result<types::Response, (types::Request, HashMap<String, String>)>,
+    Undone,
+>;
 
 /// A slot under the cap on plugin calls running at once.
 async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
@@ -292,14 +293,15 @@ pub fn read_call(
     mut call: Call,
     request: &types::Request,
 ) -> std::result::Result<types::Response, Undone> {
-    conn.execute_batch("BEGIN")?;
+    crate::plugins::sandbox::guard_connection(conn)?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
     let result = {
         let sandbox = Installed::new(conn, &plugin.manifest.name, Mode::Read)?;
         call.rules = Some(sandbox.rules());
         call.tx = Tx::Read(conn as *const Connection);
         plugins.runtime.handle(&plugin.pre, call, request)
     };
-    conn.execute_batch("ROLLBACK")?;
+    conn.prepare_cached("ROLLBACK")?.execute([])?;
     result.map_err(Undone::Call)
 }
 

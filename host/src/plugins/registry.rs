@@ -38,11 +38,32 @@ pub struct LoadedPlugin {
     /// SHA-256 of the component, hex.
     pub hash: String,
     pub events: Arc<HashSet<String>>,
+    /// Tenant files this version's migrations are known to be applied to, so a GET need not ask
+    /// the file each time (migrations are never undone).
+    migrated: std::sync::Mutex<HashSet<tenants::DbId>>,
 }
 
 impl LoadedPlugin {
     pub fn enabled_by_default(&self) -> bool {
         self.origin == Origin::FirstParty
+    }
+
+    /// Whether `conn` (the file `id`) still lacks some of this plugin's migrations; remembers
+    /// when it does not.
+    pub fn migrations_pending(
+        &self,
+        id: &tenants::DbId,
+        conn: &rusqlite::Connection,
+    ) -> rusqlite::Result<bool> {
+        let mut migrated = self.migrated.lock().unwrap_or_else(|e| e.into_inner());
+        if migrated.contains(id) {
+            return Ok(false);
+        }
+        let pending = crate::plugins::migrate::pending(conn, self)?;
+        if !pending {
+            migrated.insert(id.clone());
+        }
+        Ok(pending)
     }
 }
 
@@ -157,6 +178,7 @@ impl Plugins {
             pre,
             origin,
             hash: format!("{:x}", Sha256::digest(wasm)),
+            migrated: Default::default(),
         })
     }
 

@@ -129,6 +129,20 @@ fn guard(ctx: AuthContext<'_>) -> Authorization {
     })
 }
 
+/// Prepares only on a connection that carries the guard.
+const GUARD_MARKER: &str = "SELECT 1 FROM temp.mobieus_sandbox_guard";
+
+/// Puts the guard on `conn` unless it carries it already. Call it outside a transaction where
+/// one can (the marker made inside a transaction that rolls back is lost, and the next call pays
+/// for installing the guard again, which also expires the connection's prepared statements).
+pub fn guard_connection(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.prepare_cached(GUARD_MARKER).is_ok() {
+        return Ok(());
+    }
+    conn.authorizer(Some(guard))?;
+    conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS mobieus_sandbox_guard (x)")
+}
+
 /// The sandbox, active on this thread for one plugin call; lifted when dropped.
 pub struct Installed<'c> {
     _conn: &'c Connection,
@@ -143,16 +157,19 @@ impl<'c> Installed<'c> {
             mode,
             host: AtomicBool::new(false),
         });
-        let previous = ACTIVE.with(|active| active.replace(Some(rules.clone())));
+        // The guard goes on a connection once, with a marker only this connection can see (a
+        // temporary table lives and dies with its connection): finding the marker is a cached
+        // statement, not a parse. Checked before the rules apply, which would refuse `temp`.
+        let previous = ACTIVE.with(|active| active.take());
+        let guarded = guard_connection(conn);
+        ACTIVE.with(|active| *active.borrow_mut() = Some(rules.clone()));
+        // Dropped on an error, it puts the previous rules back.
         let installed = Installed {
             _conn: conn,
             rules,
             previous,
         };
-        // A statement every mode refuses: if it prepares, this connection has no guard yet.
-        if conn.prepare("SELECT load_extension(NULL)").is_ok() {
-            conn.authorizer(Some(guard))?;
-        }
+        guarded?;
         Ok(installed)
     }
 
@@ -311,6 +328,20 @@ mod tests {
             Ok::<_, tenants::Error>(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn the_guard_survives_a_rolled_back_marker_and_each_connection_gets_its_own() {
+        let conn = db();
+        conn.execute_batch("BEGIN").unwrap();
+        drop(Installed::new(&conn, "me", Mode::Write).unwrap());
+        conn.execute_batch("ROLLBACK").unwrap();
+        // The marker went with the rollback; the guard did not, and is found again.
+        let _sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        assert!(conn.prepare("SELECT * FROM api_keys").is_err());
+        let other = db();
+        let _other = Installed::new(&other, "me", Mode::Read).unwrap();
+        assert!(other.prepare("SELECT * FROM api_keys").is_err());
     }
 
     #[test]
