@@ -21,4 +21,5 @@ pub mod paging;
 pub mod plugins;
 pub mod settings;
 pub mod time;
+pub mod wakeups;
 pub mod webhooks;

@@ -7,12 +7,10 @@
 //! served. When a check cannot run (clamd unreachable), the file stays quarantined and the tenant
 //! is tried again after [`RETRY`].
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::params;
 use tenants::{DbId, Env};
-use tokio::sync::mpsc;
 
 use crate::app::AppState;
 use crate::error::{ApiError, Result};
@@ -21,40 +19,32 @@ use crate::files::blobs::Blobs;
 use crate::files::scan::{self, Clamd, Verdict};
 use crate::files::{self, CLEAN, QUARANTINED, REJECTED};
 use crate::time::to_rfc3339;
+use crate::wakeups::Wakeups;
 
 pub const RETRY: Duration = Duration::from_secs(10);
 const BATCH: i64 = 20;
 
 pub struct Scanner {
-    wake: mpsc::UnboundedSender<DbId>,
-    inbox: Mutex<Option<mpsc::UnboundedReceiver<DbId>>>,
+    wakeups: Wakeups,
     clamd: Option<Clamd>,
 }
 
 impl Scanner {
     pub fn new(clamd: Option<Clamd>) -> Scanner {
-        let (wake, inbox) = mpsc::unbounded_channel();
         Scanner {
-            wake,
-            inbox: Mutex::new(Some(inbox)),
+            wakeups: Wakeups::default(),
             clamd,
         }
     }
 
     pub fn notify(&self, id: &DbId) {
-        let _ = self.wake.send(id.clone());
+        self.wakeups.notify(id);
     }
 }
 
 /// Starts the scanner. Call once, inside the runtime.
 pub fn start(state: AppState) {
-    let Some(mut inbox) = state
-        .scanner
-        .inbox
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    else {
+    let Some(mut inbox) = state.scanner.wakeups.take() else {
         return;
     };
     let sweep = state.clone();

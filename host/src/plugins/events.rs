@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 use tenants::{DbId, Env};
-use tokio::sync::mpsc;
 
 use crate::app::AppState;
 use crate::error::{ApiError, Result};
@@ -32,36 +31,11 @@ pub const MAX_FAILURES: u32 = 5;
 const BATCH: i64 = 100;
 
 /// Wakes drains; owned by the app.
-pub struct Dispatcher {
-    wake: mpsc::UnboundedSender<DbId>,
-    inbox: Mutex<Option<mpsc::UnboundedReceiver<DbId>>>,
-}
-
-impl Default for Dispatcher {
-    fn default() -> Self {
-        let (wake, inbox) = mpsc::unbounded_channel();
-        Dispatcher {
-            wake,
-            inbox: Mutex::new(Some(inbox)),
-        }
-    }
-}
-
-impl Dispatcher {
-    pub fn notify(&self, id: &DbId) {
-        let _ = self.wake.send(id.clone());
-    }
-}
+pub type Dispatcher = crate::wakeups::Wakeups;
 
 /// Starts the dispatcher. Call once, inside the runtime.
 pub fn start(state: AppState) {
-    let Some(mut inbox) = state
-        .plugin_events
-        .inbox
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    else {
+    let Some(mut inbox) = state.plugin_events.take() else {
         return;
     };
     tokio::spawn(async move {
