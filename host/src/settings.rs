@@ -1,5 +1,6 @@
-//! Tenant settings: the tenant's default rate limit, its CORS origins and its upload cap. Stored in the tenant's
-//! live file, read on every request (so a change by the CLI or the admin UI applies at once).
+//! Tenant settings: the tenant's default rate limit, its CORS origins and its upload cap. Stored
+//! in the tenant's live file, read on every request (so a change by the CLI or the admin UI
+//! applies at once).
 
 use std::collections::BTreeMap;
 

@@ -43,7 +43,7 @@ fn sql_error(e: rusqlite::Error) -> Error {
         || text.contains("not authorized");
     if denied {
         return Error::Denied(format!(
-            "the sandbox refused this statement ({text}): plugins may use their own tables (<name>_…) and host_users"
+            "the sandbox refused this statement ({text}): plugins may use their own tables (<name>_…) and the views host_users, host_posts, host_files"
         ));
     }
     match &e {

@@ -2,9 +2,9 @@
 //! connection for the length of one plugin call.
 //!
 //! A plugin may touch its own tables (`<name>_…`) and read the views the host grants
-//! (`host_users`, `host_posts`, `host_files`), and nothing else: no host table, no other plugin's table, no ATTACH/DETACH, no
-//! PRAGMA, no transaction control, no triggers or views of its own, no `load_extension`. A refused
-//! statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
+//! (`host_users`, `host_posts`, `host_files`), and nothing else: no host table, no other plugin's
+//! table, no ATTACH/DETACH, no PRAGMA, no transaction control, no triggers or views of its own, no
+//! `load_extension`. A refused statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
 //! import (appending an event, reading a user) lifts the rules for its own statements.
 
 use std::cell::RefCell;
