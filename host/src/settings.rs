@@ -94,28 +94,14 @@ pub fn all(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
 /// origin list).
 pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
     match name {
-        DEFAULT_RATE_LIMIT => {
-            if value == "none" {
-                return Ok(None);
-            }
-            match value.parse::<u32>() {
-                Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n.to_string())),
-                _ => Err(format!(
-                    "{DEFAULT_RATE_LIMIT} must be a whole number from 1 to 1000000, or `none`"
-                )),
-            }
-        }
-        FILES_MAX_UPLOAD_BYTES => {
-            if value == "none" {
-                return Ok(None);
-            }
-            match value.parse::<u64>() {
-                Ok(n) if (1..=MAX_UPLOAD_BYTES).contains(&n) => Ok(Some(n.to_string())),
-                _ => Err(format!(
-                    "{FILES_MAX_UPLOAD_BYTES} must be a number of bytes from 1 to {MAX_UPLOAD_BYTES}, or `none` (default {DEFAULT_MAX_UPLOAD_BYTES})"
-                )),
-            }
-        }
+        DEFAULT_RATE_LIMIT => number_or_none(value, 1_000_000, || {
+            format!("{DEFAULT_RATE_LIMIT} must be a whole number from 1 to 1000000, or `none`")
+        }),
+        FILES_MAX_UPLOAD_BYTES => number_or_none(value, MAX_UPLOAD_BYTES, || {
+            format!(
+                "{FILES_MAX_UPLOAD_BYTES} must be a number of bytes from 1 to {MAX_UPLOAD_BYTES}, or `none` (default {DEFAULT_MAX_UPLOAD_BYTES})"
+            )
+        }),
         CORS_ALLOWED_ORIGINS => {
             let origins: Vec<&str> = value
                 .split(',')
@@ -131,6 +117,21 @@ pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
             "unknown setting `{name}`: expected one of {}",
             NAMES.join(", ")
         )),
+    }
+}
+
+/// `none` (clear the setting), or a whole number from 1 to `max`; `wanted` says what was expected.
+fn number_or_none(
+    value: &str,
+    max: u64,
+    wanted: impl FnOnce() -> String,
+) -> Result<Option<String>, String> {
+    if value == "none" {
+        return Ok(None);
+    }
+    match value.parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Some(n.to_string())),
+        _ => Err(wanted()),
     }
 }
 

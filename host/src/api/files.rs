@@ -68,12 +68,16 @@ async fn list(
     .map(Json)
 }
 
-async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<File>> {
-    api::read(&ctx, move |conn| {
+/// The file `id` of the key's tenant file, or `404 file_not_found`.
+async fn find(ctx: &Ctx, id: String) -> Result<File> {
+    api::read(ctx, move |conn| {
         files::find(conn, &id)?.ok_or_else(|| ApiError::not_found("file"))
     })
     .await
-    .map(Json)
+}
+
+async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<File>> {
+    find(&ctx, id).await.map(Json)
 }
 
 /// The bytes of a clean file, streamed, as an attachment that no browser runs or sniffs.
@@ -82,10 +86,7 @@ async fn content(
     ctx: Ctx,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response> {
-    let file = api::read(&ctx, move |conn| {
-        files::find(conn, &id)?.ok_or_else(|| ApiError::not_found("file"))
-    })
-    .await?;
+    let file = find(&ctx, id).await?;
     match file.status.as_str() {
         CLEAN => {}
         REJECTED => {
@@ -102,7 +103,7 @@ async fn content(
             ));
         }
     }
-    let blobs = Blobs::new(&state.store.tenant_dir(&ctx.tenant), ctx.db.env());
+    let blobs = Blobs::of(&state.store, &ctx.tenant, ctx.db.env());
     let blob = tokio::fs::File::open(blobs.path(&file.sha256))
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("blob of {}: {e}", file.id)))?;
@@ -178,7 +179,7 @@ async fn spool(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if declared.is_some_and(|n| n > cap) {
         return too_large();
     }
-    let blobs = Blobs::new(&state.store.tenant_dir(&auth.tenant), auth.db.env());
+    let blobs = Blobs::of(&state.store, &auth.tenant, auth.db.env());
     let (mut parts, body) = req.into_parts();
     let spooled = match blobs.spool(body, cap).await {
         Ok(spooled) => spooled,
@@ -217,7 +218,7 @@ async fn upload(
         return Err(ApiError::validation("body", "the file is empty"));
     }
     let (sha256, size) = (spooled.sha256.clone(), spooled.size as i64);
-    let blobs = Blobs::new(&state.store.tenant_dir(&ctx.tenant), ctx.db.env());
+    let blobs = Blobs::of(&state.store, &ctx.tenant, ctx.db.env());
     tokio::task::spawn_blocking(move || spooled.commit(&blobs))
         .await?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("storing an upload: {e}")))?;

@@ -48,6 +48,11 @@ impl Blobs {
         }
     }
 
+    /// The blobs of one tenant file (live or sandbox).
+    pub fn of(store: &tenants::Store, tenant: &tenants::Tenant, env: Env) -> Blobs {
+        Blobs::new(&store.tenant_dir(tenant), env)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -93,7 +93,7 @@ async fn drain(state: &AppState, id: &DbId) -> Result<()> {
     };
     let (s, t, env) = (state.clone(), tenant.clone(), id.env);
     let db = tokio::task::spawn_blocking(move || s.store.db(&t, env)).await??;
-    let blobs = std::sync::Arc::new(Blobs::new(&state.store.tenant_dir(&tenant), id.env));
+    let blobs = std::sync::Arc::new(Blobs::of(&state.store, &tenant, id.env));
     let mut after = String::new();
     loop {
         let (reader, from) = (db.clone(), after.clone());
