@@ -97,6 +97,8 @@ impl Deref for AppState {
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(crate::openapi::serve::json))
+        .route("/api/openapi.yaml", get(crate::openapi::serve::yaml))
         .merge(api::router(&state))
         .fallback(crate::plugins::dispatch::fallback)
         .method_not_allowed_fallback(method_not_allowed);

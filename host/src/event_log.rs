@@ -12,12 +12,14 @@ use crate::time::to_rfc3339;
 use crate::webhooks;
 
 /// An event exactly as `GET /api/v1/events` (and later a webhook body) shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub created_at: String,
+    /// The resource the event is about, e.g. `{"post": {...}}`.
+    #[schema(value_type = Object)]
     pub data: Box<RawValue>,
 }
 

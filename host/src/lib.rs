@@ -6,6 +6,7 @@
 //! - an event is appended in [`event_log::append`], in the transaction of the write that caused it,
 //!   with its webhook deliveries; [`webhooks::worker`] sends them;
 //! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
+//! - the OpenAPI document is built in [`openapi`]; the tenant admin console is [`admin`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod event_log;
 pub mod files;
 pub mod http;
+pub mod openapi;
 pub mod paging;
 pub mod plugins;
 pub mod settings;

@@ -244,6 +244,14 @@ impl Resp {
         error["code"].as_str().expect("code").to_owned()
     }
 
+    /// The envelope's code, or "" when the body is not an error envelope.
+    pub fn code_or_empty(&self) -> String {
+        serde_json::from_str::<Value>(&self.text)
+            .ok()
+            .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Asserts the status and the error code.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);

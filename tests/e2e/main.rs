@@ -12,6 +12,7 @@ mod idempotency;
 mod limits;
 mod market;
 mod moderation;
+mod openapi;
 mod paging;
 mod plugins;
 mod resources;

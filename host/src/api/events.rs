@@ -14,6 +14,20 @@ use crate::http::context::Ctx;
 use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct Doc;
+
+/// List events
+///
+/// The append-only log, newest first: the same events webhooks deliver.
+#[utoipa::path(get, path = "/api/v1/events", tag = "Events", operation_id = "listEvents",
+    params(crate::openapi::ListParams,
+        ("type" = Option<String>, Query,
+            description = "One event type, or several separated by commas (`post.created,user.left`).")),
+    security(("api_key" = ["events:read"])),
+    responses((status = 200, description = "A page of events.", body = [Event])))]
+
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -29,6 +29,10 @@ use crate::http::scope::{self, scoped};
 use crate::paging::{ListQuery, ListRequest, Page};
 use crate::time::to_rfc3339;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, get_one, content, upload))]
+pub struct Doc;
+
 const FILENAME_MAX: usize = 255;
 const CONTENT_TYPE_MAX: usize = 255;
 
@@ -36,6 +40,14 @@ const CONTENT_TYPE_MAX: usize = 255;
 #[derive(Clone)]
 struct Upload(Arc<Mutex<Option<Spooled>>>);
 
+/// List files
+///
+/// Newest first; filter by scan `status`.
+#[utoipa::path(get, path = "/api/v1/files", tag = "Files", operation_id = "listFiles",
+    params(crate::openapi::ListParams,
+        ("status" = Option<String>, Query, description = "`quarantined`, `clean` or `rejected`.")),
+    security(("api_key" = ["files:read"])),
+    responses((status = 200, description = "A page of files.", body = [File])))]
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -76,11 +88,27 @@ async fn find(ctx: &Ctx, id: String) -> Result<File> {
     .await
 }
 
+/// Get a file's metadata
+#[utoipa::path(get, path = "/api/v1/files/{id}", tag = "Files", operation_id = "getFile",
+    params(("id" = String, Path, description = "`file_…`")),
+    security(("api_key" = ["files:read"])),
+    responses((status = 200, description = "The file's metadata and scan status.", body = File)))]
 async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<File>> {
     find(&ctx, id).await.map(Json)
 }
 
-/// The bytes of a clean file, streamed, as an attachment that no browser runs or sniffs.
+/// Download a file
+///
+/// The bytes of a clean file, streamed, as an attachment that no browser runs or sniffs
+/// (declared type, `ETag`, `nosniff`, `CSP: sandbox`).
+#[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "Files",
+    operation_id = "getFileContent",
+    params(("id" = String, Path, description = "`file_…`")),
+    security(("api_key" = ["files:read"])),
+    responses((status = 200, description = "The bytes, in the type declared at upload.",
+            content_type = "application/octet-stream", body = String),
+        (status = 409, description = "`file_quarantined` (scan pending: retry shortly) or \
+            `file_rejected` (with the `reason`; never served).", body = crate::openapi::ErrorEnvelope)))]
 async fn content(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -199,6 +227,18 @@ async fn spool(State(state): State<AppState>, req: Request, next: Next) -> Respo
     next.run(Request::from_parts(parts, Body::empty())).await
 }
 
+/// Upload a file
+///
+/// The raw bytes are the body and `Content-Type` their type. The file is answered in
+/// `quarantined` status; the scan makes it `clean` (then `file.uploaded` is emitted) or
+/// `rejected`. Capped by the tenant's `files.max_upload_bytes`. Honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/files", tag = "Files", operation_id = "uploadFile",
+    params(("filename" = Option<String>, Query, description = "Its name (default `file`).")),
+    request_body(content = String, content_type = "application/octet-stream",
+        description = "The file's bytes, sent as they are, with their own `Content-Type`."),
+    security(("api_key" = ["files:write"])),
+    responses((status = 201, description = "The file, in quarantine.", body = File),
+        (status = 413, description = "`payload_too_large`, with the `limit` in bytes.", body = crate::openapi::ErrorEnvelope)))]
 async fn upload(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -21,8 +21,13 @@ use crate::http::json::ApiJson;
 use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
 use crate::time::to_rfc3339;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, get_one, create, update))]
+pub struct Doc;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Post {
     pub id: String,
     pub author_id: String,
@@ -35,7 +40,7 @@ pub struct Post {
 const TITLE_MAX: usize = 200;
 const BODY_MAX: usize = 20_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPost {
     pub author_id: String,
@@ -44,10 +49,11 @@ pub struct NewPost {
 }
 
 /// A partial update: absent fields stay; `"title": null` clears the title.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub title: Option<Option<String>>,
     pub body: Option<String>,
 }
@@ -75,6 +81,14 @@ fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Post>> {
         .optional()
 }
 
+/// List posts
+///
+/// Newest first; filter by `author_id`.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "Posts", operation_id = "listPosts",
+    params(crate::openapi::ListParams,
+        ("author_id" = Option<String>, Query, description = "Only posts by this user (`usr_…`).")),
+    security(("api_key" = ["posts:read"])),
+    responses((status = 200, description = "A page of posts.", body = [Post])))]
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -102,6 +116,11 @@ async fn list(
     .map(Json)
 }
 
+/// Get a post
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "Posts", operation_id = "getPost",
+    params(("id" = String, Path, description = "`post_…`")),
+    security(("api_key" = ["posts:read"])),
+    responses((status = 200, description = "The post.", body = Post)))]
 async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Post>> {
     api::read(&ctx, move |conn| {
         find(conn, &id)?.ok_or_else(|| ApiError::not_found("post"))
@@ -110,6 +129,12 @@ async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Post>> {
     .map(Json)
 }
 
+/// Create a post
+///
+/// The author must be an active user. Emits `post.created`.
+#[utoipa::path(post, path = "/api/v1/posts", tag = "Posts", operation_id = "createPost",
+    request_body = NewPost, security(("api_key" = ["posts:write"])),
+    responses((status = 201, description = "The new post.", body = Post)))]
 async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
     if let Some(title) = &new.title {
         validate::text("title", title, 1, TITLE_MAX, false)?;
@@ -150,6 +175,13 @@ async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
     .await
 }
 
+/// Update a post
+///
+/// Absent fields stay; `"title": null` clears the title. Emits `post.updated`.
+#[utoipa::path(patch, path = "/api/v1/posts/{id}", tag = "Posts", operation_id = "updatePost",
+    params(("id" = String, Path, description = "`post_…`")),
+    request_body = PostPatch, security(("api_key" = ["posts:write"])),
+    responses((status = 200, description = "The post as updated.", body = Post)))]
 async fn update(
     ctx: Ctx,
     ApiPath(id): ApiPath<String>,

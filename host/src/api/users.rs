@@ -19,8 +19,13 @@ use crate::http::json::ApiJson;
 use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
 use crate::time::to_rfc3339;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, get_one, create, remove))]
+pub struct Doc;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -29,7 +34,7 @@ pub struct User {
     pub created_at: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -71,6 +76,12 @@ pub fn find_active(conn: &Connection, id: &str) -> rusqlite::Result<Option<User>
     .optional()
 }
 
+/// List users
+///
+/// Active members (not those who left), newest first.
+#[utoipa::path(get, path = "/api/v1/users", tag = "Users", operation_id = "listUsers",
+    params(crate::openapi::ListParams), security(("api_key" = ["users:read"])),
+    responses((status = 200, description = "A page of users.", body = [User])))]
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -93,6 +104,11 @@ async fn list(
     .map(Json)
 }
 
+/// Get a user
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "Users", operation_id = "getUser",
+    params(("id" = String, Path, description = "`usr_…`")),
+    security(("api_key" = ["users:read"])),
+    responses((status = 200, description = "The user.", body = User)))]
 async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<User>> {
     api::read(&ctx, move |conn| {
         find_active(conn, &id)?.ok_or_else(|| ApiError::not_found("user"))
@@ -101,6 +117,13 @@ async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<User>> {
     .map(Json)
 }
 
+/// Register a user
+///
+/// Emits `user.registered`. 409 `username_taken` when an active user has the username.
+#[utoipa::path(post, path = "/api/v1/users", tag = "Users", operation_id = "createUser",
+    request_body = NewUser, security(("api_key" = ["users:write"])),
+    responses((status = 201, description = "The new user.", body = User),
+        (status = 409, description = "`username_taken`.", body = crate::openapi::ErrorEnvelope)))]
 async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewUser>) -> Result<Response> {
     new.validate()?;
     api::write(&ctx, StatusCode::CREATED, move |w| {
@@ -129,6 +152,13 @@ async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewUser>) -> Result<Response> {
     .await
 }
 
+/// Remove a user
+///
+/// The user leaves: no longer listed, their posts keep naming them. Emits `user.left`.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "Users", operation_id = "deleteUser",
+    params(("id" = String, Path, description = "`usr_…`")),
+    security(("api_key" = ["users:write"])),
+    responses((status = 200, description = "The user who left.", body = User)))]
 async fn remove(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::OK, move |w| {
         let user = find_active(w, &id)?.ok_or_else(|| ApiError::not_found("user"))?;

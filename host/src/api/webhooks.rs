@@ -25,26 +25,50 @@ use crate::paging::{ListQuery, ListRequest, Page};
 use crate::time::{parse_rfc3339, to_rfc3339};
 use crate::webhooks::store::{self, Delivery, Endpoint};
 use crate::webhooks::{self as hooks, filter, sign, ssrf, worker};
+use utoipa::ToSchema;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get_one,
+    update,
+    remove,
+    list_deliveries,
+    get_delivery,
+    retry,
+    test,
+    enable,
+    rotate_secret,
+    replay
+))]
+pub struct Doc;
 
 const MAX_REPLAY: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewEndpoint {
+    /// An `https` URL the SSRF guard accepts (no private, loopback or link-local address).
     url: String,
+    /// Event types to deliver, or `["*"]` for all.
     events: Vec<String>,
     description: Option<String>,
+    /// Deliver only events whose fields match, e.g. `{"data.post.author_id": "usr_…"}`.
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EndpointPatch {
     url: Option<String>,
     events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     filter: Option<Option<Value>>,
     enabled: Option<bool>,
 }
@@ -55,13 +79,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Rotate {
+    /// How long the previous secret still verifies: 1 to 168 hours (default 24).
     grace_period_hours: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Replay {
     since: String,
@@ -70,14 +95,37 @@ struct Replay {
 }
 
 /// An endpoint as created or rotated: with its secret, this once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WithSecret {
     #[serde(flatten)]
     endpoint: Endpoint,
+    /// `whsec_…`: verify each delivery's signature with it. Shown this once.
     secret: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+struct Deleted {
+    id: String,
+    deleted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Rotated {
+    id: String,
+    /// The new signing secret, shown this once.
+    secret: String,
+    /// Until then, deliveries carry signatures by both secrets.
+    previous_secret_expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Replayed {
+    webhook_id: String,
+    /// Deliveries queued.
+    replayed: usize,
+}
+
+#[derive(Serialize, ToSchema)]
 struct DeliveryDetail {
     #[serde(flatten)]
     delivery: Delivery,
@@ -168,6 +216,12 @@ fn not_found() -> ApiError {
     ApiError::not_found("webhook")
 }
 
+/// Register an endpoint
+///
+/// The URL passes the SSRF guard first. The answer carries the signing `secret`, this once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "Webhooks", operation_id = "createWebhook",
+    request_body = NewEndpoint, security(("api_key" = ["webhooks:manage"])),
+    responses((status = 201, description = "The endpoint, with its secret.", body = WithSecret)))]
 async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -209,6 +263,10 @@ async fn create(
     .await
 }
 
+/// List endpoints
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "Webhooks", operation_id = "listWebhooks",
+    params(crate::openapi::ListParams), security(("api_key" = ["webhooks:read"])),
+    responses((status = 200, description = "A page of endpoints.", body = [Endpoint])))]
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -231,6 +289,10 @@ async fn list(
     .map(Json)
 }
 
+/// Get an endpoint
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "Webhooks", operation_id = "getWebhook",
+    params(("id" = String, Path, description = "`whk_…`")), security(("api_key" = ["webhooks:read"])),
+    responses((status = 200, description = "The endpoint.", body = Endpoint)))]
 async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Endpoint>> {
     api::read(&ctx, move |conn| {
         store::get_endpoint(conn, &id)?.ok_or_else(not_found)
@@ -239,6 +301,14 @@ async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Endpoint
     .map(Json)
 }
 
+/// Update an endpoint
+///
+/// Absent fields stay; `null` clears `description` or `filter`. `enabled: true` re-enables an
+/// endpoint the retries disabled.
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
+    operation_id = "updateWebhook", params(("id" = String, Path, description = "`whk_…`")), request_body = EndpointPatch,
+    security(("api_key" = ["webhooks:manage"])),
+    responses((status = 200, description = "The endpoint as updated.", body = Endpoint)))]
 async fn update(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -294,13 +364,17 @@ async fn update(
     .await
 }
 
+/// Delete an endpoint
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "Webhooks",
+    operation_id = "deleteWebhook", params(("id" = String, Path, description = "`whk_…`")), security(("api_key" = ["webhooks:manage"])),
+    responses((status = 200, description = "Deleted, with its pending deliveries.", body = Deleted)))]
 async fn remove(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::OK, move |w| {
         let n = w.execute("DELETE FROM webhook_endpoints WHERE id = ?1", [&id])?;
         if n == 0 {
             return Err(not_found());
         }
-        Ok(json!({ "id": id, "deleted": true }))
+        Ok(Deleted { id, deleted: true })
     })
     .await
 }
@@ -315,6 +389,12 @@ fn enable_in(w: &mut tenants::db::Write<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Enable an endpoint
+///
+/// After the retries disabled it: resets the failure count and re-arms its pending deliveries.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", tag = "Webhooks",
+    operation_id = "enableWebhook", params(("id" = String, Path, description = "`whk_…`")), security(("api_key" = ["webhooks:manage"])),
+    responses((status = 200, description = "The endpoint, enabled.", body = Endpoint)))]
 async fn enable(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::OK, move |w| {
         store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
@@ -324,6 +404,14 @@ async fn enable(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     .await
 }
 
+/// Rotate the signing secret
+///
+/// The previous secret keeps verifying for the grace period. The body may be left out.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "Webhooks",
+    operation_id = "rotateWebhookSecret", params(("id" = String, Path, description = "`whk_…`")),
+    request_body(content = Option<Rotate>, description = "Optional."),
+    security(("api_key" = ["webhooks:manage"])),
+    responses((status = 200, description = "The new secret, this once.", body = Rotated)))]
 async fn rotate_secret(
     ctx: Ctx,
     ApiPath(id): ApiPath<String>,
@@ -346,11 +434,22 @@ async fn rotate_secret(
              WHERE id = ?1",
             params![id, secret, secrets.current, until.timestamp(), to_rfc3339(&now)],
         )?;
-        Ok(json!({ "id": id, "secret": secret, "previous_secret_expires_at": to_rfc3339(&until) }))
+        Ok(Rotated {
+            id,
+            secret,
+            previous_secret_expires_at: to_rfc3339(&until),
+        })
     })
     .await
 }
 
+/// List an endpoint's deliveries
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "Webhooks",
+    operation_id = "listWebhookDeliveries",
+    params(("id" = String, Path, description = "`whk_…`"), crate::openapi::ListParams,
+        ("status" = Option<String>, Query, description = "`pending`, `succeeded` or `failed`.")),
+    security(("api_key" = ["webhooks:read"])),
+    responses((status = 200, description = "A page of deliveries.", body = [Delivery])))]
 async fn list_deliveries(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -392,6 +491,14 @@ async fn list_deliveries(
     .map(Json)
 }
 
+/// Get a delivery and its attempts
+///
+/// Each attempt with its status code, latency and the start of the receiver's answer.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}", tag = "Webhooks",
+    operation_id = "getWebhookDelivery",
+    params(("id" = String, Path, description = "`whk_…`"), ("delivery_id" = String, Path, description = "`dlv_…`")),
+    security(("api_key" = ["webhooks:read"])),
+    responses((status = 200, description = "The delivery with its attempts.", body = DeliveryDetail)))]
 async fn get_delivery(
     ctx: Ctx,
     ApiPath((id, delivery_id)): ApiPath<(String, String)>,
@@ -407,6 +514,12 @@ async fn get_delivery(
     .map(Json)
 }
 
+/// Retry a delivery now
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+    tag = "Webhooks", operation_id = "retryWebhookDelivery",
+    params(("id" = String, Path, description = "`whk_…`"), ("delivery_id" = String, Path, description = "`dlv_…`")),
+    security(("api_key" = ["webhooks:manage"])),
+    responses((status = 202, description = "Queued again.", body = Delivery)))]
 async fn retry(
     ctx: Ctx,
     ApiPath((id, delivery_id)): ApiPath<(String, String)>,
@@ -426,6 +539,12 @@ async fn retry(
     .await
 }
 
+/// Send a test event
+///
+/// A `webhook.test` delivery to this endpoint; it is not in the event log.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Webhooks",
+    operation_id = "testWebhook", params(("id" = String, Path, description = "`whk_…`")), security(("api_key" = ["webhooks:manage"])),
+    responses((status = 202, description = "The test delivery, queued.", body = Delivery)))]
 async fn test(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::ACCEPTED, move |w| {
         store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
@@ -443,6 +562,14 @@ async fn test(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     .await
 }
 
+/// Replay past events
+///
+/// Queues a new delivery of each logged event in `[since, until]` the endpoint subscribes to
+/// (or `types`), at most 10,000.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/replay", tag = "Webhooks",
+    operation_id = "replayWebhook", params(("id" = String, Path, description = "`whk_…`")), request_body = Replay,
+    security(("api_key" = ["webhooks:manage"])),
+    responses((status = 202, description = "Deliveries queued.", body = Replayed)))]
 async fn replay(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -508,7 +635,10 @@ async fn replay(
         for (event, body) in &chosen {
             store::insert_delivery(w, &id, &event.id, &event.kind, body, now)?;
         }
-        Ok(json!({ "webhook_id": id, "replayed": chosen.len() }))
+        Ok(Replayed {
+            webhook_id: id,
+            replayed: chosen.len(),
+        })
     })
     .await
 }

@@ -22,7 +22,7 @@ pub const CLEAN: &str = "clean";
 pub const REJECTED: &str = "rejected";
 
 /// A file's metadata, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct File {
     pub id: String,
     pub filename: String,

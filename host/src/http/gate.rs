@@ -228,7 +228,7 @@ fn invalid_api_key() -> ApiError {
     )
 }
 
-fn tenant_not_found() -> ApiError {
+pub fn tenant_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "tenant_not_found",

@@ -15,7 +15,7 @@ use crate::webhooks::filter;
 /// The signal a write raises when it created or re-armed deliveries.
 pub const SIGNAL: &str = "webhooks";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Endpoint {
     pub id: String,
     pub url: String,
@@ -157,7 +157,7 @@ pub fn insert_delivery(
     Ok(id)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: String,
     pub webhook_id: String,
@@ -208,7 +208,7 @@ pub fn get_delivery(
     .optional()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub id: String,
     pub attempted_at: String,

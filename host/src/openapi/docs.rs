@@ -1,0 +1,1 @@
+//! `/api/docs`: Redoc, served by the binary itself.

@@ -1,0 +1,61 @@
+//! `GET /api/openapi.json` and `/api/openapi.yaml`, no key needed. On a tenant's host: the host's
+//! operations and those of each plugin the tenant has on. Anywhere else (the bare base domain):
+//! the platform document, with every plugin this server runs.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tenants::Env;
+
+use crate::app::AppState;
+use crate::error::{ApiError, Result};
+use crate::http::tenant_host;
+use crate::openapi::plugins;
+
+pub async fn json(state: State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+    let doc = document(&state, &headers, &uri).await?;
+    Ok(answer("application/json", serde_json::to_vec_pretty(&doc)?))
+}
+
+pub async fn yaml(state: State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+    let doc = document(&state, &headers, &uri).await?;
+    let text =
+        serde_norway::to_string(&doc).map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
+    Ok(answer("application/yaml", text.into_bytes()))
+}
+
+fn answer(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Public and credential-free: any tool may fetch it from a browser.
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The document for the request's host.
+pub async fn document(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Value> {
+    let set = state.plugins.current();
+    let Some(label) = tenant_host::tenant_label(headers, uri, &state.config.base_domain) else {
+        return Ok(plugins::document(&set, |_| true));
+    };
+    let slug = label.to_ascii_lowercase();
+    let store = state.clone();
+    let settings = tokio::task::spawn_blocking(move || -> Result<_> {
+        let tenant = store
+            .store
+            .tenant(&slug)?
+            .ok_or_else(crate::http::gate::tenant_not_found)?;
+        let live = store.store.db(&tenant, Env::Live)?;
+        live.read(|conn| Ok::<_, ApiError>(crate::settings::load(conn)?))
+    })
+    .await??;
+    Ok(plugins::document(&set, |p| {
+        settings.plugin_on(&p.manifest.name, p.enabled_by_default())
+    }))
+}

@@ -1,0 +1,420 @@
+//! The OpenAPI document against the real binary: it validates as OpenAPI 3.1, every operation it
+//! lists is answered and every method the server answers on its paths is listed, and one real
+//! request and response per operation validate against the operation's schemas.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{ALL_CORE, Client, Server};
+use crate::receiver::Receiver;
+
+const METHODS: &[&str] = &["get", "post", "patch", "put", "delete"];
+
+fn validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::draft202012::new(schema)
+        .unwrap_or_else(|e| panic!("not a JSON Schema ({e}): {schema}"))
+}
+
+/// `schema` with the document's components beside it, so its `$ref`s resolve.
+fn with_components(doc: &Value, schema: &Value) -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "$defs": { "target": schema },
+        "$ref": "#/$defs/target"
+    })
+}
+
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}")),
+        None => v,
+    }
+}
+
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut ops = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if let Some(op) = item.get(*m) {
+                ops.push((m.to_string(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+async fn document(client: &Client, path: &str) -> Value {
+    let r = client.get(path).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    if path.ends_with(".yaml") {
+        assert_eq!(r.header("content-type"), Some("application/yaml"));
+        serde_norway::from_str(&r.text).expect("YAML")
+    } else {
+        r.json()
+    }
+}
+
+#[tokio::test]
+async fn the_document_validates_as_openapi_3_1_on_tenant_and_platform_hosts() {
+    let server = Server::start();
+    let acme = server.tenant_with_key("acme");
+    let anonymous = server.client("acme");
+    let doc = document(&anonymous, "/api/openapi.json").await;
+    assert_eq!(
+        doc,
+        document(&anonymous, "/api/openapi.yaml").await,
+        "JSON and YAML agree"
+    );
+
+    let oas: Value = serde_json::from_str(include_str!("../openapi/oas-3.1-schema.json")).unwrap();
+    let oas = validator(&oas);
+    let errors: Vec<String> = oas
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "not OpenAPI 3.1: {errors:#?}");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], "1.0.0");
+
+    // Every schema compiles as JSON Schema 2020-12 with its references resolved.
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let _ = validator(&with_components(&doc, schema));
+        assert!(!name.is_empty());
+    }
+    let mut ids = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no id"));
+        assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        let scope = op["x-required-scope"].as_str().expect("a scope");
+        assert_eq!(
+            op["security"],
+            json!([{"bearer": [scope]}, {"api_key": [scope]}]),
+            "{id}"
+        );
+        for status in ["401", "403", "429", "500"] {
+            let response = resolve(&doc, &op["responses"][status]);
+            assert_eq!(
+                response["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorEnvelope",
+                "{id} {status}"
+            );
+        }
+        if path.contains('{') {
+            assert!(op["responses"].get("404").is_some(), "{id}: 404");
+        }
+        let is_list = op["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "cursor"));
+        if is_list {
+            let ok = op["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(s, _)| s.starts_with('2'))
+                .unwrap()
+                .1;
+            let schema = &ok["content"]["application/json"]["schema"];
+            assert_eq!(
+                schema["required"],
+                json!(["data", "has_more", "next_cursor", "total_count"]),
+                "{id}"
+            );
+            for p in ["limit", "since", "until"] {
+                assert!(
+                    op["parameters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x["name"] == p),
+                    "{id}: {p}"
+                );
+            }
+        }
+    }
+    // The tenant's plugins are in it; the key sees what the document says.
+    assert!(ids.contains("createListing") && ids.contains("createReport"));
+    assert!(doc["webhooks"]["listing.created"].is_object());
+    assert!(doc["webhooks"]["post.created"].is_object());
+
+    // A tenant that turns the Market off no longer sees it; the platform document has it.
+    server.cli_ok(&["plugin", "disable", "--tenant", "acme", "market"]);
+    let doc = document(&anonymous, "/api/openapi.json").await;
+    assert!(doc["paths"].get("/api/v1/listings").is_none());
+    assert!(doc["paths"].get("/api/v1/reports").is_some());
+    acme.get("/api/v1/listings")
+        .await
+        .assert_error(404, "not_found");
+    let mut platform = server.client("acme");
+    platform.host = platform.host.replacen("acme.", "", 1);
+    let doc = document(&platform, "/api/openapi.json").await;
+    assert!(doc["paths"].get("/api/v1/listings").is_some());
+    assert!(oas.is_valid(&doc));
+    server
+        .client("nobody")
+        .get("/api/openapi.json")
+        .await
+        .assert_error(404, "tenant_not_found");
+}
+
+/// The calls of the walk, in an order where each finds what it needs; `{…}` are filled with the
+/// ids earlier answers gave.
+fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    vec![
+        (
+            "post",
+            "/api/v1/users",
+            Some(json!({"username": "walker", "email": "w@example.com", "display_name": "W"})),
+        ),
+        ("post", "/api/v1/users", Some(json!({"username": "buyer"}))),
+        ("get", "/api/v1/users", None),
+        ("get", "/api/v1/users/{id}", None),
+        (
+            "post",
+            "/api/v1/posts",
+            Some(json!({"author_id": "{user}", "title": "Hi", "body": "Hello"})),
+        ),
+        ("get", "/api/v1/posts", None),
+        ("get", "/api/v1/posts/{id}", None),
+        ("patch", "/api/v1/posts/{id}", Some(json!({"title": null}))),
+        ("get", "/api/v1/events", None),
+        ("post", "/api/v1/files", None),
+        ("get", "/api/v1/files", None),
+        ("get", "/api/v1/files/{id}", None),
+        ("get", "/api/v1/files/{id}/content", None),
+        (
+            "post",
+            "/api/v1/webhooks",
+            Some(json!({"url": receiver, "events": ["*"], "description": "walk"})),
+        ),
+        ("get", "/api/v1/webhooks", None),
+        ("get", "/api/v1/webhooks/{id}", None),
+        (
+            "patch",
+            "/api/v1/webhooks/{id}",
+            Some(json!({"description": null})),
+        ),
+        ("post", "/api/v1/webhooks/{id}/test", None),
+        ("get", "/api/v1/webhooks/{id}/deliveries", None),
+        (
+            "get",
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}",
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            None,
+        ),
+        ("post", "/api/v1/webhooks/{id}/enable", None),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/rotate-secret",
+            Some(json!({"grace_period_hours": 2})),
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/replay",
+            Some(json!({"since": hour_ago, "until": soon})),
+        ),
+        (
+            "post",
+            "/api/v1/listings",
+            Some(json!({"title": "Bike", "price": 5000, "currency": "EUR", "seller_id": "{user}"})),
+        ),
+        ("get", "/api/v1/listings", None),
+        ("get", "/api/v1/listings/{id}", None),
+        (
+            "patch",
+            "/api/v1/listings/{id}",
+            Some(json!({"price": 4500})),
+        ),
+        (
+            "post",
+            "/api/v1/listings/{id}/sell",
+            Some(json!({"buyer_id": "{buyer}"})),
+        ),
+        (
+            "post",
+            "/api/v1/listings",
+            Some(json!({"title": "Lamp", "price": 900, "currency": "EUR", "seller_id": "{user}"})),
+        ),
+        ("post", "/api/v1/listings/{id}/withdraw", None),
+        (
+            "post",
+            "/api/v1/reports",
+            Some(json!({"target": {"type": "post", "id": "{post}"}, "reason": "spam"})),
+        ),
+        ("get", "/api/v1/reports", None),
+        ("get", "/api/v1/reports/{id}", None),
+        ("post", "/api/v1/reports/{id}/dismiss", None),
+        (
+            "post",
+            "/api/v1/reports",
+            Some(json!({"target": {"type": "post", "id": "{post}"}, "reason": "rude"})),
+        ),
+        (
+            "post",
+            "/api/v1/reports/{id}/resolve",
+            Some(json!({"action": "warn_user"})),
+        ),
+        ("get", "/api/v1/moderation/actions", None),
+        ("delete", "/api/v1/webhooks/{id}", None),
+        ("delete", "/api/v1/users/{id}", None),
+    ]
+}
+
+/// Fills `{user}`, `{buyer}`, `{post}` in a body from what the walk created.
+fn fill(body: &Value, ids: &BTreeMap<String, String>) -> Value {
+    let mut text = body.to_string();
+    for (name, id) in ids {
+        text = text.replace(&format!("{{{name}}}"), id);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+fn json_schema<'a>(doc: &'a Value, holder: &'a Value) -> Option<&'a Value> {
+    resolve(doc, holder).pointer("/content/application~1json/schema")
+}
+
+#[tokio::test]
+async fn every_operation_is_answered_and_its_request_and_response_match_the_document() {
+    let server = Server::start_with(&[
+        "--webhook-allow-http",
+        "--webhook-allow-cidr",
+        "127.0.0.0/8",
+    ]);
+    server.create_tenant("acme", "pro");
+    let scopes = format!(
+        "{ALL_CORE},files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
+    );
+    let (_, key) = server.create_key("acme", "live", &scopes, &[]);
+    let acme = server.client("acme").key(&key);
+    let doc = document(&server.client("acme"), "/api/openapi.json").await;
+    let receiver = Receiver::http().await;
+
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut last: BTreeMap<&str, String> = BTreeMap::new(); // resource → latest id
+    let mut walked = BTreeSet::new();
+    for (method, template, body) in walk(&receiver.url("/hook")) {
+        let op = &doc["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not in the document");
+        let id = op["operationId"].as_str().unwrap().to_owned();
+        let resource = template.split('/').nth(3).unwrap();
+        let mut path = template.replace("{id}", last.get(resource).map_or("none", |s| s));
+        if let Some(d) = ids.get("delivery") {
+            path = path.replace("{delivery_id}", d);
+        }
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let r = if id == "uploadFile" {
+            acme.send(
+                method.clone(),
+                "/api/v1/files?filename=a.txt",
+                Some(("text/plain", b"hello".to_vec())),
+            )
+            .await
+        } else if let Some(body) = body {
+            let body = fill(&body, &ids);
+            let schema = json_schema(&doc, &op["requestBody"])
+                .unwrap_or_else(|| panic!("{id}: no request schema"));
+            let v = validator(&with_components(&doc, schema));
+            let errors: Vec<String> = v.iter_errors(&body).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "{id}: request {body} against its schema: {errors:?}"
+            );
+            acme.send(
+                method.clone(),
+                &path,
+                Some(("application/json", body.to_string().into_bytes())),
+            )
+            .await
+        } else {
+            acme.send(method.clone(), &path, None).await
+        };
+        let status = r.status.as_u16();
+        let documented = op["responses"]
+            .get(status.to_string())
+            .or_else(|| op["responses"].get(format!("{}XX", status / 100)))
+            .unwrap_or_else(|| panic!("{id}: {status} is not documented: {}", r.text));
+        // The walk expects success, but a file's content may still be in quarantine.
+        assert!(
+            status < 300 || (id == "getFileContent" && status == 409),
+            "{id}: {status} {}",
+            r.text
+        );
+        if let Some(schema) = json_schema(&doc, documented) {
+            let v = validator(&with_components(&doc, schema));
+            let body = r.json();
+            let errors: Vec<String> = v
+                .iter_errors(&body)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{id}: response {status} {body} against its schema: {errors:?}"
+            );
+        }
+        if status < 300 && r.header("content-type") == Some("application/json") {
+            let body = r.json();
+            if let Some(new_id) = body["id"].as_str() {
+                let created = method == Method::POST && !template.contains('{');
+                if created {
+                    last.insert(resource, new_id.to_owned());
+                }
+                let name = match id.as_str() {
+                    "createUser" if ids.contains_key("user") => "buyer",
+                    "createUser" => "user",
+                    "createPost" => "post",
+                    "testWebhook" => "delivery",
+                    _ => "",
+                };
+                if !name.is_empty() {
+                    ids.insert(name.into(), new_id.to_owned());
+                }
+            }
+        }
+        walked.insert(id);
+    }
+    let documented: BTreeSet<String> = operations(&doc)
+        .iter()
+        .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        walked, documented,
+        "the walk calls every documented operation"
+    );
+
+    // Every method the server answers on a documented path is documented; the others are 405.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let path = path.replace("{id}", "x1").replace("{delivery_id}", "x2");
+        for m in METHODS {
+            let r = acme
+                .send(
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap(),
+                    &path,
+                    None,
+                )
+                .await;
+            if item.get(*m).is_none() {
+                r.assert_error(405, "method_not_allowed");
+            } else {
+                assert_ne!(r.status, 405, "{m} {path}");
+                assert_ne!(
+                    r.code_or_empty(),
+                    "not_found",
+                    "{m} {path} is documented but not routed"
+                );
+            }
+        }
+    }
+}
