@@ -172,6 +172,54 @@ pub fn set(
     Ok(())
 }
 
+/// Sets (or clears) a setting as `actor`, audited, in the caller's transaction. `value` must
+/// have passed [`normalize`].
+pub fn set_by(
+    conn: &Connection,
+    actor: &str,
+    name: &str,
+    value: Option<&str>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    set(conn, name, value, now)?;
+    crate::audit::record(
+        conn,
+        actor,
+        "settings.updated",
+        Some(name),
+        serde_json::json!({ "value": value }),
+        now,
+    )
+}
+
+/// Turns a plugin on or off for the tenant as `actor`, audited; the next request sees it.
+pub fn switch_plugin_by(
+    conn: &Connection,
+    actor: &str,
+    plugin: &str,
+    on: bool,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO plugin_settings (name, enabled, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+        params![plugin, on, to_rfc3339(&now)],
+    )?;
+    let action = if on {
+        "plugin.enabled"
+    } else {
+        "plugin.disabled"
+    };
+    crate::audit::record(
+        conn,
+        actor,
+        action,
+        Some(plugin),
+        serde_json::json!({}),
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,12 @@ pub const CONTROL: &[Migration] = &[
         name: "plugins",
         sql: include_str!("../migrations/control/0002_plugins.sql"),
     },
+    Migration {
+        set: "control",
+        version: 3,
+        name: "admins",
+        sql: include_str!("../migrations/control/0003_admins.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS _migrations (

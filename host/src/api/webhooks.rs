@@ -12,7 +12,7 @@ use chrono::Utc;
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::{self, ApiPath};
 use crate::app::AppState;
@@ -23,6 +23,7 @@ use crate::http::json::{ApiJson, parse, read_body, require_json};
 use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
 use crate::time::{parse_rfc3339, to_rfc3339};
+use crate::webhooks::manage::{self, Rotated, not_found};
 use crate::webhooks::store::{self, Delivery, Endpoint};
 use crate::webhooks::{self as hooks, filter, sign, ssrf, worker};
 use utoipa::ToSchema;
@@ -107,15 +108,6 @@ struct WithSecret {
 struct Deleted {
     id: String,
     deleted: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-struct Rotated {
-    id: String,
-    /// The new signing secret, shown this once.
-    secret: String,
-    /// Until then, deliveries carry signatures by both secrets.
-    previous_secret_expires_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -210,10 +202,6 @@ async fn check_url(state: &AppState, url: &str) -> Result<()> {
         )
         .with("reason", refusal.to_string())),
     }
-}
-
-fn not_found() -> ApiError {
-    ApiError::not_found("webhook")
 }
 
 /// Register an endpoint
@@ -355,7 +343,9 @@ async fn update(
             )?;
         }
         match change.enabled {
-            Some(true) => enable_in(w, &id)?,
+            Some(true) => {
+                manage::enable(w, &id)?;
+            }
             Some(false) => worker::disable(w, &id, "disabled through the API")?,
             None => {}
         }
@@ -379,16 +369,6 @@ async fn remove(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     .await
 }
 
-fn enable_in(w: &mut tenants::db::Write<'_>, id: &str) -> Result<()> {
-    w.execute(
-        "UPDATE webhook_endpoints SET enabled = 1, disabled_reason = NULL, consecutive_failures = 0, updated_at = ?2
-         WHERE id = ?1",
-        params![id, to_rfc3339(&Utc::now())],
-    )?;
-    store::rearm(w, id, None, Utc::now())?;
-    Ok(())
-}
-
 /// Enable an endpoint
 ///
 /// After the retries disabled it: resets the failure count and re-arms its pending deliveries.
@@ -396,12 +376,7 @@ fn enable_in(w: &mut tenants::db::Write<'_>, id: &str) -> Result<()> {
     operation_id = "enableWebhook", params(("id" = String, Path, description = "`whk_…`")), security(("api_key" = ["webhooks:manage"])),
     responses((status = 200, description = "The endpoint, enabled.", body = Endpoint)))]
 async fn enable(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
-    api::write(&ctx, StatusCode::OK, move |w| {
-        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
-        enable_in(w, &id)?;
-        store::get_endpoint(w, &id)?.ok_or_else(not_found)
-    })
-    .await
+    api::write(&ctx, StatusCode::OK, move |w| manage::enable(w, &id)).await
 }
 
 /// Rotate the signing secret
@@ -417,28 +392,11 @@ async fn rotate_secret(
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<Rotate>,
 ) -> Result<Response> {
-    let hours = body.grace_period_hours.unwrap_or(24);
-    if !(1..=168).contains(&hours) {
-        return Err(ApiError::validation(
-            "grace_period_hours",
-            "1 to 168 (7 days)",
-        ));
-    }
+    let hours = body
+        .grace_period_hours
+        .unwrap_or(manage::DEFAULT_GRACE_HOURS);
     api::write(&ctx, StatusCode::OK, move |w| {
-        let secrets = store::secrets(w, &id)?.ok_or_else(not_found)?;
-        let now = Utc::now();
-        let until = now + chrono::Duration::hours(i64::from(hours));
-        let secret = sign::new_secret();
-        w.execute(
-            "UPDATE webhook_endpoints SET secret = ?2, previous_secret = ?3, previous_expires_at = ?4, updated_at = ?5
-             WHERE id = ?1",
-            params![id, secret, secrets.current, until.timestamp(), to_rfc3339(&now)],
-        )?;
-        Ok(Rotated {
-            id,
-            secret,
-            previous_secret_expires_at: to_rfc3339(&until),
-        })
+        manage::rotate_secret(w, &id, hours)
     })
     .await
 }
@@ -525,16 +483,7 @@ async fn retry(
     ApiPath((id, delivery_id)): ApiPath<(String, String)>,
 ) -> Result<Response> {
     api::write(&ctx, StatusCode::ACCEPTED, move |w| {
-        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
-        store::get_delivery(w, &id, &delivery_id)?
-            .ok_or_else(|| ApiError::not_found("delivery"))?;
-        let now = Utc::now();
-        w.execute(
-            "UPDATE webhook_deliveries SET status = 'pending', updated_at = ?2 WHERE id = ?1",
-            params![delivery_id, to_rfc3339(&now)],
-        )?;
-        store::rearm(w, &id, Some(&delivery_id), now)?;
-        store::get_delivery(w, &id, &delivery_id)?.ok_or_else(|| ApiError::not_found("delivery"))
+        manage::retry(w, &id, &delivery_id)
     })
     .await
 }
@@ -547,17 +496,7 @@ async fn retry(
     responses((status = 202, description = "The test delivery, queued.", body = Delivery)))]
 async fn test(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     api::write(&ctx, StatusCode::ACCEPTED, move |w| {
-        store::get_endpoint(w, &id)?.ok_or_else(not_found)?;
-        let now = Utc::now();
-        let event = json!({
-            "id": format!("evt_{}", w.new_ulid()),
-            "type": hooks::TEST,
-            "created_at": to_rfc3339(&now),
-            "data": { "webhook_id": id, "message": "A test event from Mobieus. It is not in the event log." },
-        });
-        let event_id = event["id"].as_str().unwrap_or_default().to_owned();
-        let delivery_id = store::insert_delivery(w, &id, &event_id, hooks::TEST, &event.to_string(), now)?;
-        store::get_delivery(w, &id, &delivery_id)?.ok_or_else(|| ApiError::not_found("delivery"))
+        manage::send_test(w, &id)
     })
     .await
 }

@@ -284,6 +284,79 @@ pub fn edit(conn: &Connection, id: &str, edit: &KeyEdit) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// Mints a key as `actor` (the CLI's user, an admin) and records it in the audit log, in the
+/// caller's transaction. The audit row holds the prefix, never the key.
+pub fn mint_by(
+    conn: &Connection,
+    actor: &str,
+    new: &NewKey,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(ApiKey, String)> {
+    let (key, plaintext) = create(conn, new, now)?;
+    crate::audit::record(
+        conn,
+        actor,
+        "api_key.created",
+        Some(&key.id),
+        serde_json::json!({ "prefix": key.prefix, "env": key.env, "kind": key.kind, "scopes": key.scopes }),
+        now,
+    )?;
+    Ok((key, plaintext))
+}
+
+/// Revokes as `actor`, audited. `None`: no such key; `Some(false)`: it was already revoked.
+pub fn revoke_by(
+    conn: &Connection,
+    actor: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<bool>> {
+    let Some(key) = get(conn, id)? else {
+        return Ok(None);
+    };
+    let changed = revoke(conn, id, now)?;
+    if changed {
+        crate::audit::record(
+            conn,
+            actor,
+            "api_key.revoked",
+            Some(id),
+            serde_json::json!({ "prefix": key.prefix }),
+            now,
+        )?;
+    }
+    Ok(Some(changed))
+}
+
+/// Edits as `actor`, audited with what changed. False when there is no such key.
+pub fn edit_by(
+    conn: &Connection,
+    actor: &str,
+    id: &str,
+    change: &KeyEdit,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    if get(conn, id)?.is_none() {
+        return Ok(false);
+    }
+    edit(conn, id, change)?;
+    let mut details = serde_json::Map::new();
+    if let Some(label) = &change.label {
+        details.insert("label".into(), serde_json::json!(label));
+    }
+    if let Some(limit) = &change.rate_limit_per_minute {
+        details.insert("rate_limit_per_minute".into(), serde_json::json!(limit));
+    }
+    if let Some(at) = &change.expires_at {
+        details.insert(
+            "expires_at".into(),
+            serde_json::json!(at.as_ref().map(to_rfc3339)),
+        );
+    }
+    crate::audit::record(conn, actor, "api_key.edited", Some(id), details.into(), now)?;
+    Ok(true)
+}
+
 /// Records last use, batched by [`crate::http::last_used`].
 pub fn touch(conn: &Connection, id: &str, at: DateTime<Utc>, ip: &str) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1")?

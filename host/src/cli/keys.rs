@@ -6,7 +6,6 @@ use serde_json::json;
 use tenants::Env;
 
 use super::{CliResult, actor, open_store, tenant_db, user_error};
-use crate::audit;
 use crate::auth::keys::{self, KeyEdit, KeyKind, NewKey};
 use crate::time::to_rfc3339;
 
@@ -148,12 +147,8 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             new.validate(now, &plugin_scopes).map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
             let actor = actor();
-            let (key, plaintext) = db.write(move |w| {
-                let created = keys::create(w, &new, now)?;
-                audit::record(w, &actor, "api_key.created", Some(&created.0.id),
-                    json!({ "prefix": created.0.prefix, "env": env, "kind": kind, "scopes": created.0.scopes }), now)?;
-                Ok::<_, anyhow::Error>(created)
-            })?;
+            let (key, plaintext) =
+                db.write(move |w| Ok::<_, anyhow::Error>(keys::mint_by(w, &actor, &new, now)?))?;
             if quiet {
                 println!("{plaintext}");
             } else if json {
@@ -209,23 +204,8 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
         KeyCommand::Revoke { tenant, key_id } => {
             let db = tenant_db(&store, &tenant)?;
             let (actor, id) = (actor(), key_id.clone());
-            let revoked = db.write(move |w| {
-                let Some(key) = keys::get(w, &id)? else {
-                    return Ok(None);
-                };
-                let changed = keys::revoke(w, &id, now)?;
-                if changed {
-                    audit::record(
-                        w,
-                        &actor,
-                        "api_key.revoked",
-                        Some(&id),
-                        json!({ "prefix": key.prefix }),
-                        now,
-                    )?;
-                }
-                Ok::<_, anyhow::Error>(Some(changed))
-            })?;
+            let revoked =
+                db.write(move |w| Ok::<_, anyhow::Error>(keys::revoke_by(w, &actor, &id, now)?))?;
             match revoked {
                 None => {
                     return Err(user_error(format!(
@@ -268,22 +248,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             let db = tenant_db(&store, &tenant)?;
             let (actor, id) = (actor(), key_id.clone());
             let found = db.write(move |w| {
-                if keys::get(w, &id)?.is_none() {
-                    return Ok(false);
-                }
-                keys::edit(w, &id, &edit)?;
-                let mut details = serde_json::Map::new();
-                if let Some(label) = &edit.label {
-                    details.insert("label".into(), json!(label));
-                }
-                if let Some(limit) = &edit.rate_limit_per_minute {
-                    details.insert("rate_limit_per_minute".into(), json!(limit));
-                }
-                if let Some(at) = &edit.expires_at {
-                    details.insert("expires_at".into(), json!(at.as_ref().map(to_rfc3339)));
-                }
-                audit::record(w, &actor, "api_key.edited", Some(&id), details.into(), now)?;
-                Ok::<_, anyhow::Error>(true)
+                Ok::<_, anyhow::Error>(keys::edit_by(w, &actor, &id, &edit, now)?)
             })?;
             if !found {
                 return Err(user_error(format!(

@@ -2,12 +2,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::Subcommand;
-use rusqlite::params;
 use serde_json::json;
 
 use super::serve::PluginArgs;
 use super::{CliResult, actor, open_store, tenant_db, user_error};
-use crate::audit;
 use crate::plugins::registry::Origin;
 
 #[derive(Debug, Subcommand)]
@@ -162,14 +160,13 @@ fn switch(data_dir: &Path, tenant: &str, name: &str, on: bool, plugins: PluginAr
     let (actor, name_owned) = (actor(), name.to_owned());
     let now = Utc::now();
     db.write(move |w| {
-        w.execute(
-            "INSERT INTO plugin_settings (name, enabled, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
-            params![name_owned, on, crate::time::to_rfc3339(&now)],
-        )?;
-        let action = if on { "plugin.enabled" } else { "plugin.disabled" };
-        audit::record(w, &actor, action, Some(&name_owned), json!({}), now)?;
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(crate::settings::switch_plugin_by(
+            w,
+            &actor,
+            &name_owned,
+            on,
+            now,
+        )?)
     })?;
     println!(
         "Plugin {name} is {} for tenant {tenant}",

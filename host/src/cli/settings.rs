@@ -2,7 +2,6 @@ use std::path::Path;
 
 use chrono::Utc;
 use clap::Subcommand;
-use serde_json::json;
 
 use super::{CliResult, actor, open_store, tenant_db, user_error};
 use crate::{audit, settings};
@@ -53,16 +52,7 @@ pub fn run(data_dir: &Path, cmd: SettingsCommand) -> CliResult {
             let now = Utc::now();
             let (actor, n, v) = (actor(), name.clone(), value.clone());
             db.write(move |w| {
-                settings::set(w, &n, v.as_deref(), now)?;
-                audit::record(
-                    w,
-                    &actor,
-                    "settings.updated",
-                    Some(&n),
-                    json!({ "value": v }),
-                    now,
-                )?;
-                Ok::<_, anyhow::Error>(())
+                Ok::<_, anyhow::Error>(settings::set_by(w, &actor, &n, v.as_deref(), now)?)
             })?;
             match value {
                 Some(v) => println!("Set {name} = {v} for tenant {tenant}"),

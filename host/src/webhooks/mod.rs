@@ -10,6 +10,7 @@
 //! The HTTP API is in [`crate::api::webhooks`].
 
 pub mod filter;
+pub mod manage;
 pub mod retry;
 pub mod sign;
 pub mod ssrf;
