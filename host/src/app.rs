@@ -39,6 +39,7 @@ pub struct Shared {
     pub plugins: Arc<Plugins>,
     pub plugin_events: crate::plugins::events::Dispatcher,
     pub scanner: crate::files::scanner::Scanner,
+    pub admin_logins: crate::admin::session::LoginThrottle,
 }
 
 #[derive(Clone)]
@@ -65,6 +66,7 @@ impl AppState {
             webhooks,
             plugins,
             plugin_events: Default::default(),
+            admin_logins: Default::default(),
         }));
         // A weak handle: the hook lives in the store, which the state owns.
         let weak = Arc::downgrade(&state.0);
@@ -99,6 +101,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/openapi.json", get(crate::openapi::serve::json))
         .route("/api/openapi.yaml", get(crate::openapi::serve::yaml))
+        .route("/api/docs", get(crate::openapi::docs::page))
+        .route("/assets/{name}", get(crate::ui::asset))
+        .merge(crate::admin::router())
         .merge(api::router(&state))
         .fallback(crate::plugins::dispatch::fallback)
         .method_not_allowed_fallback(method_not_allowed);

@@ -9,6 +9,7 @@
 //! - the OpenAPI document is built in [`openapi`]; the tenant admin console is [`admin`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -23,5 +24,6 @@ pub mod paging;
 pub mod plugins;
 pub mod settings;
 pub mod time;
+pub mod ui;
 pub mod wakeups;
 pub mod webhooks;

@@ -3,6 +3,7 @@
 mod harness;
 mod receiver;
 
+mod admin;
 mod auth;
 mod cli;
 mod conventions;

@@ -1,6 +1,7 @@
 //! The command line. Every command works while a server runs on the same data dir: they write to
 //! the same SQLite files, and the server reads what they change on its next request.
 
+mod admins;
 mod keys;
 mod plugins;
 pub mod serve;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Read a tenant's audit log.
     #[command(subcommand)]
     Audit(settings::AuditCommand),
+    /// Invite admins to a tenant's console.
+    #[command(subcommand)]
+    Admin(admins::AdminCommand),
     /// Install plugins; turn them on and off per tenant.
     #[command(subcommand)]
     Plugin(plugins::PluginCommand),
@@ -92,6 +96,7 @@ pub fn run() -> ExitCode {
         Some(Command::Settings(cmd)) => settings::run(&cli.data_dir, cmd),
         Some(Command::Audit(cmd)) => settings::run_audit(&cli.data_dir, cmd),
         Some(Command::Plugin(cmd)) => plugins::run(&cli.data_dir, cmd),
+        Some(Command::Admin(cmd)) => admins::run(&cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

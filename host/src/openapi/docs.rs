@@ -1,1 +1,17 @@
-//! `/api/docs`: Redoc, served by the binary itself.
+//! `/api/docs`: Redoc rendering this host's document (`/api/openapi.json`). Every script, style
+//! and font comes from the binary (`crate::ui`); the page's CSP forbids anything else.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::http::tenant_host;
+
+pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let title = match tenant_host::tenant_label(&headers, &uri, &state.config.base_domain) {
+        Some(label) => label.to_ascii_lowercase(),
+        None => "Mobieus".to_owned(),
+    };
+    crate::ui::render(StatusCode::OK, "docs.html", minijinja::context! { title })
+}

@@ -77,6 +77,28 @@ pub fn get_endpoint(conn: &Connection, id: &str) -> rusqlite::Result<Option<Endp
     .optional()
 }
 
+/// Every endpoint, newest first (the console lists them all; the API pages them).
+pub fn all_endpoints(conn: &Connection) -> rusqlite::Result<Vec<Endpoint>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id DESC"
+    ))?
+    .query_map([], endpoint_from_row)?
+    .collect()
+}
+
+/// An endpoint's latest deliveries, newest first.
+pub fn recent_deliveries(
+    conn: &Connection,
+    endpoint_id: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<Delivery>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?
+    .query_map(rusqlite::params![endpoint_id, limit], delivery_from_row)?
+    .collect()
+}
+
 pub fn secrets(conn: &Connection, id: &str) -> rusqlite::Result<Option<Secrets>> {
     conn.prepare_cached(
         "SELECT secret, previous_secret, previous_expires_at FROM webhook_endpoints WHERE id = ?1",

@@ -1,0 +1,448 @@
+//! Who is at the console: the session cookie, the CSRF token every form carries, and the login
+//! throttle. A session lives in the tenant's own file, so a cookie of tenant A means nothing on
+//! tenant B's host.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use subtle::ConstantTimeEq;
+use tenants::{Env, Tenant, TenantDb};
+
+use crate::admin::accounts::{self, Admin as Account};
+use crate::admin::page;
+use crate::app::AppState;
+use crate::http::tenant_host;
+use crate::time::to_rfc3339;
+
+pub const SESSION_COOKIE: &str = "mobieus_admin";
+/// Before there is a session (login, setup), forms carry this cookie's value instead.
+pub const FORM_COOKIE: &str = "mobieus_form";
+pub const SESSION_FOR: chrono::Duration = chrono::Duration::hours(12);
+
+/// The tenant whose console this host is, with its live file.
+#[derive(Clone)]
+pub struct Console {
+    pub tenant: Arc<Tenant>,
+    pub db: Arc<TenantDb>,
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let label =
+            tenant_host::tenant_label(&parts.headers, &parts.uri, &state.config.base_domain)
+                .map(str::to_ascii_lowercase);
+        let Some(slug) = label else {
+            return Err(page::message(
+                StatusCode::NOT_FOUND,
+                "No community here",
+                "The admin console is at your community's own address, e.g. acme.localhost.",
+            ));
+        };
+        let store = state.clone();
+        let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let Some(tenant) = store.store.tenant(&slug)? else {
+                return Ok(None);
+            };
+            let db = store.store.db(&tenant, Env::Live)?;
+            Ok(Some(Console { tenant, db }))
+        })
+        .await;
+        match found {
+            Ok(Ok(Some(console))) => Ok(console),
+            Ok(Ok(None)) => Err(page::message(
+                StatusCode::NOT_FOUND,
+                "No community here",
+                "No community is served at this address.",
+            )),
+            Ok(Err(e)) => Err(page::internal(e)),
+            Err(e) => Err(page::internal(e.into())),
+        }
+    }
+}
+
+/// A signed-in admin of the request's tenant. Pages and actions take it; without a valid
+/// session the browser is sent to the login page.
+#[derive(Clone)]
+pub struct Admin {
+    pub console: Console,
+    pub account: Account,
+    pub csrf: String,
+    token_hash: Vec<u8>,
+}
+
+impl Admin {
+    /// Who the audit log names.
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.account.email)
+    }
+
+    pub fn tenant_slug(&self) -> &str {
+        self.console.tenant.slug.as_str()
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let console = Console::from_request_parts(parts, state).await?;
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/admin");
+            let next = if parts.method == Method::GET {
+                next
+            } else {
+                "/admin"
+            };
+            Redirect::to(&format!("/admin/login?next={}", urlencode(next))).into_response()
+        };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        let hash = accounts::token_hash(&token);
+        let db = console.db.clone();
+        let lookup = {
+            let hash = hash.clone();
+            tokio::task::spawn_blocking(move || {
+                db.read(|c| Ok::<_, anyhow::Error>(find(c, &hash, Utc::now())?))
+            })
+            .await
+        };
+        match lookup {
+            Ok(Ok(Some((account, csrf)))) => Ok(Admin {
+                console,
+                account,
+                csrf,
+                token_hash: hash,
+            }),
+            Ok(Ok(None)) => Err(to_login()),
+            Ok(Err(e)) => Err(page::internal(e)),
+            Err(e) => Err(page::internal(e.into())),
+        }
+    }
+}
+
+fn find(
+    conn: &Connection,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<(Account, String)>> {
+    conn.query_row(
+        "SELECT a.id, a.email, s.csrf_token FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
+         WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+        params![hash, to_rfc3339(&now)],
+        |r| {
+            Ok((
+                Account {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                },
+                r.get(2)?,
+            ))
+        },
+    )
+    .optional()
+}
+
+/// Starts a session; returns the cookie's token (stored only as its hash).
+pub fn start(
+    conn: &Connection,
+    admin_id: &str,
+    ip: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<String> {
+    let token = accounts::random_token();
+    conn.execute(
+        "DELETE FROM admin_sessions WHERE expires_at <= ?1",
+        [to_rfc3339(&now)],
+    )?;
+    conn.execute(
+        "INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, created_at, expires_at, ip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            accounts::token_hash(&token),
+            admin_id,
+            accounts::random_token(),
+            to_rfc3339(&now),
+            to_rfc3339(&(now + SESSION_FOR)),
+            ip
+        ],
+    )?;
+    Ok(token)
+}
+
+pub fn end(conn: &Connection, admin: &Admin) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM admin_sessions WHERE token_hash = ?1",
+        [&admin.token_hash],
+    )?;
+    Ok(())
+}
+
+/// `Set-Cookie` for a cookie scoped to the console: HttpOnly, SameSite=Strict, and Secure when
+/// the request came over HTTPS (directly or through a proxy that says so).
+pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let cookie = format!(
+        "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).expect("cookie values are URL-safe")
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub fn same(a: &str, b: &str) -> bool {
+    !a.is_empty() && a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// A posted form's fields, in order; checkboxes may repeat a name.
+#[derive(Debug, Default)]
+pub struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    pub fn parse(body: &[u8]) -> Option<FormData> {
+        serde_urlencoded::from_bytes(body).ok().map(FormData)
+    }
+
+    /// The field, trimmed; "" when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.trim())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+}
+
+const FORM_MAX: usize = 64 * 1024;
+
+async fn read_form(req: Request) -> Result<(Parts, FormData), Response> {
+    let (parts, body) = req.into_parts();
+    let refused = || {
+        page::message(
+            StatusCode::BAD_REQUEST,
+            "Unreadable form",
+            "The form could not be read; go back and try again.",
+        )
+    };
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(refused());
+    }
+    let bytes = axum::body::to_bytes(body, FORM_MAX)
+        .await
+        .map_err(|_| refused())?;
+    let form = FormData::parse(&bytes).ok_or_else(refused)?;
+    if !same_origin(&parts.headers) {
+        return Err(csrf_refused());
+    }
+    Ok((parts, form))
+}
+
+/// A browser names the page a form came from; refuse any other site's.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+fn csrf_refused() -> Response {
+    page::message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form's security token does not match your session. Reload the page and submit it again.",
+    )
+}
+
+/// A form posted by a signed-in admin, its CSRF token checked against the session's.
+pub struct Posted(pub Admin, pub FormData);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, form) = read_form(req).await?;
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        if !same(form.get("csrf"), &admin.csrf) {
+            return Err(csrf_refused());
+        }
+        Ok(Posted(admin, form))
+    }
+}
+
+/// A form posted before there is a session (login, setup): its token must match the form cookie.
+pub struct PostedAnonymously {
+    pub console: Console,
+    pub form: FormData,
+    pub headers: HeaderMap,
+    pub ip: String,
+}
+
+impl FromRequest<AppState> for PostedAnonymously {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, form) = read_form(req).await?;
+        let console = Console::from_request_parts(&mut parts, state).await?;
+        let expected = cookie(&parts.headers, FORM_COOKIE).unwrap_or_default();
+        if !same(form.get("csrf"), &expected) {
+            return Err(csrf_refused());
+        }
+        Ok(PostedAnonymously {
+            console,
+            form,
+            ip: client_ip(&parts),
+            headers: parts.headers,
+        })
+    }
+}
+
+pub fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Failed logins per tenant and address, and per tenant and email: after `LIMIT` in `WINDOW`,
+/// the next attempts are refused until the oldest failure ages out.
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
+}
+
+impl LoginThrottle {
+    pub const LIMIT: usize = 5;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    fn keys(tenant: &str, ip: &str, email: &str) -> [(String, String); 2] {
+        let ip = ip
+            .parse::<IpAddr>()
+            .map_or(ip.to_owned(), |ip| ip.to_string());
+        [
+            (tenant.to_owned(), format!("ip:{ip}")),
+            (
+                tenant.to_owned(),
+                format!("email:{}", email.to_ascii_lowercase()),
+            ),
+        ]
+    }
+
+    /// Seconds to wait, if this attempt must be refused.
+    pub fn wait(&self, tenant: &str, ip: &str, email: &str) -> Option<u64> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        Self::keys(tenant, ip, email)
+            .iter()
+            .filter_map(|key| {
+                let list = failures.get_mut(key)?;
+                list.retain(|t| now.duration_since(*t) < Self::WINDOW);
+                (list.len() >= Self::LIMIT)
+                    .then(|| (Self::WINDOW - now.duration_since(list[0])).as_secs() + 1)
+            })
+            .max()
+    }
+
+    pub fn failed(&self, tenant: &str, ip: &str, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() > 100_000 {
+            failures.clear(); // a flood of distinct keys: forget rather than grow without bound
+        }
+        for key in Self::keys(tenant, ip, email) {
+            failures.entry(key).or_default().push(Instant::now());
+        }
+    }
+
+    pub fn succeeded(&self, tenant: &str, ip: &str, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in Self::keys(tenant, ip, email) {
+            failures.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_refuses_after_five_failures_by_address_or_email() {
+        let t = LoginThrottle::default();
+        for _ in 0..LoginThrottle::LIMIT {
+            assert!(t.wait("acme", "10.0.0.1", "a@x").is_none());
+            t.failed("acme", "10.0.0.1", "a@x");
+        }
+        assert!(t.wait("acme", "10.0.0.1", "b@x").is_some(), "same address");
+        assert!(t.wait("acme", "10.0.0.2", "A@x").is_some(), "same email");
+        assert!(
+            t.wait("globex", "10.0.0.1", "a@x").is_none(),
+            "another tenant"
+        );
+        t.succeeded("acme", "10.0.0.1", "a@x");
+        assert!(t.wait("acme", "10.0.0.1", "a@x").is_none());
+    }
+
+    #[test]
+    fn cookies_and_forms_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; mobieus_admin=tok; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+        let f = FormData::parse(b"scopes=a%3Aread&scopes=b%3Aread&label=+x+").unwrap();
+        assert_eq!(f.all("scopes"), ["a:read", "b:read"]);
+        assert_eq!(f.get("label"), "x");
+        assert!(!same("", ""));
+        assert!(same("abc", "abc") && !same("abc", "abd"));
+    }
+}

@@ -1,0 +1,64 @@
+//! `mobieus admin create --tenant SLUG --email E`: invites an admin to a tenant's console and
+//! prints a one-time setup link (valid 24 hours) to set the password. Run again for the same
+//! email to get a new link (a password reset).
+
+use std::path::Path;
+
+use chrono::Utc;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{CliResult, actor, open_store, tenant_db, user_error};
+use crate::admin::accounts;
+use crate::audit;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Invite an admin (or reset their password): prints a one-time setup link.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// Where the server is reached, for the link: scheme, base domain and port.
+        #[arg(long, default_value = "http://localhost:8080")]
+        base_url: String,
+    },
+}
+
+pub fn run(data_dir: &Path, cmd: AdminCommand) -> CliResult {
+    let AdminCommand::Create {
+        tenant,
+        email,
+        base_url,
+    } = cmd;
+    let email = email.trim().to_owned();
+    crate::api::validate::email(&email)
+        .map_err(|e| user_error(format!("--email: {}", e.message)))?;
+    let (scheme, host) = base_url
+        .trim_end_matches('/')
+        .split_once("://")
+        .filter(|(s, h)| matches!(*s, "http" | "https") && !h.is_empty() && !h.contains('/'))
+        .ok_or_else(|| user_error("--base-url: scheme://host[:port], e.g. https://example.com"))?;
+    let store = open_store(data_dir)?;
+    let db = tenant_db(&store, &tenant)?;
+    let (actor, e) = (actor(), email.clone());
+    let (admin, token) = db.write(move |w| {
+        let now = Utc::now();
+        let invited = accounts::invite(w, &e, now)?;
+        audit::record(
+            w,
+            &actor,
+            "admin.invited",
+            Some(&invited.0.id),
+            json!({ "email": e }),
+            now,
+        )?;
+        Ok::<_, anyhow::Error>(invited)
+    })?;
+    println!("Admin {} ({}) of tenant {tenant}.", admin.email, admin.id);
+    println!(
+        "Open this link within 24 hours to set the password (it works once):\n\n  {scheme}://{tenant}.{host}/admin/setup?token={token}\n"
+    );
+    Ok(())
+}

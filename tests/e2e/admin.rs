@@ -1,0 +1,394 @@
+//! The admin console over plain HTTP (the browser tests in `browser.rs` drive the same pages in
+//! Chromium): sessions, CSRF, the login throttle, tenant isolation, and that a key's plaintext is
+//! shown once and nowhere after.
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+
+use crate::harness::Server;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A browser stand-in: keeps the console's cookies, does not follow redirects.
+pub struct Console {
+    http: reqwest::Client,
+    addr: std::net::SocketAddr,
+    pub host: String,
+    cookies: Vec<(String, String)>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of the first hidden `csrf` field.
+    pub fn csrf(&self) -> String {
+        field_value(&self.body, "csrf").unwrap_or_else(|| panic!("no csrf field: {}", self.body))
+    }
+}
+
+pub fn field_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Console {
+    pub fn new(server: &Server, tenant: &str) -> Console {
+        Console {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            addr: server.addr,
+            host: format!("{tenant}.localhost:{}", server.addr.port()),
+            cookies: vec![],
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            assert!(
+                attrs.contains("HttpOnly") && attrs.contains("SameSite=Strict"),
+                "{v}"
+            );
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    pub fn cookies(&self) -> Vec<(String, String)> {
+        self.cookies.clone()
+    }
+
+    pub fn with_cookies(mut self, cookies: Vec<(String, String)>) -> Console {
+        self.cookies = cookies;
+        self
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .header(header::HOST, &self.host)
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(r).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, None).await
+    }
+
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
+        let mut req = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header(header::HOST, &self.host)
+            .header(header::COOKIE, self.cookie_header())
+            .form(form);
+        if let Some(origin) = origin {
+            req = req.header(header::ORIGIN, origin);
+        }
+        let r = req.send().await.unwrap();
+        self.read(r).await
+    }
+
+    async fn read(&mut self, r: reqwest::Response) -> Page {
+        let status = r.status();
+        let headers = r.headers().clone();
+        self.keep_cookies(&headers);
+        Page {
+            status,
+            headers,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    /// Follows a setup link (`/admin/setup?token=…`) and sets the password: signed in after.
+    pub async fn set_up(&mut self, link: &str) {
+        let path = &link[link.find("/admin/setup").unwrap()..];
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let token = field_value(&page.body, "token").unwrap();
+        let r = self
+            .post(
+                "/admin/setup",
+                &[
+                    ("csrf", &page.csrf()),
+                    ("token", &token),
+                    ("password", PASSWORD),
+                    ("confirm", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.location(), "/admin/api-keys");
+    }
+
+    pub async fn log_in(&mut self, email: &str, password: &str) -> Page {
+        let page = self.get("/admin/login").await;
+        self.post(
+            "/admin/login",
+            &[
+                ("csrf", &page.csrf()),
+                ("email", email),
+                ("password", password),
+                ("next", "/admin/api-keys"),
+            ],
+        )
+        .await
+    }
+}
+
+/// Invites `email` to `tenant`'s console; returns the setup link.
+pub fn invite(server: &Server, tenant: &str, email: &str) -> String {
+    let out = server.cli_ok(&["admin", "create", "--tenant", tenant, "--email", email]);
+    out.split_whitespace()
+        .find(|w| w.contains("/admin/setup?token="))
+        .unwrap_or_else(|| panic!("no link in {out}"))
+        .to_owned()
+}
+
+const PAGES: &[&str] = &[
+    "/admin/api-keys",
+    "/admin/api/settings",
+    "/admin/webhooks",
+    "/admin/plugins",
+    "/admin/billing",
+    "/admin/audit",
+];
+
+#[tokio::test]
+async fn no_page_or_action_without_a_session_and_a_session_is_one_tenants() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    server.create_tenant("globex", "pro");
+    let mut anonymous = Console::new(&server, "acme");
+    for page in PAGES
+        .iter()
+        .chain(&["/admin/api-keys/key_x/edit", "/admin/webhooks/whk_x"])
+    {
+        let r = anonymous.get(page).await;
+        assert_eq!(r.status, 303, "{page}");
+        assert!(
+            r.location().starts_with("/admin/login?next=%2Fadmin"),
+            "{page}: {}",
+            r.location()
+        );
+    }
+    for action in [
+        "/admin/api-keys",
+        "/admin/billing",
+        "/admin/api/settings",
+        "/admin/plugins/market",
+        "/admin/logout",
+    ] {
+        let r = anonymous
+            .post(
+                action,
+                &[("csrf", "x"), ("plan", "starter"), ("scopes", "users:read")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{action}");
+        assert!(r.location().starts_with("/admin/login"), "{action}");
+    }
+    let tenants = server.cli_ok(&["tenant", "list"]);
+    assert!(
+        tenants.contains("pro") && !tenants.contains("starter"),
+        "nothing changed: {tenants}"
+    );
+    let keys = server.cli_ok(&["key", "list", "--tenant", "acme", "--json"]);
+    assert_eq!(keys.trim(), "[]");
+
+    // Acme's admin is signed in on acme; the same cookies on globex are nobody's.
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let r = acme.get("/admin/api-keys").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("ada@acme.example"));
+    let mut stolen = Console::new(&server, "globex").with_cookies(acme.cookies());
+    let r = stolen.get("/admin/api-keys").await;
+    assert_eq!(r.status, 303, "a session of acme is useless on globex");
+    // A host that is no tenant has no console.
+    let r = Console::new(&server, "nobody").get("/admin/login").await;
+    assert_eq!(r.status, 404);
+
+    // Logging out ends the session on the server, not only in the browser.
+    let cookies = acme.cookies();
+    let csrf = acme.get("/admin/api-keys").await.csrf();
+    let r = acme.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    let r = Console::new(&server, "acme")
+        .with_cookies(cookies)
+        .get("/admin/api-keys")
+        .await;
+    assert_eq!(r.status, 303, "the old cookie no longer works");
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_are_refused() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let csrf = acme.get("/admin/api-keys").await.csrf();
+    let mint = |csrf: &'static str| {
+        vec![
+            ("csrf", csrf),
+            ("label", "x"),
+            ("env", "live"),
+            ("scopes", "users:read"),
+        ]
+    };
+    for form in [mint(""), mint("forged")] {
+        let r = acme.post("/admin/api-keys", &form).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+    let r = acme.post("/admin/billing", &[("plan", "starter")]).await;
+    assert_eq!(r.status, 403);
+    // The right token from another site's page is refused too.
+    let r = acme
+        .post_with(
+            "/admin/billing",
+            &[("csrf", &csrf), ("plan", "starter")],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        server
+            .cli_ok(&["key", "list", "--tenant", "acme", "--json"])
+            .trim(),
+        "[]"
+    );
+    assert!(server.cli_ok(&["tenant", "list"]).contains("pro"));
+    // With it, the same post works.
+    let r = acme
+        .post("/admin/billing", &[("csrf", &csrf), ("plan", "starter")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(server.cli_ok(&["tenant", "list"]).contains("starter"));
+    // Login and setup forms need their own token (the form cookie's).
+    let mut fresh = Console::new(&server, "acme");
+    let r = fresh
+        .post(
+            "/admin/login",
+            &[("email", "ada@acme.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn login_attempts_are_throttled_and_audited() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let mut ada = Console::new(&server, "acme");
+    ada.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let mut intruder = Console::new(&server, "acme");
+    for _ in 0..5 {
+        let r = intruder
+            .log_in("ada@acme.example", "not the password")
+            .await;
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains("The email or the password is wrong."));
+    }
+    let r = intruder.log_in("ada@acme.example", PASSWORD).await;
+    assert_eq!(r.status, 429, "even the right password waits");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    let audit = server.cli_ok(&["audit", "list", "--tenant", "acme", "--json"]);
+    assert_eq!(audit.matches("admin.login_failed").count(), 5, "{audit}");
+    assert!(audit.contains("admin.password_set"));
+    assert!(!audit.contains(PASSWORD) && !audit.contains("not the password"));
+    // Another tenant's console is not held back by acme's throttle.
+    server.create_tenant("globex", "pro");
+    let mut bob = Console::new(&server, "globex");
+    bob.set_up(&invite(&server, "globex", "bob@globex.example"))
+        .await;
+    let mut bob2 = Console::new(&server, "globex");
+    let r = bob2.log_in("bob@globex.example", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // A setup link works once.
+    let link = invite(&server, "globex", "carol@globex.example");
+    Console::new(&server, "globex").set_up(&link).await;
+    let path = &link[link.find("/admin/setup").unwrap()..];
+    assert_eq!(Console::new(&server, "globex").get(path).await.status, 410);
+}
+
+#[tokio::test]
+async fn a_minted_key_is_shown_once_and_never_in_a_later_page_log_or_audit_row() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let csrf = acme.get("/admin/api-keys").await.csrf();
+    let r = acme
+        .post(
+            "/admin/api-keys",
+            &[
+                ("csrf", &csrf),
+                ("label", "Reporting"),
+                ("env", "live"),
+                ("kind", "secret"),
+                ("scopes", "users:read"),
+                ("scopes", "events:read"),
+                ("rate_limit", ""),
+                ("expires_at", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let at = r.body.find("id=\"new-key\">").unwrap() + 13;
+    let plaintext = &r.body[at..at + r.body[at..].find('<').unwrap()];
+    assert!(plaintext.starts_with("mc_live_"), "{plaintext}");
+    let api = server.client("acme").key(plaintext);
+    assert_eq!(api.get("/api/v1/users").await.status, 200);
+
+    let mut later = String::new();
+    for page in PAGES.iter().chain(&["/admin/audit?action=api_key.created"]) {
+        later.push_str(&acme.get(page).await.body);
+    }
+    later.push_str(&server.cli_ok(&["audit", "list", "--tenant", "acme", "--json"]));
+    later.push_str(&server.log());
+    assert!(later.contains("api_key.created") && later.contains("admin:ada@acme.example"));
+    assert!(!later.contains(plaintext), "the plaintext appeared again");
+    let secret_part = &plaintext["mc_live_".len()..];
+    assert!(!later.contains(secret_part));
+    assert!(!later.contains(PASSWORD));
+}
