@@ -29,6 +29,15 @@ fetch inter https://registry.npmjs.org/@fontsource-variable/inter/-/inter-5.3.0.
 
 mkdir -p "$out"
 cp "$tmp/redoc/package/bundles/redoc.standalone.js" "$out/redoc.standalone.js"
+# One change to upstream: the sidebar's "API docs by Redocly" logo is fetched from a CDN. Point it
+# at an empty data: URL instead (the image then hides itself), so the page never reaches out.
+logo='https://cdn.redoc.ly/redoc/logo-mini.svg'
+grep -q "$logo" "$out/redoc.standalone.js"
+sed -i "s#$logo#data:,#" "$out/redoc.standalone.js"
+if grep -q 'cdn\.redoc\.ly' "$out/redoc.standalone.js"; then
+  echo "redoc still names cdn.redoc.ly" >&2
+  exit 1
+fi
 cp "$tmp/redoc/package/bundles/redoc.standalone.js.LICENSE.txt" "$out/redoc.standalone.js.LICENSE.txt"
 cp "$tmp/redoc/package/LICENSE" "$out/LICENSE-redoc"
 cp "$tmp/inter/package/files/inter-latin-wght-normal.woff2" "$out/inter-latin-wght-normal.woff2"

@@ -5,6 +5,7 @@ mod receiver;
 
 mod admin;
 mod auth;
+mod browser;
 mod cli;
 mod conventions;
 mod durability;

@@ -270,6 +270,8 @@ async fn read_form(req: Request) -> Result<(Parts, FormData), Response> {
         .map_err(|_| refused())?;
     let form = FormData::parse(&bytes).ok_or_else(refused)?;
     if !same_origin(&parts.headers) {
+        tracing::warn!(origin = ?parts.headers.get(header::ORIGIN), host = ?parts.headers.get(header::HOST),
+            path = parts.uri.path(), "admin form refused: posted from another origin");
         return Err(csrf_refused());
     }
     Ok((parts, form))
@@ -307,6 +309,10 @@ impl FromRequest<AppState> for Posted {
         let (mut parts, form) = read_form(req).await?;
         let admin = Admin::from_request_parts(&mut parts, state).await?;
         if !same(form.get("csrf"), &admin.csrf) {
+            tracing::warn!(
+                path = parts.uri.path(),
+                "admin form refused: its token is not the session's"
+            );
             return Err(csrf_refused());
         }
         Ok(Posted(admin, form))
@@ -329,6 +335,11 @@ impl FromRequest<AppState> for PostedAnonymously {
         let console = Console::from_request_parts(&mut parts, state).await?;
         let expected = cookie(&parts.headers, FORM_COOKIE).unwrap_or_default();
         if !same(form.get("csrf"), &expected) {
+            tracing::warn!(
+                path = parts.uri.path(),
+                has_cookie = !expected.is_empty(),
+                "admin form refused: its token does not match the form cookie"
+            );
             return Err(csrf_refused());
         }
         Ok(PostedAnonymously {
