@@ -3,12 +3,12 @@
 
 use axum::extract::Query;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use chrono::Utc;
 use minijinja::context;
 
 use crate::admin::keys::Notice;
-use crate::admin::page;
+use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
 use crate::settings;
 
@@ -24,19 +24,11 @@ async fn form_page(
     status: StatusCode,
     notice: Option<(&str, &str)>,
     error: Option<String>,
-) -> Response {
+) -> PageResult {
     let db = admin.console.db.clone();
-    let all = match tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(settings::all(c)?))
-    })
-    .await
-    {
-        Ok(Ok(all)) => all,
-        Ok(Err(e)) => return page::internal(e),
-        Err(e) => return page::internal(e.into()),
-    };
+    let all = blocking(move || db.read(|c| Ok(settings::all(c)?))).await?;
     let value = |name: &str| all.get(name).cloned().unwrap_or_default();
-    page::render(
+    Ok(page::render(
         admin,
         status,
         "admin/settings.html",
@@ -47,15 +39,15 @@ async fn form_page(
             max_upload_bytes => value(settings::FILES_MAX_UPLOAD_BYTES),
             notice, error,
         },
-    )
+    ))
 }
 
-pub async fn index(admin: Admin, Query(q): Query<Notice>) -> Response {
+pub async fn index(admin: Admin, Query(q): Query<Notice>) -> PageResult {
     let notice = q.notice.as_deref().and_then(page::notice);
     form_page(&admin, StatusCode::OK, notice, None).await
 }
 
-pub async fn save(Posted(admin, form): Posted) -> Response {
+pub async fn save(Posted(admin, form): Posted) -> PageResult {
     let mut values = vec![];
     for (field, name) in FIELDS {
         // Origins may come one per line; the setting keeps them comma-separated.
@@ -71,7 +63,7 @@ pub async fn save(Posted(admin, form): Posted) -> Response {
         }
     }
     let (db, actor) = (admin.console.db.clone(), admin.actor());
-    let done = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         db.write(move |w| {
             let now = Utc::now();
             let current = settings::all(w)?;
@@ -80,13 +72,9 @@ pub async fn save(Posted(admin, form): Posted) -> Response {
                     settings::set_by(w, &actor, name, value.as_deref(), now)?;
                 }
             }
-            Ok::<_, anyhow::Error>(())
+            Ok(())
         })
     })
-    .await;
-    match done {
-        Ok(Ok(())) => Redirect::to("/admin/api/settings?notice=settings_saved").into_response(),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    .await?;
+    Ok(Redirect::to("/admin/api/settings?notice=settings_saved").into_response())
 }

@@ -9,8 +9,8 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tenants::Env;
 
-use crate::admin::page::{self, when};
-use crate::admin::session::{Admin, Posted};
+use crate::admin::page::{self, PageResult, blocking, when};
+use crate::admin::session::{Admin, FormData, Posted};
 use crate::app::AppState;
 use crate::auth::keys::{self, ApiKey, KeyEdit, KeyKind, NewKey};
 use crate::auth::scopes;
@@ -36,24 +36,8 @@ fn scope_choices(state: &AppState) -> Vec<(String, String)> {
     all
 }
 
-fn plugin_scopes(state: &AppState) -> Vec<String> {
-    state
-        .plugins
-        .current()
-        .plugins
-        .iter()
-        .flat_map(|p| p.manifest.scopes.iter().map(|s| s.name.clone()))
-        .collect()
-}
-
 fn row(k: &ApiKey, now: DateTime<Utc>) -> Value {
-    let status = if k.revoked_at.is_some() {
-        "revoked"
-    } else if k.is_active(now) {
-        "active"
-    } else {
-        "expired"
-    };
+    let status = k.status(now);
     context! {
         id => &k.id, prefix => &k.prefix, env => k.env.as_str(), kind => k.kind.as_str(),
         scopes => &k.scopes, label => &k.label, status,
@@ -63,32 +47,30 @@ fn row(k: &ApiKey, now: DateTime<Utc>) -> Value {
     }
 }
 
-async fn list_keys(admin: &Admin) -> anyhow::Result<Vec<ApiKey>> {
+async fn keys_page(
+    state: &AppState,
+    admin: &Admin,
+    status: StatusCode,
+    extra: Value,
+) -> PageResult {
     let db = admin.console.db.clone();
-    tokio::task::spawn_blocking(move || db.read(|c| Ok::<_, anyhow::Error>(keys::list(c)?))).await?
-}
-
-async fn keys_page(state: &AppState, admin: &Admin, status: StatusCode, extra: Value) -> Response {
-    let keys = match list_keys(admin).await {
-        Ok(keys) => keys,
-        Err(e) => return page::internal(e),
-    };
+    let keys = blocking(move || db.read(|c| Ok(keys::list(c)?))).await?;
     let now = Utc::now();
     let rows: Vec<Value> = keys.iter().map(|k| row(k, now)).collect();
-    page::render(
+    Ok(page::render(
         admin,
         status,
         "admin/keys.html",
         "keys",
         context! { keys => rows, scopes => scope_choices(state), ..extra },
-    )
+    ))
 }
 
 pub async fn index(
     State(state): State<AppState>,
     admin: Admin,
     Query(q): Query<Notice>,
-) -> Response {
+) -> PageResult {
     let notice = q.notice.as_deref().and_then(page::notice);
     keys_page(&state, &admin, StatusCode::OK, context! { notice }).await
 }
@@ -108,76 +90,64 @@ fn parse_limit(s: &str) -> Result<Option<u32>, String> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse::<u32>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .map(Some)
-        .ok_or_else(|| "Rate limit: a whole number of requests per minute, at least 1, or blank for the community default".into())
+    s.parse::<u32>().ok().filter(|n| *n >= 1).map(Some).ok_or_else(|| {
+        "Rate limit: a whole number of requests per minute, at least 1, or blank for the community default".into()
+    })
 }
 
-pub async fn create(State(state): State<AppState>, Posted(admin, form): Posted) -> Response {
+fn new_key(state: &AppState, form: &FormData, now: DateTime<Utc>) -> Result<NewKey, String> {
+    let env = match form.get("env") {
+        "test" => Env::Test,
+        "live" | "" => Env::Live,
+        _ => return Err("Environment: live or test".into()),
+    };
+    let kind = match form.get("kind") {
+        "publishable" => KeyKind::Publishable,
+        "secret" | "" => KeyKind::Secret,
+        _ => return Err("Kind: secret or publishable".into()),
+    };
+    let label = form.get("label");
+    keys::validate_label(label)?;
+    let new = NewKey {
+        env,
+        kind,
+        scopes: form.all("scopes"),
+        label: (!label.is_empty()).then(|| label.to_owned()),
+        expires_at: parse_local_time("Expires", form.get("expires_at"))?,
+        rate_limit_per_minute: parse_limit(form.get("rate_limit"))?,
+    };
+    new.validate(now, &state.plugins.current().scopes())?;
+    Ok(new)
+}
+
+pub async fn create(State(state): State<AppState>, Posted(admin, form): Posted) -> PageResult {
     let now = Utc::now();
-    let parsed = (|| -> Result<NewKey, String> {
-        let env = match form.get("env") {
-            "test" => Env::Test,
-            "live" | "" => Env::Live,
-            _ => return Err("Environment: live or test".into()),
-        };
-        let kind = match form.get("kind") {
-            "publishable" => KeyKind::Publishable,
-            "secret" | "" => KeyKind::Secret,
-            _ => return Err("Kind: secret or publishable".into()),
-        };
-        let label = form.get("label");
-        keys::validate_label(label)?;
-        let new = NewKey {
-            env,
-            kind,
-            scopes: form.all("scopes"),
-            label: (!label.is_empty()).then(|| label.to_owned()),
-            expires_at: parse_local_time("Expires", form.get("expires_at"))?,
-            rate_limit_per_minute: parse_limit(form.get("rate_limit"))?,
-        };
-        new.validate(now, &plugin_scopes(&state))?;
-        Ok(new)
-    })();
-    let new = match parsed {
+    let new = match new_key(&state, &form, now) {
         Ok(new) => new,
         Err(error) => {
             return keys_page(&state, &admin, StatusCode::BAD_REQUEST, context! { error }).await;
         }
     };
     let (db, actor) = (admin.console.db.clone(), admin.actor());
-    let minted = tokio::task::spawn_blocking(move || {
-        db.write(move |w| Ok::<_, anyhow::Error>(keys::mint_by(w, &actor, &new, now)?))
-    })
-    .await;
-    match minted {
-        Ok(Ok((key, plaintext))) => {
-            let created = context! { id => key.id, prefix => key.prefix, plaintext };
-            keys_page(&state, &admin, StatusCode::CREATED, context! { created }).await
-        }
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    let (key, plaintext) =
+        blocking(move || db.write(move |w| Ok(keys::mint_by(w, &actor, &new, now)?))).await?;
+    let created = context! { id => key.id, prefix => key.prefix, plaintext };
+    keys_page(&state, &admin, StatusCode::CREATED, context! { created }).await
+}
+
+fn no_such_key() -> Response {
+    page::message(
+        StatusCode::NOT_FOUND,
+        "No such key",
+        "This community has no key with that id.",
+    )
 }
 
 async fn find(admin: &Admin, id: String) -> Result<ApiKey, Response> {
     let db = admin.console.db.clone();
-    match tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(keys::get(c, &id)?))
-    })
-    .await
-    {
-        Ok(Ok(Some(key))) => Ok(key),
-        Ok(Ok(None)) => Err(page::message(
-            StatusCode::NOT_FOUND,
-            "No such key",
-            "This community has no key with that id.",
-        )),
-        Ok(Err(e)) => Err(page::internal(e)),
-        Err(e) => Err(page::internal(e.into())),
-    }
+    blocking(move || db.read(|c| Ok(keys::get(c, &id)?)))
+        .await?
+        .ok_or_else(no_such_key)
 }
 
 fn edit_form(admin: &Admin, key: &ApiKey, status: StatusCode, error: Option<String>) -> Response {
@@ -194,75 +164,62 @@ fn edit_form(admin: &Admin, key: &ApiKey, status: StatusCode, error: Option<Stri
     )
 }
 
-pub async fn edit_page(admin: Admin, Path(id): Path<String>) -> Response {
-    match find(&admin, id).await {
-        Ok(key) => edit_form(&admin, &key, StatusCode::OK, None),
-        Err(response) => response,
-    }
+pub async fn edit_page(admin: Admin, Path(id): Path<String>) -> PageResult {
+    let key = find(&admin, id).await?;
+    Ok(edit_form(&admin, &key, StatusCode::OK, None))
 }
 
-pub async fn edit(Path(id): Path<String>, Posted(admin, form): Posted) -> Response {
-    let key = match find(&admin, id).await {
-        Ok(key) => key,
-        Err(response) => return response,
-    };
+fn key_edit(key: &ApiKey, form: &FormData, now: DateTime<Utc>) -> Result<KeyEdit, String> {
+    let label = form.get("label");
+    keys::validate_label(label)?;
+    let expires_at = parse_local_time("Expires", form.get("expires_at"))?;
+    if expires_at.is_some_and(|at| at <= now) && expires_at != key.expires_at {
+        return Err("Expires: must be in the future".into());
+    }
+    Ok(KeyEdit {
+        label: Some((!label.is_empty()).then(|| label.to_owned())),
+        rate_limit_per_minute: Some(parse_limit(form.get("rate_limit"))?),
+        expires_at: Some(expires_at),
+    })
+}
+
+pub async fn edit(Path(id): Path<String>, Posted(admin, form): Posted) -> PageResult {
+    let key = find(&admin, id).await?;
     let now = Utc::now();
-    let parsed = (|| -> Result<KeyEdit, String> {
-        let label = form.get("label");
-        keys::validate_label(label)?;
-        let expires_at = parse_local_time("Expires", form.get("expires_at"))?;
-        if expires_at.is_some_and(|at| at <= now) && expires_at != key.expires_at {
-            return Err("Expires: must be in the future".into());
-        }
-        Ok(KeyEdit {
-            label: Some((!label.is_empty()).then(|| label.to_owned())),
-            rate_limit_per_minute: Some(parse_limit(form.get("rate_limit"))?),
-            expires_at: Some(expires_at),
-        })
-    })();
-    let change = match parsed {
+    let change = match key_edit(&key, &form, now) {
         Ok(change) => change,
-        Err(error) => return edit_form(&admin, &key, StatusCode::BAD_REQUEST, Some(error)),
+        Err(error) => {
+            return Ok(edit_form(
+                &admin,
+                &key,
+                StatusCode::BAD_REQUEST,
+                Some(error),
+            ));
+        }
     };
     let (db, actor, id) = (admin.console.db.clone(), admin.actor(), key.id.clone());
-    let done = tokio::task::spawn_blocking(move || {
-        db.write(move |w| Ok::<_, anyhow::Error>(keys::edit_by(w, &actor, &id, &change, now)?))
-    })
-    .await;
-    match done {
-        Ok(Ok(_)) => Redirect::to("/admin/api-keys?notice=key_updated").into_response(),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    blocking(move || db.write(move |w| Ok(keys::edit_by(w, &actor, &id, &change, now)?))).await?;
+    Ok(Redirect::to("/admin/api-keys?notice=key_updated").into_response())
 }
 
-pub async fn revoke_page(admin: Admin, Path(id): Path<String>) -> Response {
-    match find(&admin, id).await {
-        Ok(key) => page::render(
-            &admin,
-            StatusCode::OK,
-            "admin/key_revoke.html",
-            "keys",
-            context! { key => row(&key, Utc::now()) },
-        ),
-        Err(response) => response,
-    }
+pub async fn revoke_page(admin: Admin, Path(id): Path<String>) -> PageResult {
+    let key = find(&admin, id).await?;
+    Ok(page::render(
+        &admin,
+        StatusCode::OK,
+        "admin/key_revoke.html",
+        "keys",
+        context! { key => row(&key, Utc::now()) },
+    ))
 }
 
-pub async fn revoke(Path(id): Path<String>, Posted(admin, _): Posted) -> Response {
+pub async fn revoke(Path(id): Path<String>, Posted(admin, _): Posted) -> PageResult {
     let (db, actor) = (admin.console.db.clone(), admin.actor());
-    let done = tokio::task::spawn_blocking(move || {
-        db.write(move |w| Ok::<_, anyhow::Error>(keys::revoke_by(w, &actor, &id, Utc::now())?))
-    })
-    .await;
-    match done {
-        Ok(Ok(Some(_))) => Redirect::to("/admin/api-keys?notice=key_revoked").into_response(),
-        Ok(Ok(None)) => page::message(
-            StatusCode::NOT_FOUND,
-            "No such key",
-            "This community has no key with that id.",
-        ),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
+    let revoked =
+        blocking(move || db.write(move |w| Ok(keys::revoke_by(w, &actor, &id, Utc::now())?)))
+            .await?;
+    match revoked {
+        Some(_) => Ok(Redirect::to("/admin/api-keys?notice=key_revoked").into_response()),
+        None => Err(no_such_key()),
     }
 }

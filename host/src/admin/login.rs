@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::accounts;
-use crate::admin::page;
+use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{
     self, Console, FORM_COOKIE, Posted, PostedAnonymously, SESSION_COOKIE, SESSION_FOR, set_cookie,
 };
@@ -58,7 +58,7 @@ pub async fn login_page(
     )
 }
 
-pub async fn login(State(state): State<AppState>, posted: PostedAnonymously) -> Response {
+pub async fn login(State(state): State<AppState>, posted: PostedAnonymously) -> PageResult {
     let PostedAnonymously {
         console,
         form,
@@ -89,53 +89,53 @@ pub async fn login(State(state): State<AppState>, posted: PostedAnonymously) -> 
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, wait.into());
-        return response;
+        return Ok(response);
     }
     let db = console.db.clone();
     let (e, ip2) = (email.clone(), ip.clone());
-    let outcome = tokio::task::spawn_blocking(move || {
+    let signed_in_as = blocking(move || {
         db.write(move |w| {
             let now = Utc::now();
             let Some(admin) = accounts::verify_login(w, &e, &password)? else {
+                let details = json!({ "ip": ip2 });
                 audit::record(
                     w,
                     &format!("login:{e}"),
                     "admin.login_failed",
                     None,
-                    json!({ "ip": ip2 }),
+                    details,
                     now,
                 )?;
-                return Ok::<_, anyhow::Error>(None);
+                return Ok(None);
             };
             accounts::record_login(w, &admin.id, now)?;
             let token = session::start(w, &admin.id, &ip2, now)?;
+            let details = json!({ "ip": ip2 });
             audit::record(
                 w,
                 &format!("admin:{}", admin.email),
                 "admin.logged_in",
                 Some(&admin.id),
-                json!({ "ip": ip2 }),
+                details,
                 now,
             )?;
             Ok(Some(token))
         })
     })
-    .await;
-    match outcome {
-        Ok(Ok(Some(token))) => {
+    .await?;
+    Ok(match signed_in_as {
+        Some(token) => {
             state.admin_logins.succeeded(&tenant, &ip, &email);
             signed_in(&headers, &token, &next)
         }
-        Ok(Ok(None)) => {
+        None => {
             state.admin_logins.failed(&tenant, &ip, &email);
             retry(
                 StatusCode::UNAUTHORIZED,
                 "The email or the password is wrong.",
             )
         }
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    })
 }
 
 fn signed_in(headers: &HeaderMap, token: &str, next: &str) -> Response {
@@ -149,32 +149,30 @@ fn signed_in(headers: &HeaderMap, token: &str, next: &str) -> Response {
     response
 }
 
-pub async fn logout(headers: HeaderMap, Posted(admin, _): Posted) -> Response {
+pub async fn logout(headers: HeaderMap, Posted(admin, _): Posted) -> PageResult {
     let db = admin.console.db.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         db.write(move |w| {
             session::end(w, &admin)?;
+            let id = Some(admin.account.id.as_str());
             audit::record(
                 w,
                 &admin.actor(),
                 "admin.logged_out",
-                Some(&admin.account.id),
+                id,
                 json!({}),
                 Utc::now(),
             )?;
-            Ok::<_, anyhow::Error>(())
+            Ok(())
         })
     })
-    .await;
-    if let Ok(Err(e)) = done {
-        return page::internal(e);
-    }
+    .await?;
     let mut response = Redirect::to("/admin/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&headers, SESSION_COOKIE, "", 0),
     );
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -190,32 +188,29 @@ fn invalid_link() -> Response {
     )
 }
 
+async fn admin_of_link(console: &Console, token: &str) -> Result<accounts::Admin, Response> {
+    let (db, token) = (console.db.clone(), token.to_owned());
+    blocking(move || db.read(|c| Ok(accounts::by_setup_token(c, &token, Utc::now())?)))
+        .await?
+        .ok_or_else(invalid_link)
+}
+
 pub async fn setup_page(
     console: Console,
     headers: HeaderMap,
     Query(q): Query<SetupQuery>,
-) -> Response {
+) -> PageResult {
     let token = q.token.unwrap_or_default();
-    let db = console.db.clone();
-    let t = token.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(accounts::by_setup_token(c, &t, Utc::now())?))
-    })
-    .await;
-    match found {
-        Ok(Ok(Some(admin))) => anonymous_form(
-            StatusCode::OK,
-            &headers,
-            "admin/setup.html",
-            context! { tenant => console.tenant.slug.as_str(), email => admin.email, token },
-        ),
-        Ok(Ok(None)) => invalid_link(),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    let admin = admin_of_link(&console, &token).await?;
+    Ok(anonymous_form(
+        StatusCode::OK,
+        &headers,
+        "admin/setup.html",
+        context! { tenant => console.tenant.slug.as_str(), email => admin.email, token },
+    ))
 }
 
-pub async fn setup(posted: PostedAnonymously) -> Response {
+pub async fn setup(posted: PostedAnonymously) -> PageResult {
     let PostedAnonymously {
         console,
         form,
@@ -227,40 +222,30 @@ pub async fn setup(posted: PostedAnonymously) -> Response {
         form.get("password").to_owned(),
         form.get("confirm").to_owned(),
     );
-    let db = console.db.clone();
-    let t = token.clone();
-    let admin = match tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(accounts::by_setup_token(c, &t, Utc::now())?))
-    })
-    .await
-    {
-        Ok(Ok(Some(admin))) => admin,
-        Ok(Ok(None)) => return invalid_link(),
-        Ok(Err(e)) => return page::internal(e),
-        Err(e) => return page::internal(e.into()),
-    };
+    let admin = admin_of_link(&console, &token).await?;
     if let Err(error) = accounts::check_password_rules(&password, &confirm) {
-        return anonymous_form(
+        return Ok(anonymous_form(
             StatusCode::BAD_REQUEST,
             &headers,
             "admin/setup.html",
             context! { tenant => console.tenant.slug.as_str(), email => admin.email, token, error },
-        );
+        ));
     }
     let db = console.db.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let session = blocking(move || {
         let hash = accounts::hash_password(&password)?;
         db.write(move |w| {
             let now = Utc::now();
             // The token is checked again inside the write: two tabs cannot both spend it.
             if accounts::by_setup_token(w, &token, now)?.is_none() {
-                return Ok::<_, anyhow::Error>(None);
+                return Ok(None);
             }
             accounts::set_password(w, &admin.id, &hash)?;
             let session = session::start(w, &admin.id, &ip, now)?;
+            let actor = format!("admin:{}", admin.email);
             audit::record(
                 w,
-                &format!("admin:{}", admin.email),
+                &actor,
                 "admin.password_set",
                 Some(&admin.id),
                 json!({}),
@@ -269,11 +254,7 @@ pub async fn setup(posted: PostedAnonymously) -> Response {
             Ok(Some(session))
         })
     })
-    .await;
-    match outcome {
-        Ok(Ok(Some(session))) => signed_in(&headers, &session, "/admin/api-keys"),
-        Ok(Ok(None)) => invalid_link(),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    .await?
+    .ok_or_else(invalid_link)?;
+    Ok(signed_in(&headers, &session, "/admin/api-keys"))
 }

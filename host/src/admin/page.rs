@@ -8,6 +8,21 @@ use minijinja::{Value, context};
 
 use crate::admin::session::Admin;
 
+/// What a console handler answers: a page, or the page that says why not.
+pub type PageResult = Result<Response, Response>;
+
+/// Runs blocking work (SQLite, argon2) off the async executor; a failure of ours becomes the
+/// error page, logged.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e.into())),
+    }
+}
+
 /// A page of the console for a signed-in admin.
 pub fn render(
     admin: &Admin,

@@ -3,77 +3,75 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use chrono::Utc;
-use minijinja::context;
+use minijinja::{Value, context};
 
 use crate::admin::keys::Notice;
-use crate::admin::page;
+use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
 use crate::app::AppState;
-use crate::plugins::registry::Origin;
-use crate::settings;
+use crate::plugins::manifest::Described;
+use crate::plugins::registry::{LoadedPlugin, Origin};
+use crate::settings::{self, TenantSettings};
+
+fn described(list: &[Described]) -> Vec<Value> {
+    list.iter()
+        .map(|d| context! { name => &d.name, description => &d.description })
+        .collect()
+}
+
+fn view(p: &LoadedPlugin, settings: &TenantSettings) -> Value {
+    let m = &p.manifest;
+    let routes: Vec<Value> = m
+        .routes
+        .iter()
+        .map(|r| context! { method => &r.method, path => &r.path, scope => &r.scope, summary => &r.summary })
+        .collect();
+    context! {
+        name => &m.name, version => &m.version,
+        first_party => p.origin == Origin::FirstParty,
+        on => settings.plugin_on(&m.name, p.enabled_by_default()),
+        routes, scopes => described(&m.scopes), events => described(&m.events),
+    }
+}
 
 pub async fn index(
     State(state): State<AppState>,
     admin: Admin,
     Query(q): Query<Notice>,
-) -> Response {
+) -> PageResult {
     let db = admin.console.db.clone();
-    let loaded = match tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(settings::load(c)?))
-    })
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return page::internal(e),
-        Err(e) => return page::internal(e.into()),
-    };
+    let loaded = blocking(move || db.read(|c| Ok(settings::load(c)?))).await?;
     let set = state.plugins.current();
-    let plugins: Vec<minijinja::Value> = set
-        .plugins
-        .iter()
-        .map(|p| {
-            let m = &p.manifest;
-            context! {
-                name => m.name.clone(), version => m.version.clone(),
-                first_party => p.origin == Origin::FirstParty,
-                on => loaded.plugin_on(&m.name, p.enabled_by_default()),
-                routes => m.routes.iter().map(|r| context! {
-                    method => r.method.clone(), path => r.path.clone(), scope => r.scope.clone(), summary => r.summary.clone(),
-                }).collect::<Vec<_>>(),
-                scopes => m.scopes.iter().map(|s| context! { name => s.name.clone(), description => s.description.clone() }).collect::<Vec<_>>(),
-                events => m.events.iter().map(|e| context! { name => e.name.clone(), description => e.description.clone() }).collect::<Vec<_>>(),
-            }
-        })
-        .collect();
+    let plugins: Vec<Value> = set.plugins.iter().map(|p| view(p, &loaded)).collect();
     let notice = q.notice.as_deref().and_then(page::notice);
-    page::render(
+    Ok(page::render(
         &admin,
         StatusCode::OK,
         "admin/plugins.html",
         "plugins",
         context! { plugins, notice },
-    )
+    ))
 }
 
 pub async fn switch(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Posted(admin, form): Posted,
-) -> Response {
+) -> PageResult {
     if state.plugins.current().get(&name).is_none() {
-        return page::message(
+        return Err(page::message(
             StatusCode::NOT_FOUND,
             "No such plugin",
             "This server runs no plugin by that name.",
-        );
+        ));
     }
     let on = form.get("on") == "true";
     let (db, actor) = (admin.console.db.clone(), admin.actor());
-    let done = tokio::task::spawn_blocking(move || {
+    blocking(move || {
         db.write(move |w| {
-            Ok::<_, anyhow::Error>(settings::switch_plugin_by(
+            Ok(settings::switch_plugin_by(
                 w,
                 &actor,
                 &name,
@@ -82,11 +80,7 @@ pub async fn switch(
             )?)
         })
     })
-    .await;
+    .await?;
     let notice = if on { "plugin_on" } else { "plugin_off" };
-    match done {
-        Ok(Ok(())) => Redirect::to(&format!("/admin/plugins?notice={notice}")).into_response(),
-        Ok(Err(e)) => page::internal(e),
-        Err(e) => page::internal(e.into()),
-    }
+    Ok(Redirect::to(&format!("/admin/plugins?notice={notice}")).into_response())
 }

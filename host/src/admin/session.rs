@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use tenants::{Env, Tenant, TenantDb};
 
 use crate::admin::accounts::{self, Admin as Account};
-use crate::admin::page;
+use crate::admin::page::{self, blocking};
 use crate::app::AppState;
 use crate::http::tenant_host;
 use crate::time::to_rfc3339;
@@ -48,25 +48,22 @@ impl FromRequestParts<AppState> for Console {
                 "The admin console is at your community's own address, e.g. acme.localhost.",
             ));
         };
-        let store = state.clone();
-        let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let Some(tenant) = store.store.tenant(&slug)? else {
+        let state = state.clone();
+        let found = blocking(move || {
+            let Some(tenant) = state.store.tenant(&slug)? else {
                 return Ok(None);
             };
-            let db = store.store.db(&tenant, Env::Live)?;
+            let db = state.store.db(&tenant, Env::Live)?;
             Ok(Some(Console { tenant, db }))
         })
-        .await;
-        match found {
-            Ok(Ok(Some(console))) => Ok(console),
-            Ok(Ok(None)) => Err(page::message(
+        .await?;
+        found.ok_or_else(|| {
+            page::message(
                 StatusCode::NOT_FOUND,
                 "No community here",
                 "No community is served at this address.",
-            )),
-            Ok(Err(e)) => Err(page::internal(e)),
-            Err(e) => Err(page::internal(e.into())),
-        }
+            )
+        })
     }
 }
 
@@ -113,25 +110,17 @@ impl FromRequestParts<AppState> for Admin {
             return Err(to_login());
         };
         let hash = accounts::token_hash(&token);
-        let db = console.db.clone();
-        let lookup = {
-            let hash = hash.clone();
-            tokio::task::spawn_blocking(move || {
-                db.read(|c| Ok::<_, anyhow::Error>(find(c, &hash, Utc::now())?))
-            })
-            .await
+        let (db, h) = (console.db.clone(), hash.clone());
+        let found = blocking(move || db.read(|c| Ok(find(c, &h, Utc::now())?))).await?;
+        let Some((account, csrf)) = found else {
+            return Err(to_login());
         };
-        match lookup {
-            Ok(Ok(Some((account, csrf)))) => Ok(Admin {
-                console,
-                account,
-                csrf,
-                token_hash: hash,
-            }),
-            Ok(Ok(None)) => Err(to_login()),
-            Ok(Err(e)) => Err(page::internal(e)),
-            Err(e) => Err(page::internal(e.into())),
-        }
+        Ok(Admin {
+            console,
+            account,
+            csrf,
+            token_hash: hash,
+        })
     }
 }
 

@@ -9,15 +9,17 @@ use chrono::Utc;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
+
 use tenants::{Env, TenantDb};
 
-use crate::admin::page;
+use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
 use crate::app::AppState;
 use crate::audit;
 use crate::error::ApiError;
 use crate::webhooks::manage;
-use crate::webhooks::store::{self, Endpoint};
+use crate::webhooks::store::{self, Attempt, Delivery, Endpoint};
 
 const HISTORY: u32 = 50;
 /// How much of a receiver's answer the history shows.
@@ -33,20 +35,12 @@ fn env_of(s: &str) -> Env {
     if s == "test" { Env::Test } else { Env::Live }
 }
 
-async fn db_of(
-    state: &AppState,
-    admin: &Admin,
-    env: Env,
-) -> Result<std::sync::Arc<TenantDb>, Response> {
+async fn db_of(state: &AppState, admin: &Admin, env: Env) -> Result<Arc<TenantDb>, Response> {
     if env == Env::Live {
         return Ok(admin.console.db.clone());
     }
-    let (store, tenant) = (state.clone(), admin.console.tenant.clone());
-    match tokio::task::spawn_blocking(move || store.store.db(&tenant, env)).await {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(page::internal(e.into())),
-        Err(e) => Err(page::internal(e.into())),
-    }
+    let (state, tenant) = (state.clone(), admin.console.tenant.clone());
+    blocking(move || Ok(state.store.db(&tenant, env)?)).await
 }
 
 fn endpoint_view(e: &Endpoint) -> Value {
@@ -61,97 +55,74 @@ pub async fn index(
     State(state): State<AppState>,
     admin: Admin,
     Query(q): Query<EnvQuery>,
-) -> Response {
+) -> PageResult {
     let env = env_of(q.env.as_deref().unwrap_or(""));
-    let db = match db_of(&state, &admin, env).await {
-        Ok(db) => db,
-        Err(response) => return response,
-    };
-    let found = tokio::task::spawn_blocking(move || {
-        db.read(|c| Ok::<_, anyhow::Error>(store::all_endpoints(c)?))
-    })
-    .await;
-    let endpoints = match found {
-        Ok(Ok(list)) => list,
-        Ok(Err(e)) => return page::internal(e),
-        Err(e) => return page::internal(e.into()),
-    };
+    let db = db_of(&state, &admin, env).await?;
+    let endpoints = blocking(move || db.read(|c| Ok(store::all_endpoints(c)?))).await?;
     let endpoints: Vec<Value> = endpoints.iter().map(endpoint_view).collect();
-    page::render(
+    Ok(page::render(
         &admin,
         StatusCode::OK,
         "admin/webhooks.html",
         "webhooks",
         context! { endpoints, env => env.as_str() },
-    )
+    ))
 }
 
 fn excerpt(body: Option<String>) -> Option<String> {
-    body.map(|b| {
-        if b.chars().count() > EXCERPT {
-            format!("{}…", b.chars().take(EXCERPT).collect::<String>())
-        } else {
-            b
-        }
+    body.map(|b| match b.char_indices().nth(EXCERPT) {
+        Some((at, _)) => format!("{}…", &b[..at]),
+        None => b,
     })
 }
 
-async fn detail(
-    state: &AppState,
-    admin: &Admin,
-    env: Env,
-    id: String,
-    status: StatusCode,
-    extra: Value,
-) -> Response {
-    let db = match db_of(state, admin, env).await {
-        Ok(db) => db,
-        Err(response) => return response,
-    };
-    let found = tokio::task::spawn_blocking(move || {
+fn delivery_view(d: Delivery, attempts: Vec<Attempt>) -> Value {
+    let attempts: Vec<Value> = attempts
+        .into_iter()
+        .map(|a| {
+            context! {
+                at => a.attempted_at, status_code => a.status_code, latency_ms => a.latency_ms,
+                excerpt => excerpt(a.response_body), error => a.error,
+            }
+        })
+        .collect();
+    context! {
+        id => d.id, event_type => d.event_type, event_id => d.event_id, status => d.status,
+        attempt_count => d.attempt_count, created => d.created_at, next_attempt => d.next_attempt_at,
+        attempts,
+    }
+}
+
+async fn detail(state: &AppState, admin: &Admin, env: Env, id: String, extra: Value) -> PageResult {
+    let db = db_of(state, admin, env).await?;
+    let found = blocking(move || {
         db.read(|c| {
             let Some(endpoint) = store::get_endpoint(c, &id)? else {
-                return Ok::<_, anyhow::Error>(None);
+                return Ok(None);
             };
             let mut deliveries = vec![];
             for d in store::recent_deliveries(c, &id, HISTORY)? {
                 let attempts = store::attempts(c, &d.id)?;
-                deliveries.push((d, attempts));
+                deliveries.push(delivery_view(d, attempts));
             }
             Ok(Some((endpoint, deliveries)))
         })
     })
-    .await;
-    let (endpoint, deliveries) = match found {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => {
-            return page::message(
-                StatusCode::NOT_FOUND,
-                "No such endpoint",
-                "This environment has no webhook endpoint with that id.",
-            );
-        }
-        Ok(Err(e)) => return page::internal(e),
-        Err(e) => return page::internal(e.into()),
+    .await?;
+    let Some((endpoint, deliveries)) = found else {
+        return Err(page::message(
+            StatusCode::NOT_FOUND,
+            "No such endpoint",
+            "This environment has no webhook endpoint with that id.",
+        ));
     };
-    let deliveries: Vec<Value> = deliveries
-        .into_iter()
-        .map(|(d, attempts)| context! {
-            id => d.id, event_type => d.event_type, event_id => d.event_id, status => d.status,
-            attempt_count => d.attempt_count, created => d.created_at, next_attempt => d.next_attempt_at,
-            attempts => attempts.into_iter().map(|a| context! {
-                at => a.attempted_at, status_code => a.status_code, latency_ms => a.latency_ms,
-                excerpt => excerpt(a.response_body), error => a.error,
-            }).collect::<Vec<_>>(),
-        })
-        .collect();
-    page::render(
+    Ok(page::render(
         admin,
-        status,
+        StatusCode::OK,
         "admin/webhook.html",
         "webhooks",
         context! { endpoint => endpoint_view(&endpoint), deliveries, env => env.as_str(), ..extra },
-    )
+    ))
 }
 
 pub async fn show(
@@ -159,13 +130,14 @@ pub async fn show(
     admin: Admin,
     Path(id): Path<String>,
     Query(q): Query<EnvQuery>,
-) -> Response {
+) -> PageResult {
     let env = env_of(q.env.as_deref().unwrap_or(""));
     let notice = q.notice.as_deref().and_then(page::notice);
-    detail(&state, &admin, env, id, StatusCode::OK, context! { notice }).await
+    detail(&state, &admin, env, id, context! { notice }).await
 }
 
-/// Runs one of the owner's actions on the endpoint in its environment, audited.
+/// Runs one of the owner's actions on an endpoint in the form's environment, and records it in
+/// the audit log as `action` on `target`.
 async fn act<T: Send + 'static>(
     state: &AppState,
     admin: &Admin,
@@ -180,14 +152,8 @@ async fn act<T: Send + 'static>(
         let value = db.write(f)?;
         // The audit log is the live file's, whichever environment the endpoint is in.
         control.write(move |w| {
-            audit::record(
-                w,
-                &actor,
-                action,
-                Some(&target),
-                json!({ "env": env.as_str() }),
-                Utc::now(),
-            )?;
+            let details = json!({ "env": env.as_str() });
+            audit::record(w, &actor, action, Some(&target), details, Utc::now())?;
             Ok::<_, ApiError>(())
         })?;
         Ok::<_, ApiError>(value)
@@ -203,113 +169,78 @@ async fn act<T: Send + 'static>(
     }
 }
 
-fn back(id: &str, env: Env, notice: &str) -> Response {
-    Redirect::to(&format!(
-        "/admin/webhooks/{id}?env={}&notice={notice}",
-        env.as_str()
-    ))
-    .into_response()
+/// An action that ends back on the endpoint's page with a notice.
+async fn act_and_return<T: Send + 'static>(
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    env: Env,
+    (action, notice): (&'static str, &str),
+    f: impl FnOnce(&mut tenants::db::Write<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> PageResult {
+    act(state, admin, env, action, id.to_owned(), f).await?;
+    let back = format!("/admin/webhooks/{id}?env={}&notice={notice}", env.as_str());
+    Ok(Redirect::to(&back).into_response())
 }
 
 pub async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Posted(admin, form): Posted,
-) -> Response {
-    let env = env_of(form.get("env"));
-    let i = id.clone();
-    match act(
-        &state,
-        &admin,
-        env,
-        "webhook.test_sent",
-        id.clone(),
-        move |w| manage::send_test(w, &i),
-    )
+) -> PageResult {
+    let (env, i) = (env_of(form.get("env")), id.clone());
+    let what = ("webhook.test_sent", "test_sent");
+    act_and_return(&state, &admin, &id, env, what, move |w| {
+        manage::send_test(w, &i)
+    })
     .await
-    {
-        Ok(_) => back(&id, env, "test_sent"),
-        Err(response) => response,
-    }
 }
 
 pub async fn enable(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Posted(admin, form): Posted,
-) -> Response {
-    let env = env_of(form.get("env"));
-    let i = id.clone();
-    match act(
-        &state,
-        &admin,
-        env,
-        "webhook.enabled",
-        id.clone(),
-        move |w| manage::enable(w, &i),
-    )
+) -> PageResult {
+    let (env, i) = (env_of(form.get("env")), id.clone());
+    let what = ("webhook.enabled", "enabled");
+    act_and_return(&state, &admin, &id, env, what, move |w| {
+        manage::enable(w, &i)
+    })
     .await
-    {
-        Ok(_) => back(&id, env, "enabled"),
-        Err(response) => response,
-    }
 }
 
 pub async fn retry(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(String, String)>,
     Posted(admin, form): Posted,
-) -> Response {
-    let env = env_of(form.get("env"));
-    let (i, d) = (id.clone(), delivery_id.clone());
-    match act(
-        &state,
-        &admin,
-        env,
-        "webhook.delivery_retried",
-        delivery_id,
-        move |w| manage::retry(w, &i, &d),
-    )
+) -> PageResult {
+    let (env, i) = (env_of(form.get("env")), id.clone());
+    let what = ("webhook.delivery_retried", "retried");
+    act_and_return(&state, &admin, &id, env, what, move |w| {
+        manage::retry(w, &i, &delivery_id)
+    })
     .await
-    {
-        Ok(_) => back(&id, env, "retried"),
-        Err(response) => response,
-    }
 }
 
 pub async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Posted(admin, form): Posted,
-) -> Response {
+) -> PageResult {
     let env = env_of(form.get("env"));
     let hours = form
         .get("grace_period_hours")
         .parse()
         .unwrap_or(manage::DEFAULT_GRACE_HOURS);
     let i = id.clone();
-    match act(
-        &state,
-        &admin,
-        env,
-        "webhook.secret_rotated",
-        id.clone(),
-        move |w| manage::rotate_secret(w, &i, hours),
-    )
-    .await
-    {
-        // The new secret is shown on this one answer, never stored in a page or the log.
-        Ok(rotated) => detail(
-            &state,
-            &admin,
-            env,
-            id,
-            StatusCode::OK,
-            context! { rotated => context! {
-                secret => rotated.secret, previous_expires => rotated.previous_secret_expires_at,
-            } },
-        )
-        .await,
-        Err(response) => response,
-    }
+    let action = "webhook.secret_rotated";
+    let rotated = act(&state, &admin, env, action, id.clone(), move |w| {
+        manage::rotate_secret(w, &i, hours)
+    })
+    .await?;
+    // The new secret is in this one answer only: never stored in a page or in the log.
+    let rotated = context! {
+        secret => rotated.secret, previous_expires => rotated.previous_secret_expires_at,
+    };
+    detail(&state, &admin, env, id, context! { rotated }).await
 }

@@ -107,6 +107,17 @@ pub struct ApiKey {
 
 impl ApiKey {
     /// Usable now: not revoked, not expired.
+    /// `active`, `revoked` or `expired`, for people reading a list of keys.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.is_active(now) {
+            "active"
+        } else {
+            "expired"
+        }
+    }
+
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
     }

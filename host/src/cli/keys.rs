@@ -138,13 +138,8 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             }
             .open(data_dir)?;
             plugins.load_all();
-            let plugin_scopes: Vec<String> = plugins
-                .current()
-                .plugins
-                .iter()
-                .flat_map(|p| p.manifest.scopes.iter().map(|s| s.name.clone()))
-                .collect();
-            new.validate(now, &plugin_scopes).map_err(user_error)?;
+            new.validate(now, &plugins.current().scopes())
+                .map_err(user_error)?;
             let db = tenant_db(&store, &tenant)?;
             let actor = actor();
             let (key, plaintext) =
@@ -178,13 +173,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                     "ID", "PREFIX", "ENV", "KIND", "STATUS", "LAST USED"
                 );
                 for k in list {
-                    let status = if k.revoked_at.is_some() {
-                        "revoked"
-                    } else if k.is_active(now) {
-                        "active"
-                    } else {
-                        "expired"
-                    };
+                    let status = k.status(now);
                     println!(
                         "{:<30} {:<13} {:<4} {:<11} {:<8} {:<24} {}",
                         k.id,

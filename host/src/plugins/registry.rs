@@ -103,6 +103,14 @@ impl PluginSet {
         }
     }
 
+    /// Every scope some plugin defines, in load order.
+    pub fn scopes(&self) -> Vec<String> {
+        self.plugins
+            .iter()
+            .flat_map(|p| p.manifest.scopes.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+
     /// Every event type some plugin declares.
     pub fn event_types(&self) -> Vec<String> {
         self.plugins
