@@ -65,8 +65,9 @@ pub async fn login(State(state): State<AppState>, posted: PostedAnonymously) -> 
         headers,
         ip,
     } = posted;
-    let email = form.get("email").to_owned();
-    let password = form.get("password").to_owned();
+    // As typed, but bounded: it lands in the audit log when the login fails.
+    let email: String = form.get("email").chars().take(254).collect();
+    let password = form.raw("password").to_owned();
     let next = next_path(form.get("next")).to_owned();
     let tenant = console.tenant.id.clone();
     let slug = console.tenant.slug.as_str().to_owned();
@@ -219,8 +220,8 @@ pub async fn setup(posted: PostedAnonymously) -> PageResult {
     } = posted;
     let token = form.get("token").to_owned();
     let (password, confirm) = (
-        form.get("password").to_owned(),
-        form.get("confirm").to_owned(),
+        form.raw("password").to_owned(),
+        form.raw("confirm").to_owned(),
     );
     let admin = admin_of_link(&console, &token).await?;
     if let Err(error) = accounts::check_password_rules(&password, &confirm) {

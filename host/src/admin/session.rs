@@ -226,6 +226,14 @@ impl FormData {
             .map_or("", |(_, v)| v.trim())
     }
 
+    /// The field exactly as typed (passwords keep their spaces); "" when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
