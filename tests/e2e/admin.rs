@@ -392,3 +392,113 @@ async fn a_minted_key_is_shown_once_and_never_in_a_later_page_log_or_audit_row()
     assert!(!later.contains(secret_part));
     assert!(!later.contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn the_consoles_settings_plugins_and_plan_apply_to_the_next_api_request() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let (_, key) = server.create_key("acme", "live", "users:read,listings:read", &[]);
+    let api = server.client("acme").key(&key);
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let csrf = acme.get("/admin/api-keys").await.csrf();
+
+    // The community's default rate limit and CORS origins.
+    let r = acme
+        .post(
+            "/admin/api/settings",
+            &[
+                ("csrf", &csrf),
+                ("rate_limit", "42"),
+                ("cors_origins", "https://app.example\r\nhttps://b.example"),
+                ("max_upload_bytes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location(),
+        "/admin/api/settings?notice=settings_saved",
+        "{}",
+        r.body
+    );
+    let r = api.get("/api/v1/users").await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("42"));
+    let r = api
+        .clone()
+        .header("origin", "https://b.example")
+        .get("/api/v1/users")
+        .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://b.example")
+    );
+    let page = acme.get("/admin/api/settings").await;
+    // One origin per line (escaped as HTML escapes `/`).
+    assert!(
+        page.body
+            .contains("app.example\nhttps:&#x2f;&#x2f;b.example"),
+        "{}",
+        page.body
+    );
+    let r = acme
+        .post(
+            "/admin/api/settings",
+            &[
+                ("csrf", &csrf),
+                ("rate_limit", "0"),
+                ("cors_origins", ""),
+                ("max_upload_bytes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "a bad value is refused with the form again");
+    assert!(r.body.contains("default_rate_limit_per_minute"));
+
+    // A plugin turned off answers 404 from the next request, and on again.
+    assert_eq!(api.get("/api/v1/listings").await.status, 200);
+    let r = acme
+        .post("/admin/plugins/market", &[("csrf", &csrf), ("on", "false")])
+        .await;
+    assert_eq!(r.location(), "/admin/plugins?notice=plugin_off");
+    api.get("/api/v1/listings")
+        .await
+        .assert_error(404, "not_found");
+    acme.post("/admin/plugins/market", &[("csrf", &csrf), ("on", "true")])
+        .await;
+    assert_eq!(api.get("/api/v1/listings").await.status, 200);
+
+    // Down to starter: the next request is plan-gated; back up: it is served.
+    let r = acme
+        .post("/admin/billing", &[("csrf", &csrf), ("plan", "starter")])
+        .await;
+    assert_eq!(r.location(), "/admin/billing?notice=plan_changed");
+    api.get("/api/v1/users")
+        .await
+        .assert_error(403, "plan_gated");
+    acme.post(
+        "/admin/billing",
+        &[("csrf", &csrf), ("plan", "creator-plus")],
+    )
+    .await;
+    assert_eq!(api.get("/api/v1/users").await.status, 200);
+
+    // Each change is in the audit log, filterable by action.
+    let page = acme.get("/admin/audit?action=plan.changed").await;
+    assert_eq!(
+        page.body.matches("<code>plan.changed</code>").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<code>plugin.disabled</code>"));
+    let audit = server.cli_ok(&["audit", "list", "--tenant", "acme", "--json"]);
+    for action in [
+        "settings.updated",
+        "plugin.disabled",
+        "plugin.enabled",
+        "plan.changed",
+    ] {
+        assert!(audit.contains(action), "{action}");
+    }
+}
