@@ -17,6 +17,41 @@ async fn first_start_creates_demo_and_prints_a_working_key() {
         "http://demo.localhost:{}/api/v1/events",
         server.addr.port()
     )));
+    // It points to the API reference and to the console, with a command whose link works.
+    let port = server.addr.port();
+    assert!(
+        server
+            .banner
+            .contains(&format!("http://demo.localhost:{port}/api/docs"))
+    );
+    let invite = format!("--base-url http://localhost:{port}");
+    assert!(server.banner.contains(&invite), "{}", server.banner);
+    let out = server.cli_ok(&[
+        "admin",
+        "create",
+        "--tenant",
+        "demo",
+        "--email",
+        "you@example.org",
+        "--base-url",
+        &format!("http://localhost:{port}"),
+    ]);
+    let link = out
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("http://demo.localhost:{port}/admin/setup?token=")),
+        "{link}"
+    );
+    let mut console = crate::admin::Console::new(&server, "demo");
+    assert_eq!(
+        console
+            .get(&link[link.find("/admin").unwrap()..])
+            .await
+            .status,
+        200
+    );
     let demo = server.client("demo").key(&key);
     let r = demo.get("/api/v1/events").await;
     assert_eq!(r.status, 200, "{}", r.text);

@@ -5,12 +5,10 @@ use std::time::Duration;
 use chrono::Utc;
 use clap::Args;
 use rand::RngCore;
-use serde_json::json;
 use tenants::{Env, Plan, PoolConfig, Slug, Store};
 
 use super::{CliResult, actor};
 use crate::app::{AppState, Config, app};
-use crate::audit;
 use crate::auth::keys::{self, KeyKind, NewKey};
 use crate::auth::scopes;
 use crate::http::idempotency;
@@ -250,12 +248,8 @@ fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult 
     };
     let db = store.db(&tenant, Env::Live)?;
     let actor = actor();
-    let (key, plaintext) = db.write(move |w| {
-        let created = keys::create(w, &new, now)?;
-        audit::record(w, &actor, "api_key.created", Some(&created.0.id),
-            json!({ "prefix": created.0.prefix, "env": "live", "kind": "secret", "scopes": created.0.scopes }), now)?;
-        Ok::<_, anyhow::Error>(created)
-    })?;
+    let (key, plaintext) =
+        db.write(move |w| Ok::<_, anyhow::Error>(keys::mint_by(w, &actor, &new, now)?))?;
     let host = format!("demo.{base_domain}:{}", addr.port());
     println!();
     println!("First start: created tenant `demo` (plan pro) and a live key with every core scope.");
@@ -266,6 +260,12 @@ fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult 
     println!("Try it:");
     println!();
     println!("  curl -H 'Authorization: Bearer {plaintext}' http://{host}/api/v1/events");
+    println!();
+    println!("The API reference: http://{host}/api/docs");
+    println!(
+        "The admin console: mobieus admin create --tenant demo --email you@example.org --base-url http://{base_domain}:{}",
+        addr.port()
+    );
     println!();
     Ok(())
 }
