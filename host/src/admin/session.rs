@@ -38,10 +38,8 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let label =
-            tenant_host::tenant_label(&parts.headers, &parts.uri, &state.config.base_domain)
-                .map(str::to_ascii_lowercase);
-        let Some(slug) = label else {
+        let slug = tenant_host::tenant_slug(&parts.headers, &parts.uri, &state.config.base_domain);
+        let Some(slug) = slug else {
             return Err(page::message(
                 StatusCode::NOT_FOUND,
                 "No community here",
@@ -220,10 +218,7 @@ impl FormData {
 
     /// The field, trimmed; "" when absent.
     pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("", |(_, v)| v.trim())
+        self.raw(name).trim()
     }
 
     /// The field exactly as typed (passwords keep their spaces); "" when absent.

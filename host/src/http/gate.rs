@@ -27,12 +27,10 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(label) =
-        tenant_host::tenant_label(req.headers(), req.uri(), &state.config.base_domain)
+    let Some(slug) = tenant_host::tenant_slug(req.headers(), req.uri(), &state.config.base_domain)
     else {
         return tenant_not_found().into_response();
     };
-    let slug = label.to_ascii_lowercase();
     let origin = req.headers().get(header::ORIGIN).cloned();
 
     if req.method() == Method::OPTIONS {

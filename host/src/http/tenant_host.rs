@@ -3,17 +3,14 @@
 
 use axum::http::{HeaderMap, Uri, header};
 
-/// The tenant label of a request, if its host is `<label>.<base_domain>` (any port).
-pub fn tenant_label<'a>(
-    headers: &'a HeaderMap,
-    uri: &'a Uri,
-    base_domain: &str,
-) -> Option<&'a str> {
+/// The slug of the tenant a request is for, if its host is `<label>.<base_domain>` (any port):
+/// the label, lowercased (hosts are case-insensitive, slugs are lowercase).
+pub fn tenant_slug(headers: &HeaderMap, uri: &Uri, base_domain: &str) -> Option<String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| uri.host())?;
-    label_of(host, base_domain)
+    label_of(host, base_domain).map(str::to_ascii_lowercase)
 }
 
 fn label_of<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {

@@ -9,9 +9,7 @@ use crate::app::AppState;
 use crate::http::tenant_host;
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let title = match tenant_host::tenant_label(&headers, &uri, &state.config.base_domain) {
-        Some(label) => label.to_ascii_lowercase(),
-        None => "Mobieus".to_owned(),
-    };
+    let title = tenant_host::tenant_slug(&headers, &uri, &state.config.base_domain)
+        .unwrap_or_else(|| "Mobieus".to_owned());
     crate::ui::render(StatusCode::OK, "docs.html", minijinja::context! { title })
 }

@@ -41,10 +41,9 @@ fn answer(content_type: &'static str, body: Vec<u8>) -> Response {
 /// The document for the request's host.
 pub async fn document(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Value> {
     let set = state.plugins.current();
-    let Some(label) = tenant_host::tenant_label(headers, uri, &state.config.base_domain) else {
+    let Some(slug) = tenant_host::tenant_slug(headers, uri, &state.config.base_domain) else {
         return Ok(plugins::document(&set, |_| true));
     };
-    let slug = label.to_ascii_lowercase();
     let store = state.clone();
     let settings = tokio::task::spawn_blocking(move || -> Result<_> {
         let tenant = store
