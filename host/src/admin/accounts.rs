@@ -24,6 +24,13 @@ pub struct Admin {
     pub email: String,
 }
 
+impl Admin {
+    /// Who the audit log names for this admin's actions.
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.email)
+    }
+}
+
 /// 32 random bytes, URL-safe: session tokens, setup tokens, CSRF tokens.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -135,34 +142,46 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
-/// The admin whose email and password these are. Blocking (argon2).
-pub fn verify_login(
-    conn: &Connection,
-    email: &str,
-    password: &str,
-) -> rusqlite::Result<Option<Admin>> {
-    let found: Option<(String, String, Option<String>)> = conn
-        .query_row(
-            "SELECT id, email, password_hash FROM admins WHERE email = ?1",
-            [email],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+/// What a login is checked against: the admin with that email, and their password hash once set.
+pub struct Credentials {
+    admin: Admin,
+    password_hash: Option<String>,
+}
+
+pub fn credentials(conn: &Connection, email: &str) -> rusqlite::Result<Option<Credentials>> {
+    conn.query_row(
+        "SELECT id, email, password_hash FROM admins WHERE email = ?1",
+        [email],
+        |r| {
+            Ok(Credentials {
+                admin: Admin {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                },
+                password_hash: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The admin, if `password` is theirs. Slow on purpose (argon2), and as slow for an unknown
+/// email: run it off the async executor, holding no connection.
+pub fn verify(found: Option<Credentials>, password: &str) -> Option<Admin> {
     let stored = found
         .as_ref()
-        .and_then(|(_, _, h)| h.clone())
-        .unwrap_or_else(|| decoy_hash().to_owned());
-    let matches = PasswordHash::new(&stored)
+        .and_then(|c| c.password_hash.as_deref())
+        .unwrap_or_else(|| decoy_hash());
+    let matches = PasswordHash::new(stored)
         .map(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
         .unwrap_or(false);
-    Ok(match found {
-        Some((id, email, Some(_))) if matches => Some(Admin { id, email }),
-        _ => None,
-    })
+    found
+        .filter(|c| matches && c.password_hash.is_some())
+        .map(|c| c.admin)
 }
 
 pub fn record_login(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
@@ -176,6 +195,14 @@ pub fn record_login(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqlite
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verify_login(
+        conn: &Connection,
+        email: &str,
+        password: &str,
+    ) -> rusqlite::Result<Option<Admin>> {
+        Ok(verify(credentials(conn, email)?, password))
+    }
 
     #[test]
     fn a_password_verifies_and_a_wrong_one_does_not() {

@@ -78,7 +78,7 @@ pub struct Admin {
 impl Admin {
     /// Who the audit log names.
     pub fn actor(&self) -> String {
-        format!("admin:{}", self.account.email)
+        self.account.actor()
     }
 
     pub fn tenant_slug(&self) -> &str {
