@@ -55,7 +55,7 @@ pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
 
 /// Our failure: logged with its cause, shown without it.
 pub fn internal(e: anyhow::Error) -> Response {
-    let id = format!("req_{:016x}", rand::random::<u64>());
+    let id = crate::http::request_id::current().map_or_else(|| "-".into(), |id| id.0);
     tracing::error!(request_id = %id, "admin console: {e:#}");
     message(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,4 +101,41 @@ pub fn notice(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failure_page_names_the_id_of_its_request() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async { internal(anyhow::anyhow!("kaboom")) }),
+            )
+            .layer(from_fn(crate::http::request_id::request_id));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains(&format!("Quote {id} when")), "{body}");
+        assert!(!body.contains("kaboom"), "the cause stays in the log");
+    }
 }

@@ -23,13 +23,24 @@ impl RequestId {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request this task serves, for failures rendered outside the API's envelope
+    /// (the console's HTML pages) to name the id the `X-Request-Id` header carries.
+    static CURRENT: RequestId;
+}
+
+/// The id of the request being served, when called while serving one.
+pub fn current() -> Option<RequestId> {
+    CURRENT.try_with(RequestId::clone).ok()
+}
+
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = RequestId::new();
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(id.clone());
-    let mut response = next.run(req).await;
+    let mut response = CURRENT.scope(id.clone(), next.run(req)).await;
     if let Some(error) = response.extensions_mut().remove::<Arc<ApiError>>() {
         log_error(&id, &method, &path, &error);
         response = render(response, &error, &id);

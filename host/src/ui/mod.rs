@@ -158,7 +158,8 @@ pub fn render(status: StatusCode, name: &str, context: minijinja::Value) -> Resp
     {
         Ok(body) => html(status, body),
         Err(e) => {
-            tracing::error!("rendering {name}: {e:#}");
+            let id = crate::http::request_id::current().map_or_else(|| "-".into(), |id| id.0);
+            tracing::error!(request_id = %id, "rendering {name}: {e:#}");
             html(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>"
