@@ -74,8 +74,7 @@ pub struct ErrorBody {
 )]
 struct Host;
 
-/// The host's own operations as utoipa wrote them, with the shared components; built once.
-/// [`plugins::document`] finishes them.
+/// The host's own operations, finished, with the shared components; built once.
 pub fn host() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -99,6 +98,7 @@ pub fn host() -> &'static Value {
             }
         });
         doc["components"]["responses"] = error_responses();
+        finish_operations(&mut doc);
         doc
     })
 }
@@ -107,7 +107,7 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
 
 /// What every operation shares, added to each: its scope under both auth schemes, the list
 /// envelope around a list's items, and the error responses a client can cause.
-pub fn finish_operations(doc: &mut Value) {
+fn finish_operations(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -121,7 +121,7 @@ pub fn finish_operations(doc: &mut Value) {
     }
 }
 
-fn finish_operation(op: &mut Value, has_path_params: bool) {
+pub fn finish_operation(op: &mut Value, has_path_params: bool) {
     let scope = op
         .pointer("/security/0")
         .and_then(Value::as_object)
@@ -137,8 +137,7 @@ fn finish_operation(op: &mut Value, has_path_params: bool) {
         .get("parameters")
         .and_then(Value::as_array)
         .is_some_and(|ps| ps.iter().any(|p| p["name"] == "cursor"));
-    let takes_input = is_list
-        || op.get("requestBody").is_some()
+    let takes_input = op.get("requestBody").is_some()
         || op
             .get("parameters")
             .and_then(Value::as_array)

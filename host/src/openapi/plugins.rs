@@ -49,7 +49,6 @@ pub fn document(set: &PluginSet, on: impl Fn(&LoadedPlugin) -> bool) -> Value {
         })
         .collect::<serde_json::Map<_, _>>()
         .into();
-    openapi::finish_operations(&mut doc);
     doc
 }
 
@@ -120,6 +119,7 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
                 "content": { "application/json": { "schema": schema } }
             });
         }
+        openapi::finish_operation(&mut op, route.path.contains('{'));
         let item = doc["paths"]
             .as_object_mut()
             .expect("the host document has paths")
