@@ -56,10 +56,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    let Some((_, content_type, bytes)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
+    let Some(at) = ASSETS.iter().position(|(n, _, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
-    let etag = etag(bytes);
+    let (_, content_type, bytes) = ASSETS[at];
+    let etag = etags()[at].clone();
     if headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
@@ -83,8 +84,15 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     response
 }
 
-fn etag(bytes: &[u8]) -> String {
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
+/// Each asset's `ETag`, hashed once (Redoc alone is over a megabyte), in `ASSETS` order.
+fn etags() -> &'static [String] {
+    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
+    ETAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|(_, _, bytes)| format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16]))
+            .collect()
+    })
 }
 
 /// An HTML page with the headers every page carries; never cached (pages show per-admin data,
