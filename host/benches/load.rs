@@ -81,8 +81,8 @@ fn main() {
         seeded.posts, seeded.listings
     );
     println!(
-        "{:<44} {:>10} {:>9} {:>9} {:>9} {:>8}",
-        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors"
+        "{:<44} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors", "cpu µs/req"
     );
 
     // A plugin route and a native route doing the same one-row read, through the same host stack.
@@ -144,37 +144,67 @@ fn main() {
     let mut created = 0;
     for _ in 0..rounds {
         for ((name, scenario), runs) in scenarios.iter().zip(&mut results) {
-            let result = runtime.block_on(run(
+            let cpu_before = cpu_time(server.id());
+            let mut result = runtime.block_on(run(
                 addr,
                 &host,
                 scenario.clone(),
                 connections,
                 Duration::from_secs(secs),
             ));
+            result.server_cpu = cpu_time(server.id()).saturating_sub(cpu_before);
             if name.starts_with("POST") {
                 created += result.ok;
             }
             runs.push(result);
         }
     }
-    for ((name, _), mut runs) in scenarios.iter().zip(results) {
-        let rate = |r: &RunResult| r.ok as f64 / r.elapsed.as_secs_f64();
+    let rate = |r: &RunResult| r.ok as f64 / r.elapsed.as_secs_f64();
+    let cpu_per_request = |r: &RunResult| r.server_cpu.as_secs_f64() * 1e6 / r.ok.max(1) as f64;
+    for ((name, _), runs) in scenarios.iter().zip(&results) {
+        let mut runs: Vec<&RunResult> = runs.iter().collect();
         runs.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
         let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", rate(r))).collect();
-        let result = &runs[runs.len() / 2];
+        let result = runs[runs.len() / 2];
         println!(
-            "{:<44} {:>10.0} {:>9} {:>9} {:>9} {:>8}{}",
+            "{:<44} {:>10.0} {:>9} {:>9} {:>9} {:>8} {:>10.1}{}",
             name,
             rate(result),
             result.hist.value_at_quantile(0.5),
             result.hist.value_at_quantile(0.99),
             result.hist.max(),
             result.errors,
+            cpu_per_request(result),
             if rounds > 1 {
                 format!("   rounds: {}", all.join(" "))
             } else {
                 String::new()
             }
+        );
+    }
+
+    // A plugin scenario against the native one listed just before it, round by round (both ran
+    // back to back, so a slow minute of the shared box weighs on both): the median of the
+    // rounds' throughput ratios, and of their server-CPU-per-request ratios, which the load
+    // generator's share of the cores does not disturb.
+    for (i, (name, _)) in scenarios.iter().enumerate().skip(1) {
+        let (native, _) = scenarios[i - 1];
+        if !(name.ends_with("(plugin)") && native.ends_with("(native)")) {
+            continue;
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let pairs = || results[i].iter().zip(&results[i - 1]);
+        let throughput = median(pairs().map(|(p, n)| rate(p) / rate(n)).collect());
+        let cpu = median(
+            pairs()
+                .map(|(p, n)| cpu_per_request(n) / cpu_per_request(p))
+                .collect(),
+        );
+        println!(
+            "{name} / {native}: throughput {throughput:.2}x, native CPU per request / plugin's {cpu:.2}x"
         );
     }
 
@@ -329,6 +359,25 @@ struct RunResult {
     errors: u64,
     elapsed: Duration,
     hist: Histogram<u64>,
+    /// CPU time the server process spent (user + system, every thread) during the run.
+    server_cpu: Duration,
+}
+
+/// The CPU time a process has used so far (Linux: utime + stime from `/proc/<pid>/stat`).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12] // utime and stime: fields 14 and 15
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
 
 async fn run(
@@ -376,6 +425,7 @@ async fn run(
         errors: 0,
         elapsed: Duration::ZERO,
         hist: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        server_cpu: Duration::ZERO,
     };
     for t in tasks {
         let (ok, errors, hist) = t.await.unwrap();
