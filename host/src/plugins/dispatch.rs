@@ -133,8 +133,12 @@ type Outcome = std::result::Result<
     Undone,
 >;
 
-/// A slot under the cap on plugin calls running at once.
+/// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
+/// when they are all taken.
 async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
+    if let Ok(permit) = state.plugins.calls.try_acquire() {
+        return Ok(permit);
+    }
     tokio::time::timeout(
         state.plugins.runtime.limits.deadline,
         state.plugins.calls.acquire(),
@@ -293,6 +297,7 @@ pub fn read_call(
     mut call: Call,
     request: &types::Request,
 ) -> std::result::Result<types::Response, Undone> {
+    // Before BEGIN: the guard's marker made inside this transaction would go with its rollback.
     crate::plugins::sandbox::guard_connection(conn)?;
     conn.prepare_cached("BEGIN")?.execute([])?;
     let result = {

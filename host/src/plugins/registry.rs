@@ -40,7 +40,7 @@ pub struct LoadedPlugin {
     pub events: Arc<HashSet<String>>,
     /// Tenant files this version's migrations are known to be applied to, so a GET need not ask
     /// the file each time (migrations are never undone).
-    migrated: std::sync::Mutex<HashSet<tenants::DbId>>,
+    migrated: std::sync::RwLock<HashSet<tenants::DbId>>,
 }
 
 impl LoadedPlugin {
@@ -55,13 +55,16 @@ impl LoadedPlugin {
         id: &tenants::DbId,
         conn: &rusqlite::Connection,
     ) -> rusqlite::Result<bool> {
-        let mut migrated = self.migrated.lock().unwrap_or_else(|e| e.into_inner());
-        if migrated.contains(id) {
+        // Read-locked on every request by every blocking thread; written once per file.
+        let known = self.migrated.read().unwrap_or_else(|e| e.into_inner());
+        if known.contains(id) {
             return Ok(false);
         }
+        drop(known);
         let pending = crate::plugins::migrate::pending(conn, self)?;
         if !pending {
-            migrated.insert(id.clone());
+            let mut known = self.migrated.write().unwrap_or_else(|e| e.into_inner());
+            known.insert(id.clone());
         }
         Ok(pending)
     }
@@ -85,8 +88,17 @@ impl PluginSet {
     }
 
     pub fn route(&self, method: &str, path: &str) -> Lookup<'_> {
+        // Every route of a plugin lies in one of its namespaces, and a namespace has one owner:
+        // only that plugin's templates need matching.
+        let namespace = path
+            .strip_prefix("/api/v1/")
+            .map(|rest| rest.split('/').next().unwrap_or(rest));
         let mut path_matched = false;
-        for plugin in &self.plugins {
+        let owners = self
+            .plugins
+            .iter()
+            .filter(|p| namespace.is_some_and(|ns| p.manifest.namespaces.iter().any(|n| n == ns)));
+        for plugin in owners {
             for route in &plugin.manifest.routes {
                 if let Some(params) = routes::matches(&route.path, path) {
                     if route.method == method {
