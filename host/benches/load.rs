@@ -1,11 +1,14 @@
 //! Load harness (not a test): starts the release binary on a temp data dir and drives it at 64
-//! keep-alive connections, printing throughput and p50/p99 for
+//! keep-alive connections, printing throughput, p50/p99 and the server's CPU time per request for
 //!
 //! - `GET /healthz` (no tenant, no key),
 //! - `GET /api/v1/events?limit=20` (authenticated, 20 rows from the tenant's file),
 //! - `POST /api/v1/posts` (authenticated; one row + one event in one transaction),
 //! - one-row reads and 20-row list pages of the host's posts beside the Market plugin's listings
 //!   (and the guestbook plugin beside users), the same work through the same stack.
+//!
+//! Each plugin route's throughput and CPU-per-request ratios to the native route beside it are
+//! the medians of the rounds' ratios.
 //!
 //! Then it SIGKILLs the server, restarts it, and checks that every acknowledged create is there.
 //!
