@@ -8,7 +8,8 @@
 //!   (and the guestbook plugin beside users), the same work through the same stack.
 //!
 //! Each plugin route's throughput and CPU-per-request ratios to the native route beside it are
-//! the medians of the rounds' ratios.
+//! the medians of the rounds' ratios. When plugin routes ran, it also measures the per-request
+//! instantiate + call overhead in-process (as the `plugin_call` benchmark does).
 //!
 //! Then it SIGKILLs the server, restarts it, and checks that every acknowledged create is there.
 //!
@@ -27,6 +28,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
+#[path = "common/call_overhead.rs"]
+mod call_overhead;
 mod common;
 
 use common::{cli, request, start};
@@ -208,6 +211,18 @@ fn main() {
         );
         println!(
             "{name} / {native}: throughput {throughput:.2}x, native CPU per request / plugin's {cpu:.2}x"
+        );
+    }
+
+    // The per-request cost of the plugin call itself, measured in this process on one thread
+    // while the server idles (the same measurement as the `plugin_call` benchmark).
+    if scenarios.iter().any(|(name, _)| name.ends_with("(plugin)")) {
+        let o = call_overhead::measure(20_000);
+        println!(
+            "instantiate+call overhead: {:.1} µs per request (plugin call {:.1} µs, the same read natively {:.1} µs; one thread, 20,000 calls)",
+            o.overhead_us(),
+            o.plugin_mean_us(),
+            o.native_mean_us()
         );
     }
 

@@ -1,0 +1,157 @@
+//! The cost of one plugin call, shared by the `plugin_call` and `load` benchmarks: a fresh
+//! instance of the guestbook component from its `PluginPre`, one `handle` call that makes one host
+//! import (a one-row `SELECT` under the SQL sandbox) in a read transaction — against the same
+//! transaction and `SELECT` done natively on the same connection.
+// Each benchmark reads the parts it prints.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mobieus::plugins::bindings::types;
+use mobieus::plugins::dispatch::read_call;
+use mobieus::plugins::migrate;
+use mobieus::plugins::registry::{Origin, PluginSet, Plugins};
+use mobieus::plugins::runtime::{Limits, Runtime};
+use mobieus::plugins::state::{Call, Tx};
+use tenants::{Env, Plan, PoolConfig, Slug, Store};
+
+pub struct Overhead {
+    pub calls: u64,
+    pub plugin: Histogram<u64>,
+    pub native: Histogram<u64>,
+    pub plugin_total: Duration,
+    pub native_total: Duration,
+}
+
+impl Overhead {
+    pub fn plugin_mean_us(&self) -> f64 {
+        self.plugin_total.as_nanos() as f64 / self.calls as f64 / 1000.0
+    }
+
+    pub fn native_mean_us(&self) -> f64 {
+        self.native_total.as_nanos() as f64 / self.calls as f64 / 1000.0
+    }
+
+    /// Instantiate + call: what a plugin call costs beyond the same read done natively.
+    pub fn overhead_us(&self) -> f64 {
+        self.plugin_mean_us() - self.native_mean_us()
+    }
+}
+
+/// `calls` plugin calls, then `calls` native reads, one thread, after a warm-up of both.
+pub fn measure(calls: u64) -> Overhead {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), PoolConfig::default()).unwrap();
+    let tenant = store
+        .create_tenant(&Slug::parse("bench").unwrap(), Plan::Pro)
+        .unwrap();
+    let db = store.db(&tenant, Env::Live).unwrap();
+    let plugins = Plugins::new(
+        Runtime::new(Limits::default(), Some(dir.path().join("cache"))).unwrap(),
+        dir.path().join("plugins"),
+    );
+    let path = PathBuf::from(env!("MOBIEUS_GUESTBOOK_WASM"));
+    let wasm = std::fs::read(&path).unwrap();
+    let plugin = std::sync::Arc::new(
+        plugins
+            .load(&wasm, Origin::Installed(path), &PluginSet::default())
+            .unwrap(),
+    );
+    let p = plugin.clone();
+    db.write(move |w| -> anyhow::Result<()> {
+        migrate::ensure(w, &p).map_err(anyhow::Error::msg)?;
+        w.execute(
+            "INSERT INTO guestbook_entries (id, name, message, created_at) VALUES ('gb_1', 'bench', 'one row', '2026-11-27T00:00:00.000Z')",
+            [],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+
+    let request = types::Request {
+        method: "GET".into(),
+        path: "/api/v1/guestbook/entries/gb_1".into(),
+        route: "/api/v1/guestbook/entries/{id}".into(),
+        params: vec![("id".into(), "gb_1".into())],
+        query: String::new(),
+        headers: vec![],
+        body: vec![],
+        caller: types::Caller {
+            key_id: "key_1".into(),
+            scopes: vec!["guestbook:read".into()],
+            env: "live".into(),
+            tenant: "bench".into(),
+        },
+        request_id: "req_bench".into(),
+    };
+    let call = || Call {
+        plugin: "guestbook".into(),
+        declared_events: plugin.events.clone(),
+        tx: Tx::None,
+        rules: None,
+        settings: HashMap::new(),
+        request_id: "req_bench".into(),
+    };
+
+    let mut plugin_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+    let mut native_hist = plugin_hist.clone();
+    let conn = db_conn(&db);
+    // Warm up both paths (page cache, the pool's instance slots).
+    for _ in 0..1000 {
+        read_call(&conn, &plugins, &plugin, call(), &request)
+            .ok()
+            .unwrap();
+        native(&conn);
+    }
+    let started = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        let response = read_call(&conn, &plugins, &plugin, call(), &request)
+            .ok()
+            .unwrap();
+        plugin_hist.record(t.elapsed().as_nanos() as u64).unwrap();
+        assert_eq!(response.status, 200);
+    }
+    let plugin_total = started.elapsed();
+    let started = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        native(&conn);
+        native_hist.record(t.elapsed().as_nanos() as u64).unwrap();
+    }
+    let native_total = started.elapsed();
+    Overhead {
+        calls,
+        plugin: plugin_hist,
+        native: native_hist,
+        plugin_total,
+        native_total,
+    }
+}
+
+fn db_conn(db: &tenants::TenantDb) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL").ok();
+    conn
+}
+
+fn native(conn: &rusqlite::Connection) {
+    conn.execute_batch("BEGIN").unwrap();
+    let row: (String, String, String, String) = conn
+        .prepare_cached("SELECT id, name, message, created_at FROM guestbook_entries WHERE id = ?1")
+        .unwrap()
+        .query_row(["gb_1"], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    std::hint::black_box(
+        serde_json::to_vec(
+            &serde_json::json!({"id": row.0, "name": row.1, "message": row.2, "created_at": row.3}),
+        )
+        .unwrap(),
+    );
+    conn.execute_batch("ROLLBACK").unwrap();
+}
