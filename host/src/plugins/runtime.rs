@@ -157,11 +157,8 @@ impl Runtime {
         name_hint: &str,
     ) -> Result<types::Manifest, CallError> {
         let mut store = self.store(Call::loading(name_hint));
-        let manifest = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.call_manifest(&mut store));
-        store.into_data().finish();
-        manifest.map_err(classify)
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        plugin.call_manifest(&mut store).map_err(classify)
     }
 
     /// One request: a fresh instance, `handle`, the response checked against the body cap.
@@ -172,11 +169,8 @@ impl Runtime {
         request: &types::Request,
     ) -> Result<types::Response, CallError> {
         let mut store = self.store(call);
-        let response = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.call_handle(&mut store, request));
-        store.into_data().finish();
-        let response = response.map_err(classify)?;
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        let response = plugin.call_handle(&mut store, request).map_err(classify)?;
         if response.body.len() > self.limits.body {
             return Err(CallError::Failed(format!(
                 "the response body ({} bytes) is over the {} byte cap",
@@ -201,11 +195,9 @@ impl Runtime {
         event: &types::Event,
     ) -> Result<(), CallError> {
         let mut store = self.store(call);
-        let outcome = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.call_on_event(&mut store, event));
-        store.into_data().finish();
-        outcome
+        let plugin = pre.instantiate(&mut store).map_err(classify)?;
+        plugin
+            .call_on_event(&mut store, event)
             .map_err(classify)?
             .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
     }

@@ -76,32 +76,19 @@ pub struct PluginState {
     pub call: Call,
 }
 
-thread_local! {
-    /// The WASI context of this thread's last finished call, to be the next one's.
-    static SPARE_WASI: std::cell::Cell<Option<WasiCtx>> = const { std::cell::Cell::new(None) };
-}
-
 impl PluginState {
     pub fn new(call: Call, memory: usize) -> PluginState {
         PluginState {
             // Nothing granted: no preopened directories, no environment, no sockets, stdio closed.
-            // Building one is a dozen allocations and two RNG seedings, a few percent of a call,
-            // and it holds nothing a guest can change (its resources live in `table`, which is
-            // always new), so a thread hands its last one on.
-            wasi: SPARE_WASI
-                .take()
-                .unwrap_or_else(|| WasiCtx::builder().build()),
+            // Built per call (~0.3 µs): reusing a thread's last one would hand the next tenant's
+            // plugin the same insecure-random seed (a guest's hash-table keys) and generator.
+            wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory)
                 .build(),
             call,
         }
-    }
-
-    /// Ends a call's state, keeping its WASI context for this thread's next call.
-    pub fn finish(self) {
-        SPARE_WASI.set(Some(self.wasi));
     }
 }
 
