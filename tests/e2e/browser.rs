@@ -6,6 +6,7 @@
 //! sets it), where a missing browser fails them.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -29,7 +30,10 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // Killing chromedriver alone would orphan the Chromium it started (still running after
+        // the suite); they share a process group of their own, so it all goes.
+        // SAFETY: kill(2) with a process group id; no memory is involved.
+        unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
@@ -60,6 +64,7 @@ async fn browser() -> Option<Browser> {
         .port();
     let driver = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
