@@ -200,12 +200,7 @@ impl Manifest {
                     route.path
                 ));
             }
-            let ns = route
-                .path
-                .trim_start_matches("/api/v1/")
-                .split('/')
-                .next()
-                .unwrap_or("");
+            let ns = routes::namespace(&route.path).unwrap_or("");
             if !self.in_namespace(ns) {
                 return Err(format!(
                     "route `{}` is outside the plugin's namespaces {:?}",

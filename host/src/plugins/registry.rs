@@ -90,9 +90,7 @@ impl PluginSet {
     pub fn route(&self, method: &str, path: &str) -> Lookup<'_> {
         // Every route of a plugin lies in one of its namespaces, and a namespace has one owner:
         // only that plugin's templates need matching.
-        let namespace = path
-            .strip_prefix("/api/v1/")
-            .map(|rest| rest.split('/').next().unwrap_or(rest));
+        let namespace = routes::namespace(path);
         let mut path_matched = false;
         let owners = self
             .plugins

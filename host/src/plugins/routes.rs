@@ -1,5 +1,12 @@
 //! Path templates: `/api/v1/guestbook/entries/{id}`.
 
+/// The namespace a path or template lies in: its first segment after `/api/v1/`. Manifest
+/// validation and the route lookup both ask here, so they agree on who owns a path.
+pub fn namespace(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/v1/")?;
+    rest.split('/').next()
+}
+
 /// Matches `path` against `template`; the named parameters if it matches.
 pub fn matches(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     let mut params = Vec::new();
@@ -56,6 +63,15 @@ pub fn valid(template: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaces() {
+        assert_eq!(namespace("/api/v1/gb/entries/{id}"), Some("gb"));
+        assert_eq!(namespace("/api/v1/gb"), Some("gb"));
+        assert_eq!(namespace("/api/v1/"), Some(""));
+        assert_eq!(namespace("/healthz"), None);
+        assert_eq!(namespace("/api/v2/gb"), None);
+    }
 
     #[test]
     fn templates() {
