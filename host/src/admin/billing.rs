@@ -35,7 +35,8 @@ pub async fn index(
             StatusCode::NOT_FOUND,
             "No community here",
             "It was deleted.",
-        ));
+        )
+        .into());
     };
     let plans: Vec<minijinja::Value> = Plan::ALL
         .iter()
@@ -59,7 +60,8 @@ pub async fn change(State(state): State<AppState>, Posted(admin, form): Posted) 
             StatusCode::BAD_REQUEST,
             "Unknown plan",
             "Choose one of the plans listed.",
-        ));
+        )
+        .into());
     };
     let (slug, db, actor) = (
         admin.tenant_slug().to_owned(),

@@ -9,7 +9,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tenants::Env;
 
-use crate::admin::page::{self, PageResult, blocking, when};
+use crate::admin::page::{self, PageResult, Refused, blocking, when};
 use crate::admin::session::{Admin, FormData, Posted};
 use crate::app::AppState;
 use crate::auth::keys::{self, ApiKey, KeyEdit, KeyKind, NewKey};
@@ -143,11 +143,11 @@ fn no_such_key() -> Response {
     )
 }
 
-async fn find(admin: &Admin, id: String) -> Result<ApiKey, Response> {
+async fn find(admin: &Admin, id: String) -> Result<ApiKey, Refused> {
     let db = admin.console.db.clone();
     blocking(move || db.read(|c| Ok(keys::get(c, &id)?)))
         .await?
-        .ok_or_else(no_such_key)
+        .ok_or_else(|| no_such_key().into())
 }
 
 fn edit_form(admin: &Admin, key: &ApiKey, status: StatusCode, error: Option<String>) -> Response {
@@ -220,6 +220,6 @@ pub async fn revoke(Path(id): Path<String>, Posted(admin, _): Posted) -> PageRes
             .await?;
     match revoked {
         Some(_) => Ok(Redirect::to("/admin/api-keys?notice=key_revoked").into_response()),
-        None => Err(no_such_key()),
+        None => Err(no_such_key().into()),
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::accounts;
-use crate::admin::page::{self, PageResult, blocking};
+use crate::admin::page::{self, PageResult, Refused, blocking};
 use crate::admin::session::{
     self, Console, FORM_COOKIE, Posted, PostedAnonymously, SESSION_COOKIE, SESSION_FOR, set_cookie,
 };
@@ -189,11 +189,11 @@ fn invalid_link() -> Response {
     )
 }
 
-async fn admin_of_link(console: &Console, token: &str) -> Result<accounts::Admin, Response> {
+async fn admin_of_link(console: &Console, token: &str) -> Result<accounts::Admin, Refused> {
     let (db, token) = (console.db.clone(), token.to_owned());
     blocking(move || db.read(|c| Ok(accounts::by_setup_token(c, &token, Utc::now())?)))
         .await?
-        .ok_or_else(invalid_link)
+        .ok_or_else(|| invalid_link().into())
 }
 
 pub async fn setup_page(

@@ -2,24 +2,40 @@
 //! the pages for failures.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use minijinja::{Value, context};
 
 use crate::admin::session::Admin;
 
 /// What a console handler answers: a page, or the page that says why not.
-pub type PageResult = Result<Response, Response>;
+pub type PageResult = Result<Response, Refused>;
+
+/// The page that answers instead of the one asked for: an error, or a redirect to the login.
+/// Boxed: a `Response` is large, and this is the rare path.
+pub struct Refused(Box<Response>);
+
+impl From<Response> for Refused {
+    fn from(response: Response) -> Self {
+        Refused(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
 
 /// Runs blocking work (SQLite, argon2) off the async executor; a failure of ours becomes the
 /// error page, logged.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, Refused> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(e) => Err(internal(e.into())),
+        Ok(Err(e)) => Err(internal(e).into()),
+        Err(e) => Err(internal(e.into()).into()),
     }
 }
 

@@ -65,7 +65,8 @@ pub async fn switch(
             StatusCode::NOT_FOUND,
             "No such plugin",
             "This server runs no plugin by that name.",
-        ));
+        )
+        .into());
     }
     let on = form.get("on") == "true";
     let (db, actor) = (admin.console.db.clone(), admin.actor());

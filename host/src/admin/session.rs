@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use tenants::{Env, Tenant, TenantDb};
 
 use crate::admin::accounts::{self, Admin as Account};
-use crate::admin::page::{self, blocking};
+use crate::admin::page::{self, Refused, blocking};
 use crate::app::AppState;
 use crate::http::tenant_host;
 use crate::time::to_rfc3339;
@@ -35,16 +35,17 @@ pub struct Console {
 }
 
 impl FromRequestParts<AppState> for Console {
-    type Rejection = Response;
+    type Rejection = Refused;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refused> {
         let slug = tenant_host::tenant_slug(&parts.headers, &parts.uri, &state.config.base_domain);
         let Some(slug) = slug else {
             return Err(page::message(
                 StatusCode::NOT_FOUND,
                 "No community here",
                 "The admin console is at your community's own address, e.g. acme.localhost.",
-            ));
+            )
+            .into());
         };
         let state = state.clone();
         let found = blocking(move || {
@@ -61,6 +62,7 @@ impl FromRequestParts<AppState> for Console {
                 "No community here",
                 "No community is served at this address.",
             )
+            .into()
         })
     }
 }
@@ -87,9 +89,9 @@ impl Admin {
 }
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = Response;
+    type Rejection = Refused;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refused> {
         let console = Console::from_request_parts(parts, state).await?;
         let to_login = || {
             let next = parts
@@ -105,13 +107,13 @@ impl FromRequestParts<AppState> for Admin {
             Redirect::to(&format!("/admin/login?next={}", urlencode(next))).into_response()
         };
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_login());
+            return Err(to_login().into());
         };
         let hash = accounts::token_hash(&token);
         let (db, h) = (console.db.clone(), hash.clone());
         let found = blocking(move || db.read(|c| Ok(find(c, &h, Utc::now())?))).await?;
         let Some((account, csrf)) = found else {
-            return Err(to_login());
+            return Err(to_login().into());
         };
         Ok(Admin {
             console,
@@ -240,7 +242,7 @@ impl FormData {
 
 const FORM_MAX: usize = 64 * 1024;
 
-async fn read_form(req: Request) -> Result<(Parts, FormData), Response> {
+async fn read_form(req: Request) -> Result<(Parts, FormData), Refused> {
     let (parts, body) = req.into_parts();
     let refused = || {
         page::message(
@@ -255,7 +257,7 @@ async fn read_form(req: Request) -> Result<(Parts, FormData), Response> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Err(refused());
+        return Err(refused().into());
     }
     let bytes = axum::body::to_bytes(body, FORM_MAX)
         .await
@@ -264,7 +266,7 @@ async fn read_form(req: Request) -> Result<(Parts, FormData), Response> {
     if !same_origin(&parts.headers) {
         tracing::warn!(origin = ?parts.headers.get(header::ORIGIN), host = ?parts.headers.get(header::HOST),
             path = parts.uri.path(), "admin form refused: posted from another origin");
-        return Err(csrf_refused());
+        return Err(csrf_refused().into());
     }
     Ok((parts, form))
 }
@@ -295,9 +297,9 @@ fn csrf_refused() -> Response {
 pub struct Posted(pub Admin, pub FormData);
 
 impl FromRequest<AppState> for Posted {
-    type Rejection = Response;
+    type Rejection = Refused;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refused> {
         let (mut parts, form) = read_form(req).await?;
         let admin = Admin::from_request_parts(&mut parts, state).await?;
         if !same(form.get("csrf"), &admin.csrf) {
@@ -305,7 +307,7 @@ impl FromRequest<AppState> for Posted {
                 path = parts.uri.path(),
                 "admin form refused: its token is not the session's"
             );
-            return Err(csrf_refused());
+            return Err(csrf_refused().into());
         }
         Ok(Posted(admin, form))
     }
@@ -320,9 +322,9 @@ pub struct PostedAnonymously {
 }
 
 impl FromRequest<AppState> for PostedAnonymously {
-    type Rejection = Response;
+    type Rejection = Refused;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refused> {
         let (mut parts, form) = read_form(req).await?;
         let console = Console::from_request_parts(&mut parts, state).await?;
         let expected = cookie(&parts.headers, FORM_COOKIE).unwrap_or_default();
@@ -332,7 +334,7 @@ impl FromRequest<AppState> for PostedAnonymously {
                 has_cookie = !expected.is_empty(),
                 "admin form refused: its token does not match the form cookie"
             );
-            return Err(csrf_refused());
+            return Err(csrf_refused().into());
         }
         Ok(PostedAnonymously {
             console,

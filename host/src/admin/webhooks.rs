@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use chrono::Utc;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tenants::{Env, TenantDb};
 
-use crate::admin::page::{self, PageResult, blocking};
+use crate::admin::page::{self, PageResult, Refused, blocking};
 use crate::admin::session::{Admin, Posted};
 use crate::app::AppState;
 use crate::audit;
@@ -35,7 +35,7 @@ fn env_of(s: &str) -> Env {
     if s == "test" { Env::Test } else { Env::Live }
 }
 
-async fn db_of(state: &AppState, admin: &Admin, env: Env) -> Result<Arc<TenantDb>, Response> {
+async fn db_of(state: &AppState, admin: &Admin, env: Env) -> Result<Arc<TenantDb>, Refused> {
     if env == Env::Live {
         return Ok(admin.console.db.clone());
     }
@@ -114,7 +114,8 @@ async fn detail(state: &AppState, admin: &Admin, env: Env, id: String, extra: Va
             StatusCode::NOT_FOUND,
             "No such endpoint",
             "This environment has no webhook endpoint with that id.",
-        ));
+        )
+        .into());
     };
     Ok(page::render(
         admin,
@@ -145,7 +146,7 @@ async fn act<T: Send + 'static>(
     action: &'static str,
     target: String,
     f: impl FnOnce(&mut tenants::db::Write<'_>) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, Refused> {
     let db = db_of(state, admin, env).await?;
     let (control, actor) = (admin.console.db.clone(), admin.actor());
     let done = tokio::task::spawn_blocking(move || {
@@ -162,10 +163,10 @@ async fn act<T: Send + 'static>(
     match done {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) if e.status.is_client_error() => {
-            Err(page::message(e.status, "That did not work", &e.message))
+            Err(page::message(e.status, "That did not work", &e.message).into())
         }
-        Ok(Err(e)) => Err(page::internal(anyhow::anyhow!("{e}"))),
-        Err(e) => Err(page::internal(e.into())),
+        Ok(Err(e)) => Err(page::internal(anyhow::anyhow!("{e}")).into()),
+        Err(e) => Err(page::internal(e.into()).into()),
     }
 }
 
