@@ -43,7 +43,18 @@ pub const HOST_TYPES: &[&str] = &[
 
 /// Appends an event in the caller's transaction, and queues its webhook deliveries there too.
 pub fn append(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event> {
-    let event = insert(w, kind, data)?;
+    append_at_depth(w, kind, data, 0)
+}
+
+/// Like [`append`], for an event at `depth` in a chain of plugin reactions
+/// ([`crate::plugins::state::Emits`]).
+pub fn append_at_depth(
+    w: &mut Write<'_>,
+    kind: &str,
+    data: &impl Serialize,
+    depth: u32,
+) -> Result<Event> {
+    let event = insert(w, kind, data, depth)?;
     webhooks::store::enqueue(w, &event, None)?;
     Ok(event)
 }
@@ -56,12 +67,12 @@ pub fn append_about_webhook(
     data: &impl Serialize,
     endpoint_id: &str,
 ) -> Result<Event> {
-    let event = insert(w, kind, data)?;
+    let event = insert(w, kind, data, 0)?;
     webhooks::store::enqueue(w, &event, Some(endpoint_id))?;
     Ok(event)
 }
 
-fn insert(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event> {
+fn insert(w: &mut Write<'_>, kind: &str, data: &impl Serialize, depth: u32) -> Result<Event> {
     debug_assert!(is_valid_type(kind), "{kind}");
     let ulid = w.new_ulid();
     let created_at: DateTime<Utc> =
@@ -73,8 +84,16 @@ fn insert(w: &mut Write<'_>, kind: &str, data: &impl Serialize) -> Result<Event>
         created_at: to_rfc3339(&created_at),
         data,
     };
-    w.prepare_cached("INSERT INTO events (id, type, created_at, data) VALUES (?1, ?2, ?3, ?4)")?
-        .execute((&event.id, &event.kind, &event.created_at, event.data.get()))?;
+    w.prepare_cached(
+        "INSERT INTO events (id, type, created_at, data, chain_depth) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute((
+        &event.id,
+        &event.kind,
+        &event.created_at,
+        event.data.get(),
+        depth,
+    ))?;
     // Wakes the plugins' `on-event` dispatcher once this commits.
     w.after_commit(SIGNAL);
     Ok(event)

@@ -31,6 +31,11 @@ pub type Conn = PooledConnection<SqliteConnectionManager>;
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 256;
 
+/// A WAL larger than this after a batch that rolled work back is truncated: SQLite reuses the
+/// file's space but never gives it back, so one huge rolled-back write would keep its size on
+/// disk for good. Also the size a checkpoint leaves the WAL at (`journal_size_limit`).
+const WAL_KEEP: u64 = 64 << 20;
+
 /// Which database a [`CommitHook`] hears about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DbId {
@@ -95,7 +100,8 @@ impl TenantDb {
             .stack_size(1 << 20)
             .spawn({
                 let id = id.clone();
-                move || write_loop(writer, queue, id, hook)
+                let wal = wal_path(path);
+                move || write_loop(writer, queue, id, hook, wal)
             })
             .map_err(|e| Error::io(path, e))?;
         Ok(TenantDb {
@@ -139,7 +145,7 @@ impl TenantDb {
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
-        match self.submit(f) {
+        match self.submit(f, false) {
             Ok(reply) => reply
                 .blocking_recv()
                 .unwrap_or_else(|_| Err(Error::WriteAborted.into())),
@@ -154,7 +160,29 @@ impl TenantDb {
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
-        match self.submit(f) {
+        self.write_job(f, false).await
+    }
+
+    /// Like [`TenantDb::write_async`], in a transaction of its own. For work that may make
+    /// SQLite abandon the whole transaction (a write that reaches a `max_page_count` cap does):
+    /// no other caller's work is in it to be lost. If SQLite does abandon it, `f`'s own error
+    /// stands, or, had `f` succeeded, [`Error::Batch`].
+    pub async fn write_alone<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        self.write_job(f, true).await
+    }
+
+    async fn write_job<T, E, F>(&self, f: F, alone: bool) -> Result<T, E>
+    where
+        F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        match self.submit(f, alone) {
             Ok(reply) => reply
                 .await
                 .unwrap_or_else(|_| Err(Error::WriteAborted.into())),
@@ -162,7 +190,7 @@ impl TenantDb {
         }
     }
 
-    fn submit<T, E, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, E>>, E>
+    fn submit<T, E, F>(&self, f: F, alone: bool) -> Result<oneshot::Receiver<Result<T, E>>, E>
     where
         F: FnOnce(&mut Write<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -174,6 +202,7 @@ impl TenantDb {
             f: Some(f),
             result: None,
             reply,
+            alone,
         });
         self.jobs
             .send(job)
@@ -231,12 +260,15 @@ trait Job: Send {
     fn run(&mut self, w: &mut Write<'_>) -> bool;
     /// Tells the caller how it ended, once the transaction has.
     fn finish(self: Box<Self>, commit: Result<()>);
+    /// Whether it runs in a transaction of its own.
+    fn alone(&self) -> bool;
 }
 
 struct TypedJob<F, T, E> {
     f: Option<F>,
     result: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
+    alone: bool,
 }
 
 impl<F, T, E> Job for TypedJob<F, T, E>
@@ -262,44 +294,89 @@ where
         };
         let _ = self.reply.send(result);
     }
+
+    fn alone(&self) -> bool {
+        self.alone
+    }
 }
 
-fn write_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, id: DbId, hook: HookSlot) {
+fn write_loop(
+    conn: Connection,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    id: DbId,
+    hook: HookSlot,
+    wal: PathBuf,
+) {
     let mut ids = IdClock::default();
     let mut signals = Vec::new();
-    while let Ok(first) = queue.recv() {
+    // A job that must run alone, met while a batch was being gathered: it starts the next one.
+    let mut held: Option<Box<dyn Job>> = None;
+    while let Some(first) = held.take().or_else(|| queue.recv().ok()) {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && !batch[0].alone() {
             match queue.try_recv() {
+                Ok(job) if job.alone() => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         signals.clear();
-        let committed = run_batch(&conn, &mut ids, &mut signals, batch);
-        if committed
+        let ran = run_batch(&conn, &mut ids, &mut signals, batch);
+        if ran.committed
             && !signals.is_empty()
             && let Some(hook) = hook.get()
         {
             hook(&id, &signals);
         }
+        if ran.rolled_back {
+            truncate_wal(&conn, &wal);
+        }
     }
 }
 
-/// Runs one batch; true if it committed.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Gives a WAL that rolled-back work swelled back to the file system.
+fn truncate_wal(conn: &Connection, wal: &Path) {
+    if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_KEEP)
+        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    {
+        tracing::warn!(wal = %wal.display(), "could not truncate the WAL: {e}");
+    }
+}
+
+/// How a batch went.
+struct Ran {
+    committed: bool,
+    /// Some job's changes (or the whole batch's) were rolled back.
+    rolled_back: bool,
+}
+
+/// Runs one batch.
 fn run_batch(
     conn: &Connection,
     ids: &mut IdClock,
     signals: &mut Vec<&'static str>,
     mut batch: Vec<Box<dyn Job>>,
-) -> bool {
+) -> Ran {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = Error::from(e);
         for job in batch {
             job.finish(Err(Error::Batch(e.to_string())));
         }
-        return false;
+        return Ran {
+            committed: false,
+            rolled_back: false,
+        };
     }
+    let mut rolled_back = false;
     let mut w = Write { conn, ids, signals };
     let mut failed = None;
     for job in &mut batch {
@@ -311,6 +388,14 @@ fn run_batch(
         let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut w))).unwrap_or(false);
         if !keep {
             w.signals.truncate(raised);
+            rolled_back = true;
+        }
+        if conn.is_autocommit() {
+            // SQLite abandoned the transaction (SQLITE_FULL at a page cap can): nothing of it
+            // remains to release or commit.
+            w.signals.clear();
+            failed = Some(Error::Batch("SQLite rolled the transaction back".into()));
+            break;
         }
         let end = if keep {
             "RELEASE job"
@@ -336,7 +421,10 @@ fn run_batch(
             Some(m) => Err(Error::Batch(m.clone())),
         });
     }
-    message.is_none()
+    Ran {
+        committed: message.is_none(),
+        rolled_back: rolled_back || message.is_some(),
+    }
 }
 
 #[derive(Default)]
@@ -364,6 +452,11 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     // NORMAL in WAL mode: a commit survives a crash of the process (kill -9); only an OS crash or
     // power cut may lose the last transactions.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.query_row(
+        &format!("PRAGMA journal_size_limit = {WAL_KEEP}"),
+        [],
+        |_| Ok(()),
+    )?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
@@ -482,6 +575,66 @@ mod tests {
             *heard.lock().unwrap(),
             vec![("t".to_owned(), vec!["webhooks"])]
         );
+    }
+
+    /// A job that makes SQLite abandon its transaction (a page cap reached) loses no other
+    /// caller's write: it runs alone, and its own error is what its caller hears.
+    #[test]
+    fn a_job_sqlite_abandons_takes_no_neighbour_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(open_test_db(dir.path(), HookSlot::default()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..100 {
+                let neighbour = db.clone();
+                tasks.push(tokio::spawn(async move {
+                    neighbour.write_async(move |w| -> Result<(), Error> {
+                        w.execute(
+                            "INSERT INTO users (id, username, created_at) VALUES (?1, ?1, 'now')",
+                            [format!("u{i}")],
+                        )?;
+                        Ok(())
+                    })
+                    .await
+                    .is_ok()
+                }));
+                if i % 20 == 0 {
+                    let alone = db.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let r: Result<(), Error> = alone
+                            .write_alone(|w| {
+                                let pages: i64 =
+                                    w.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                                w.query_row(
+                                    &format!("PRAGMA max_page_count = {}", pages + 4),
+                                    [],
+                                    |_| Ok(()),
+                                )?;
+                                let full = w.execute(
+                                    "INSERT INTO users (id, username, created_at) VALUES ('big', zeroblob(100000), 'now')",
+                                    [],
+                                );
+                                w.query_row("PRAGMA max_page_count = 1000000000", [], |_| Ok(()))?;
+                                full?;
+                                Ok(())
+                            })
+                            .await;
+                        let e = r.unwrap_err();
+                        assert!(e.to_string().contains("full"), "{e}");
+                        true
+                    }));
+                }
+            }
+            for task in tasks {
+                assert!(task.await.unwrap());
+            }
+        });
+        assert_eq!(count(&db), 100);
     }
 
     fn open_test_db(dir: &Path, hook: HookSlot) -> TenantDb {

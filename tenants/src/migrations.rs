@@ -47,6 +47,12 @@ pub const DATA: &[Migration] = &[
         name: "files",
         sql: include_str!("../migrations/data/0005_files.sql"),
     },
+    Migration {
+        set: "data",
+        version: 6,
+        name: "event_chains",
+        sql: include_str!("../migrations/data/0006_event_chains.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

@@ -79,14 +79,21 @@ impl Pools {
             self.threads.clone(),
             self.hook.clone(),
         )?);
-        let mut open = self.lock();
-        if let Some(raced) = open.get(&key) {
-            return Ok(raced.clone());
-        }
-        if open.len() >= self.config.max_open {
-            evict_least_recent(&mut open);
-        }
-        open.insert(key, db.clone());
+        let evicted = {
+            let mut open = self.lock();
+            if let Some(raced) = open.get(&key) {
+                return Ok(raced.clone());
+            }
+            let evicted = if open.len() >= self.config.max_open {
+                evict_least_recent(&mut open)
+            } else {
+                None
+            };
+            open.insert(key, db.clone());
+            evicted
+        };
+        // Closed outside the lock (see `closing`).
+        drop(evicted);
         Ok(db)
     }
 
@@ -103,20 +110,33 @@ impl Pools {
     /// one keeps its `Arc` until it finishes.
     pub fn close_idle(&self) -> usize {
         let cutoff = now_ms() - self.config.idle_after.as_millis() as i64;
-        let mut open = self.lock();
-        let before = open.len();
-        open.retain(|_, db| db.last_used_ms() >= cutoff);
-        before - open.len()
+        self.closing(|_, db| db.last_used_ms() < cutoff)
     }
 
     /// Forgets every open database of a tenant (after it was deleted).
     pub fn close_tenant(&self, tenant_id: &str) {
-        self.lock().retain(|(id, _), _| id != tenant_id);
+        self.closing(|id, _| id == tenant_id);
     }
 
     /// Keeps only the databases of tenants `keep` says still exist.
     pub fn retain_tenants(&self, keep: impl Fn(&str) -> bool) {
-        self.lock().retain(|(id, _), _| keep(id));
+        self.closing(|id, _| !keep(id));
+    }
+
+    /// Removes the databases `close` picks; returns how many. They are dropped after the lock is
+    /// released: closing a file's last connection checkpoints its WAL, disk work that must not
+    /// hold up every other tenant's `get`.
+    fn closing(&self, close: impl Fn(&str, &TenantDb) -> bool) -> usize {
+        let closed: Vec<Arc<TenantDb>> = {
+            let mut open = self.lock();
+            let keys: Vec<PoolKey> = open
+                .iter()
+                .filter(|((id, _), db)| close(id, db))
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| open.remove(k)).collect()
+        };
+        closed.len()
     }
 
     pub fn open_count(&self) -> usize {
@@ -136,12 +156,10 @@ impl Pools {
     }
 }
 
-fn evict_least_recent(open: &mut HashMap<PoolKey, Arc<TenantDb>>) {
-    if let Some(oldest) = open
+fn evict_least_recent(open: &mut HashMap<PoolKey, Arc<TenantDb>>) -> Option<Arc<TenantDb>> {
+    let oldest = open
         .iter()
         .min_by_key(|(_, db)| db.last_used_ms())
-        .map(|(k, _)| k.clone())
-    {
-        open.remove(&oldest);
-    }
+        .map(|(k, _)| k.clone())?;
+    open.remove(&oldest)
 }

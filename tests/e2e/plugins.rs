@@ -5,17 +5,17 @@ use serde_json::json;
 
 use crate::harness::{Client, Server, eventually};
 
-fn test_plugin(name: &str) -> String {
+pub fn test_plugin(name: &str) -> String {
     PathBuf::from(env!("MOBIEUS_TEST_PLUGINS_DIR"))
         .join(format!("{name}.wasm"))
         .display()
         .to_string()
 }
 
-const GUESTBOOK: &str = env!("MOBIEUS_GUESTBOOK_WASM");
+pub const GUESTBOOK: &str = env!("MOBIEUS_GUESTBOOK_WASM");
 
 /// Waits until the running server serves `path` with something other than 404 `not_found`.
-async fn until_served(client: &Client, path: &str) {
+pub async fn until_served(client: &Client, path: &str) {
     eventually(Duration::from_secs(10), async || {
         let r = client.get(path).await;
         (r.status != 404 || r.code() != "not_found").then_some(())

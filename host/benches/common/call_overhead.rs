@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use mobieus::plugins::bindings::types;
-use mobieus::plugins::dispatch::read_call;
+use mobieus::plugins::dispatch::{new_call, read_call};
 use mobieus::plugins::migrate;
 use mobieus::plugins::registry::{Origin, PluginSet, Plugins};
 use mobieus::plugins::runtime::{Limits, Runtime};
-use mobieus::plugins::state::{Call, Tx};
 use tenants::{Env, Plan, PoolConfig, Slug, Store};
 
 pub struct Overhead {
@@ -62,7 +61,7 @@ pub fn measure(calls: u64) -> Overhead {
     );
     let p = plugin.clone();
     db.write(move |w| -> anyhow::Result<()> {
-        migrate::ensure(w, &p).map_err(anyhow::Error::msg)?;
+        migrate::ensure(w, &p, &Limits::default()).map_err(anyhow::Error::msg)?;
         w.execute(
             "INSERT INTO guestbook_entries (id, name, message, created_at) VALUES ('gb_1', 'bench', 'one row', '2026-11-27T00:00:00.000Z')",
             [],
@@ -87,14 +86,7 @@ pub fn measure(calls: u64) -> Overhead {
         },
         request_id: "req_bench".into(),
     };
-    let call = || Call {
-        plugin: "guestbook".into(),
-        declared_events: plugin.events.clone(),
-        tx: Tx::None,
-        rules: None,
-        settings: HashMap::new(),
-        request_id: "req_bench".into(),
-    };
+    let call = || new_call(&plugins, &plugin, HashMap::new(), "req_bench");
 
     let mut plugin_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
     let mut native_hist = plugin_hist.clone();

@@ -136,7 +136,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 plugins_dir: std::env::var_os("MOBIEUS_PLUGINS_DIR").map(Into::into),
                 ..Default::default()
             }
-            .open(data_dir)?;
+            .open(data_dir, super::serve::default_blocking_threads())?;
             plugins.load_all();
             new.validate(now, &plugins.current().scopes())
                 .map_err(user_error)?;

@@ -47,7 +47,7 @@ pub enum PluginCommand {
 pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
     match cmd {
         PluginCommand::Install { path, plugins } => {
-            let plugins = plugins.open(data_dir)?;
+            let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
             plugins.load_all();
             let manifest = plugins
                 .install(&path)
@@ -75,7 +75,7 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
             json,
             plugins,
         } => {
-            let plugins = plugins.open(data_dir)?;
+            let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
             let refusals = plugins.load_all();
             let set = plugins.current();
             let store = open_store(data_dir)?;
@@ -148,7 +148,7 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
 }
 
 fn switch(data_dir: &Path, tenant: &str, name: &str, on: bool, plugins: PluginArgs) -> CliResult {
-    let plugins = plugins.open(data_dir)?;
+    let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
     plugins.load_all();
     if plugins.current().get(name).is_none() {
         return Err(user_error(format!(

@@ -1,3 +1,4 @@
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -36,6 +37,11 @@ pub struct ServeArgs {
     /// in quarantine while it cannot be reached.
     #[arg(long)]
     pub clamd: Option<crate::files::scan::Clamd>,
+    /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C, e.g. 10s (default).
+    /// Past it the server exits with status 1, abandoning what still runs; a second signal exits
+    /// at once.
+    #[arg(long, default_value = "10s", value_parser = crate::webhooks::retry::parse_duration)]
+    pub shutdown_grace: Duration,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
@@ -54,16 +60,31 @@ pub struct PluginArgs {
     /// Memory limit of one plugin instance in MiB (default 64).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub plugin_memory_mib: Option<u32>,
+    /// The size in MiB a tenant file may reach through plugin writes (default 1024): a plugin
+    /// write past it fails with `denied`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub plugin_quota_mib: Option<u32>,
 }
 
 impl PluginArgs {
-    pub fn open(&self, data_dir: &Path) -> CliResult<std::sync::Arc<Plugins>> {
-        let mut limits = Limits::default();
+    /// The plugins, their limits sized for a runtime with `blocking_threads` blocking threads.
+    pub fn open(
+        &self,
+        data_dir: &Path,
+        blocking_threads: usize,
+    ) -> CliResult<std::sync::Arc<Plugins>> {
+        let mut limits = Limits {
+            read_concurrency: (blocking_threads / 2).max(1),
+            ..Limits::default()
+        };
         if let Some(t) = self.plugin_timeout {
             limits.deadline = t;
         }
         if let Some(m) = self.plugin_memory_mib {
             limits.memory = m as usize * 1024 * 1024;
+        }
+        if let Some(q) = self.plugin_quota_mib {
+            limits.sql.max_file = u64::from(q) << 20;
         }
         let runtime = Runtime::new(limits, Some(data_dir.join("plugin-cache")))?;
         let dir = self
@@ -137,7 +158,13 @@ impl WebhookArgs {
     }
 }
 
-fn default_blocking_threads() -> usize {
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Past the grace, how long the signal thread waits for the runtime to wind down before it ends
+/// the process itself (a runtime whose workers are stuck never gets that far).
+const SHUTDOWN_BACKSTOP: Duration = Duration::from_secs(5);
+
+pub fn default_blocking_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores * 4).max(8)
 }
@@ -150,6 +177,7 @@ impl Default for ServeArgs {
             rate_limit_per_minute: 600,
             blocking_threads: None,
             clamd: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             webhooks: WebhookArgs::default(),
             plugins: PluginArgs::default(),
         }
@@ -180,7 +208,10 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     }
     let webhooks = Webhooks::new(webhook_config)
         .map_err(|e| super::user_error(format!("webhook client: {e:#}")))?;
-    let plugins = args.plugins.open(data_dir)?;
+    let blocking_threads = args
+        .blocking_threads
+        .map_or_else(default_blocking_threads, usize::from);
+    let plugins = args.plugins.open(data_dir, blocking_threads)?;
     plugins.load_all();
     for plugin in &plugins.current().plugins {
         tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin ready");
@@ -188,17 +219,24 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     watch_plugins(plugins.clone());
     let state = AppState::new(store, config, secret, webhooks, plugins);
     tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
-    tokio::runtime::Builder::new_multi_thread()
+    let stop = watch_signals(args.shutdown_grace)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(
-            args.blocking_threads
-                .map_or_else(default_blocking_threads, usize::from),
-        )
-        .build()?
-        .block_on(serve(state, listener))
+        .max_blocking_threads(blocking_threads)
+        .build()?;
+    let result = runtime.block_on(serve(state, listener, stop, args.shutdown_grace));
+    // Dropping a runtime waits for its blocking tasks without end; a stuck one must not keep the
+    // process alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
-async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
+async fn serve(
+    state: AppState,
+    listener: std::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) -> CliResult {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     tokio::spawn(housekeeping(state.clone()));
@@ -206,16 +244,75 @@ async fn serve(state: AppState, listener: std::net::TcpListener) -> CliResult {
     crate::plugins::events::start(state.clone());
     crate::files::scanner::start(state.clone());
     println!("mobieus listening on http://{addr}");
-    axum::serve(
+    let mut stopping = stop.clone();
+    let server = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    let flush = state.clone();
-    tokio::task::spawn_blocking(move || flush.last_used.flush(&flush.store)).await?;
+    .with_graceful_shutdown(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    })
+    .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served?,
+        _ = stop.wait_for(|s| *s) => {
+            tracing::info!(grace = ?grace, "shutting down: in-flight requests may finish");
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(served) => served?,
+                Err(_) => {
+                    flush_last_use(&state).await;
+                    return Err(anyhow::anyhow!(
+                        "requests still running after the {grace:?} shutdown grace were abandoned"
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+    flush_last_use(&state).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes the keys' pending last-use, if a blocking thread is free to do it within a second.
+async fn flush_last_use(state: &AppState) {
+    let flush = state.clone();
+    let flushed = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::task::spawn_blocking(move || flush.last_used.flush(&flush.store)),
+    )
+    .await;
+    if flushed.is_err() {
+        tracing::warn!("key last-use not flushed: no blocking thread was free");
+    }
+}
+
+/// SIGTERM and Ctrl-C, heard on a thread of their own so that a runtime whose workers are all
+/// stuck still stops: the first signal flips the returned flag (graceful shutdown); if the
+/// process is still alive `grace` plus a backstop later, or a second signal comes, it exits
+/// with status 1.
+fn watch_signals(grace: Duration) -> CliResult<tokio::sync::watch::Receiver<bool>> {
+    let (flag, stop) = tokio::sync::watch::channel(false);
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            signals.block_on(async move {
+                shutdown_signal().await;
+                let _ = flag.send(true);
+                tokio::select! {
+                    _ = tokio::time::sleep(grace + SHUTDOWN_BACKSTOP) => {
+                        tracing::error!("the server did not stop within its shutdown grace: exiting");
+                    }
+                    _ = shutdown_signal() => tracing::warn!("second signal: exiting now"),
+                }
+                std::process::exit(1);
+            })
+        })?;
+    Ok(stop)
 }
 
 /// Picks up new, upgraded and removed plugins within a second, without a restart.
@@ -363,7 +460,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }
 
 fn init_logging() {

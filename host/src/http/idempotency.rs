@@ -83,10 +83,16 @@ struct InFlightGuard<'a> {
 }
 
 impl InFlight {
+    /// The guard for `entry`, or `None` while another request holds it. The set's lock is released
+    /// before a guard exists: dropping a guard takes the lock again (and must only ever remove an
+    /// entry its own claim inserted).
     fn claim(&self, entry: (String, String, String, String)) -> Option<InFlightGuard<'_>> {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(entry.clone())
-            .then_some(InFlightGuard { set: self, entry })
+        let inserted = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.clone());
+        inserted.then(|| InFlightGuard { set: self, entry })
     }
 }
 
@@ -114,12 +120,12 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    match run(state, req, next).await {
-        Ok(response) | Err(response) => response,
-    }
+    run(state, req, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn run<F, Fut>(state: &AppState, req: Request, next: F) -> Result<Response, Response>
+async fn run<F, Fut>(state: &AppState, req: Request, next: F) -> Result<Response>
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -136,22 +142,19 @@ where
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::validation("Idempotency-Key", "1 to 255 visible ASCII characters")
-                .into_response()
         })?
         .to_owned();
     let auth = req
         .extensions()
         .get::<Authenticated>()
         .cloned()
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!("idempotency outside the gate")).into_response()
-        })?;
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency outside the gate")))?;
     let (mut parts, body) = req.into_parts();
     // A streamed upload was written to disk already; its hash stands for its bytes.
     let (body, request_hash) = match parts.extensions.get::<BodyDigest>() {
         Some(digest) => (body, request_hash(&parts, digest.0.as_bytes())),
         None => {
-            let bytes = read_body(body).await.map_err(IntoResponse::into_response)?;
+            let bytes = read_body(body).await?;
             let hash = request_hash(&parts, &bytes);
             (Body::from(bytes), hash)
         }
@@ -171,7 +174,6 @@ where
                 "idempotency_in_progress",
                 "A request with this Idempotency-Key is still being processed. Retry shortly.",
             )
-            .into_response()
         })?;
 
     let (db, key_id, k, p) = (
@@ -200,9 +202,7 @@ where
                 .optional()?)
         })
     })
-    .await
-    .map_err(|e| ApiError::from(e).into_response())?
-    .map_err(IntoResponse::into_response)?;
+    .await??;
 
     if let Some(stored) = stored {
         if stored.request_hash != request_hash {
@@ -210,8 +210,7 @@ where
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request body. Use a new key.",
-            )
-            .into_response());
+            ));
         }
         return Ok(replay(stored));
     }
@@ -267,4 +266,48 @@ pub fn sweep(conn: &Connection) -> rusqlite::Result<usize> {
         "DELETE FROM idempotency_keys WHERE created_at <= ?1",
         [chrono::Utc::now().timestamp() - TTL_SECS],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> (String, String, String, String) {
+        (
+            "tnt".into(),
+            "key".into(),
+            key.into(),
+            "/api/v1/posts".into(),
+        )
+    }
+
+    /// A duplicate claim is refused without touching the first claim's entry, and never takes the
+    /// set's lock twice (that deadlocked a worker). Run on a thread so a regression fails here
+    /// instead of hanging the suite.
+    #[test]
+    fn a_duplicate_claim_is_refused_and_leaves_the_first_in_place() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let set = InFlight::default();
+            let first = set.claim(entry("k")).expect("the first claim");
+            assert!(set.claim(entry("k")).is_none(), "a duplicate was admitted");
+            assert!(
+                set.claim(entry("k")).is_none(),
+                "the first claim's entry was removed"
+            );
+            let other = set
+                .claim(entry("other"))
+                .expect("another key is independent");
+            drop(first);
+            let again = set
+                .claim(entry("k"))
+                .expect("free again once the first finished");
+            drop((again, other));
+            assert!(set.0.lock().unwrap().is_empty());
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("claiming an in-flight key deadlocked");
+    }
 }

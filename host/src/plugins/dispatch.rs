@@ -28,10 +28,10 @@ use crate::http::scope;
 use crate::plugins::bindings::types;
 use crate::plugins::manifest::Route;
 use crate::plugins::migrate;
-use crate::plugins::registry::{LoadedPlugin, Lookup};
+use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
-use crate::plugins::sandbox::{Installed, Mode};
-use crate::plugins::state::{Call, Tx};
+use crate::plugins::sandbox::{Bounds, Installed, Mode};
+use crate::plugins::state::{Call, Emits, Tx};
 
 /// The router's fallback.
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
@@ -92,7 +92,12 @@ async fn read_route(
 ) -> Result<Response> {
     let mut request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
-    let _permit = permit(state).await?;
+    // A read holds a blocking thread: its slots are fewer than the threads, and one plugin takes
+    // at most its share of them.
+    let wait = state.plugins.runtime.limits.deadline;
+    let _call = slot(&state.plugins.calls, wait).await?;
+    let _own = slot(&plugin.reads, wait).await?;
+    let _read = slot(&state.plugins.reads, wait).await?;
     for _ in 0..2 {
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
         // The request and settings go to the call and come back only if migrations must run.
@@ -101,7 +106,7 @@ async fn read_route(
                 if pl.migrations_pending(au.db.id(), conn)? {
                     return Ok(Err((request, settings)));
                 }
-                let call = new_call(&pl, settings, &request.request_id);
+                let call = new_call(&st.plugins, &pl, settings, &request.request_id);
                 read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
             })
         })
@@ -111,10 +116,10 @@ async fn read_route(
             Ok(response) => return into_response(response),
             Err((back, kept)) => {
                 (request, settings) = (back, kept);
-                let migrating = plugin.clone();
+                let (migrating, plugins) = (plugin.clone(), state.plugins.clone());
                 auth.db
-                    .write_async(move |w| {
-                        migrate::ensure(w, &migrating)
+                    .write_alone(move |w| {
+                        migrate::ensure(w, &migrating, &plugins.runtime.limits)
                             .map_err(|e| Undone::Call(CallError::Failed(e)))
                     })
                     .await
@@ -133,28 +138,34 @@ type Outcome = std::result::Result<
     Undone,
 >;
 
-/// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
-/// when they are all taken.
-async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
-    if let Ok(permit) = state.plugins.calls.try_acquire() {
+/// A slot under one of the caps on plugin calls running at once; waiting for one (and so the
+/// timer) only when they are all taken, and for at most `wait`.
+async fn slot(
+    slots: &tokio::sync::Semaphore,
+    wait: std::time::Duration,
+) -> Result<tokio::sync::SemaphorePermit<'_>> {
+    if let Ok(permit) = slots.try_acquire() {
         return Ok(permit);
     }
-    tokio::time::timeout(
-        state.plugins.runtime.limits.deadline,
-        state.plugins.calls.acquire(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "plugin_busy",
-            "Too many plugin calls are running. Retry shortly.",
-        )
-    })?
-    .map_err(ApiError::internal)
+    tokio::time::timeout(wait, slots.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_busy",
+                "Too many plugin calls are running. Retry shortly.",
+            )
+        })?
+        .map_err(ApiError::internal)
 }
 
-fn new_call(plugin: &LoadedPlugin, settings: HashMap<String, String>, request_id: &str) -> Call {
+/// A route call's context, before its transaction and sandbox are set.
+pub fn new_call(
+    plugins: &Plugins,
+    plugin: &LoadedPlugin,
+    settings: HashMap<String, String>,
+    request_id: &str,
+) -> Call {
     Call {
         plugin: plugin.manifest.name.clone(),
         declared_events: plugin.events.clone(),
@@ -162,7 +173,14 @@ fn new_call(plugin: &LoadedPlugin, settings: HashMap<String, String>, request_id
         rules: None,
         settings,
         request_id: request_id.to_owned(),
+        emits: Emits::route(&plugins.runtime.limits),
     }
+}
+
+/// The SQL bounds of a call starting now.
+pub fn bounds(plugins: &Plugins) -> Bounds<'_> {
+    let limits = &plugins.runtime.limits;
+    Bounds::from_now(limits.deadline, &limits.sql)
 }
 
 /// The request as the plugin sees it.
@@ -274,14 +292,22 @@ impl Invocation {
             &head,
             body.to_vec(),
         );
-        let _permit = permit(&self.state).await?;
-        let call = new_call(&self.plugin, self.settings.clone(), &request.request_id);
+        let plugins = &self.state.plugins;
+        let _call = slot(&plugins.calls, plugins.runtime.limits.deadline).await?;
+        let call = new_call(
+            plugins,
+            &self.plugin,
+            self.settings.clone(),
+            &request.request_id,
+        );
         let name = self.plugin.manifest.name.clone();
         let (plugins, plugin) = (self.state.plugins.clone(), self.plugin.clone());
+        // Alone: a write that reaches the tenant's quota makes SQLite abandon the transaction,
+        // which must hold no other request's work.
         let response = self
             .auth
             .db
-            .write_async(move |w| {
+            .write_alone(move |w| {
                 write_call(w, &plugins, &plugin, call, &request, claim.as_deref())
             })
             .await
@@ -292,7 +318,7 @@ impl Invocation {
 
 pub fn read_call(
     conn: &Connection,
-    plugins: &crate::plugins::registry::Plugins,
+    plugins: &Plugins,
     plugin: &LoadedPlugin,
     mut call: Call,
     request: &types::Request,
@@ -301,7 +327,7 @@ pub fn read_call(
     crate::plugins::sandbox::guard_connection(conn)?;
     conn.prepare_cached("BEGIN")?.execute([])?;
     let result = {
-        let sandbox = Installed::new(conn, &plugin.manifest.name, Mode::Read)?;
+        let sandbox = Installed::new(conn, &plugin.manifest.name, Mode::Read, &bounds(plugins))?;
         call.rules = Some(sandbox.rules());
         call.tx = Tx::Read(conn as *const Connection);
         plugins.runtime.handle(&plugin.pre, call, request)
@@ -312,19 +338,29 @@ pub fn read_call(
 
 fn write_call(
     w: &mut Write<'_>,
-    plugins: &crate::plugins::registry::Plugins,
+    plugins: &Plugins,
     plugin: &LoadedPlugin,
     mut call: Call,
     request: &types::Request,
     claim: Option<&Claim>,
 ) -> std::result::Result<types::Response, Undone> {
-    migrate::ensure(w, plugin).map_err(|e| Undone::Call(CallError::Failed(e)))?;
+    migrate::ensure(w, plugin, &plugins.runtime.limits)
+        .map_err(|e| Undone::Call(CallError::Failed(e)))?;
     let result = {
-        let sandbox = Installed::new(w.connection(), &plugin.manifest.name, Mode::Write)?;
+        let sandbox = Installed::new(
+            w.connection(),
+            &plugin.manifest.name,
+            Mode::Write,
+            &bounds(plugins),
+        )?;
         call.rules = Some(sandbox.rules());
         call.tx = Tx::Write((w as *mut Write<'_>).cast::<Write<'static>>());
         plugins.runtime.handle(&plugin.pre, call, request)
     };
+    if w.is_autocommit() {
+        // SQLite gave up the transaction: the file reached the plugin quota mid-write.
+        return Err(Undone::Host(quota_exceeded()));
+    }
     let response = result.map_err(Undone::Call)?;
     if response.status >= 400 {
         return Err(Undone::Answered(response));
@@ -334,6 +370,15 @@ fn write_call(
         claim.record(w, status, &response.body)?;
     }
     Ok(response)
+}
+
+/// The tenant file is at the size plugin writes may grow it to.
+pub fn quota_exceeded() -> ApiError {
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage_quota_exceeded",
+        "This community's data is at its storage quota; nothing of this request was kept.",
+    )
 }
 
 fn undone(plugin: &str, undone: Undone) -> ApiError {

@@ -7,13 +7,20 @@
 //! after `MAX_FAILURES` in a row the event is skipped (logged, and its error kept on the cursor)
 //! so one bad event cannot stall the plugin for ever.
 //!
+//! Bounded so no plugin holds a tenant's writer in a loop: a drain gives each plugin a turn of at
+//! most [`TURN`] events before the next plugin's, so a long backlog or a storm of one plugin's
+//! events delays the others' by one turn, not until it ends; a plugin whose handler fails waits a
+//! backoff that doubles with each failure in a row (across events, up to [`MAX_BACKOFF`]) before
+//! it runs again in that file; and the events a handler emits are capped per call and in chain
+//! depth ([`crate::plugins::state::Emits`]).
+//!
 //! A commit that appended events wakes the drain of that file (the `tenants` commit hook). A
 //! plugin's cursor starts at the end of the log the first time the drain meets it: it sees events
 //! from then on, not history.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
 use tenants::{DbId, Env};
@@ -25,10 +32,47 @@ use crate::plugins::bindings::types;
 use crate::plugins::registry::LoadedPlugin;
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Installed, Mode};
-use crate::plugins::state::{Call, Tx};
+use crate::plugins::state::{Call, Emits, Tx};
 
 pub const MAX_FAILURES: u32 = 5;
 const BATCH: i64 = 100;
+/// Events one plugin handles in a row before the drain turns to the tenant's next plugin.
+pub const TURN: usize = 16;
+/// The first wait after a failed handler; it doubles with every failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Plugins whose handler failed in a file, and until when they wait.
+#[derive(Default)]
+struct Backoff(Mutex<HashMap<(DbId, String), (u32, Instant)>>);
+
+impl Backoff {
+    /// How long `plugin` must still wait in `id`, if it must.
+    fn waiting(&self, id: &DbId, plugin: &str) -> Option<Duration> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, until) = map.get(&(id.clone(), plugin.to_owned()))?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Records a failure; returns the wait before the next try.
+    fn failed(&self, id: &DbId, plugin: &str) -> Duration {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map
+            .entry((id.clone(), plugin.to_owned()))
+            .or_insert((0, Instant::now()));
+        entry.0 = entry.0.saturating_add(1);
+        let wait = FIRST_BACKOFF
+            .saturating_mul(2u32.saturating_pow(entry.0 - 1))
+            .min(MAX_BACKOFF);
+        entry.1 = Instant::now() + wait;
+        wait
+    }
+
+    fn succeeded(&self, id: &DbId, plugin: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&(id.clone(), plugin.to_owned()));
+    }
+}
 
 /// Wakes drains; owned by the app.
 pub type Dispatcher = crate::wakeups::Wakeups;
@@ -41,6 +85,7 @@ pub fn start(state: AppState) {
     tokio::spawn(async move {
         let running: Arc<Mutex<HashSet<DbId>>> = Arc::default();
         let again: Arc<Mutex<HashSet<DbId>>> = Arc::default();
+        let backoff: Arc<Backoff> = Arc::default();
         while let Some(id) = inbox.recv().await {
             if state
                 .plugins
@@ -59,10 +104,15 @@ pub fn start(state: AppState) {
                 again.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
                 continue;
             }
-            let (state, running, again) = (state.clone(), running.clone(), again.clone());
+            let (state, running, again, backoff) = (
+                state.clone(),
+                running.clone(),
+                again.clone(),
+                backoff.clone(),
+            );
             tokio::spawn(async move {
                 loop {
-                    let retry = drain(&state, &id).await;
+                    let retry = drain(&state, &id, &backoff).await;
                     let more = again.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     match retry {
                         Some(delay) if !more => tokio::time::sleep(delay).await,
@@ -81,7 +131,7 @@ pub fn start(state: AppState) {
 
 /// Delivers what is pending in one file. `Some(delay)` when a handler failed and should be
 /// retried after `delay`.
-async fn drain(state: &AppState, id: &DbId) -> Option<Duration> {
+async fn drain(state: &AppState, id: &DbId, backoff: &Backoff) -> Option<Duration> {
     let set = state.plugins.current();
     let blocking = state.clone();
     let target = id.clone();
@@ -106,24 +156,48 @@ async fn drain(state: &AppState, id: &DbId) -> Option<Duration> {
             return Some(Duration::from_secs(5));
         }
     };
-    let mut retry = None;
+    let mut retry: Option<Duration> = None;
+    let mut later = |wait: Duration| retry = Some(retry.map_or(wait, |r| r.min(wait)));
+    let mut turn: Vec<Arc<LoadedPlugin>> = Vec::new();
     for plugin in plugins {
-        loop {
-            let (p, s) = (plugin.clone(), state.clone());
-            match db.write_async(move |w| step(w, &s, &p)).await {
-                Ok(Step::Handled) => continue,
-                Ok(Step::Idle) => break,
-                Ok(Step::Failed(failures)) => {
-                    retry = Some(Duration::from_millis(200 * 2u64.pow(failures.min(6))));
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(plugin = %plugin.manifest.name, "on-event: {e}");
-                    retry = Some(Duration::from_secs(5));
-                    break;
+        match backoff.waiting(id, &plugin.manifest.name) {
+            Some(wait) => later(wait),
+            None => turn.push(plugin),
+        }
+    }
+    // Round by round, each plugin with events left gets up to TURN of them.
+    while !turn.is_empty() {
+        let mut next_round = Vec::new();
+        for plugin in turn {
+            let name = &plugin.manifest.name;
+            let mut more = true;
+            for _ in 0..TURN {
+                let (p, s) = (plugin.clone(), state.clone());
+                // Alone, as a route's write is (see `dispatch`).
+                match db.write_alone(move |w| step(w, &s, &p)).await {
+                    Ok(Step::Handled) => backoff.succeeded(id, name),
+                    Ok(Step::Idle) => {
+                        more = false;
+                        break;
+                    }
+                    Ok(Step::Failed) => {
+                        later(backoff.failed(id, name));
+                        more = false;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(plugin = %name, "on-event: {e}");
+                        later(backoff.failed(id, name));
+                        more = false;
+                        break;
+                    }
                 }
             }
+            if more {
+                next_round.push(plugin);
+            }
         }
+        turn = next_round;
     }
     retry
 }
@@ -151,7 +225,7 @@ fn enabled_subscribers(
 enum Step {
     Handled,
     Idle,
-    Failed(u32),
+    Failed,
 }
 
 /// One event for one plugin, in one writer job: find the next event after its cursor, run
@@ -179,18 +253,21 @@ fn step(
     let subs = &plugin.manifest.subscriptions;
     let marks = vec!["?"; subs.len()].join(", ");
     let sql = format!(
-        "SELECT {} FROM events WHERE id > ? AND type IN ({marks}) ORDER BY id LIMIT {BATCH}",
+        "SELECT {}, chain_depth FROM events WHERE id > ? AND type IN ({marks}) ORDER BY id LIMIT {BATCH}",
         event_log::COLUMNS
     );
     let mut args: Vec<String> = vec![after.clone()];
     args.extend(subs.iter().cloned());
-    let next: Option<Event> = w
+    let next: Option<(Event, u32)> = w
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(&args), event_log::from_row)
+        .query_row(rusqlite::params_from_iter(&args), |r| {
+            Ok((event_log::from_row(r)?, r.get(4)?))
+        })
         .optional()?;
-    let Some(event) = next else {
+    let Some((event, depth)) = next else {
         return Ok(Step::Idle);
     };
+    let limits = &state.plugins.runtime.limits;
     let wit_event = types::Event {
         id: event.id.clone(),
         event_type: event.kind.clone(),
@@ -199,7 +276,8 @@ fn step(
     };
     w.execute("SAVEPOINT on_event", [])?;
     let outcome = {
-        let sandbox = Installed::new(w.connection(), name, Mode::Write)?;
+        let bounds = crate::plugins::dispatch::bounds(&state.plugins);
+        let sandbox = Installed::new(w.connection(), name, Mode::Write, &bounds)?;
         let call = Call {
             plugin: name.clone(),
             declared_events: plugin.events.clone(),
@@ -207,12 +285,17 @@ fn step(
             rules: Some(sandbox.rules()),
             settings: Default::default(),
             request_id: format!("on-event {}", event.id),
+            emits: Emits::reaction(limits, depth),
         };
         state
             .plugins
             .runtime
             .on_event(&plugin.pre, call, &wit_event)
     };
+    if w.is_autocommit() {
+        // SQLite gave up the transaction (the plugin quota): nothing to release or record.
+        return Err(crate::plugins::dispatch::quota_exceeded());
+    }
     match outcome {
         Ok(()) => {
             w.execute("RELEASE on_event", [])?;
@@ -242,7 +325,7 @@ fn step(
                 "UPDATE plugin_cursors SET failures = ?2, last_error = ?3 WHERE plugin = ?1",
                 params![name, failures, why],
             )?;
-            Ok(Step::Failed(failures))
+            Ok(Step::Failed)
         }
     }
 }

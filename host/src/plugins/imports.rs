@@ -46,13 +46,35 @@ fn sql_error(e: rusqlite::Error) -> Error {
             "the sandbox refused this statement ({text}): plugins may use their own tables (<name>_…) and the views host_users, host_posts, host_files"
         ));
     }
-    match &e {
-        rusqlite::Error::SqliteFailure(_, Some(msg))
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    match (&e, code) {
+        (_, Some(rusqlite::ErrorCode::DiskFull)) => Error::Denied(
+            "the tenant's data is at its quota: plugin writes may not grow the tenant file further (the operator sets it with --plugin-quota-mib)".into(),
+        ),
+        (_, Some(rusqlite::ErrorCode::TooBig)) => Error::Denied(format!(
+            "{text}: a value or statement is over the length a plugin's SQL may use"
+        )),
+        (_, Some(rusqlite::ErrorCode::OperationInterrupted)) => {
+            Error::Failed("interrupted: the call ran past its deadline".into())
+        }
+        (rusqlite::Error::SqliteFailure(_, Some(msg)), _)
             if msg.contains("syntax error") || msg.contains("no such") =>
         {
             Error::Invalid(msg.clone())
         }
         _ => Error::Failed(text),
+    }
+}
+
+/// What a value costs the guest: its bytes, and a word for anything else.
+fn value_size(v: &SqlValue) -> usize {
+    match v {
+        SqlValue::Text(t) => t.len(),
+        SqlValue::Blob(b) => b.len(),
+        _ => 8,
     }
 }
 
@@ -92,6 +114,7 @@ impl db::Host for PluginState {
     }
 
     fn query(&mut self, sql: String, params: Vec<SqlValue>) -> Result<db::Rows, Error> {
+        let max_result = self.max_result;
         let mut stmt = self.statement(&sql)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let width = columns.len();
@@ -99,17 +122,23 @@ impl db::Host for PluginState {
             .query(rusqlite::params_from_iter(params.into_iter().map(to_sql)))
             .map_err(sql_error)?;
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while let Some(row) = rows.next().map_err(sql_error)? {
             if out.len() == MAX_ROWS {
                 return Err(Error::Failed(format!(
                     "more than {MAX_ROWS} rows: page the query"
                 )));
             }
-            out.push(
-                (0..width)
-                    .map(|i| row.get_ref(i).map(from_sql).unwrap_or(SqlValue::Null))
-                    .collect(),
-            );
+            let values: Vec<SqlValue> = (0..width)
+                .map(|i| row.get_ref(i).map(from_sql).unwrap_or(SqlValue::Null))
+                .collect();
+            bytes += values.iter().map(value_size).sum::<usize>();
+            if bytes > max_result {
+                return Err(Error::Denied(format!(
+                    "the query's result is over {max_result} bytes, the most one query may return: page it or select less"
+                )));
+            }
+            out.push(values);
         }
         Ok(db::Rows { columns, rows: out })
     }
@@ -122,13 +151,34 @@ impl events::Host for PluginState {
                 "`{event_type}` is not an event type this plugin declares in its manifest"
             )));
         }
+        let emits = &mut self.call.emits;
+        if data.len() > emits.max_payload {
+            return Err(Error::Invalid(format!(
+                "the event's data is {} bytes; at most {} are allowed",
+                data.len(),
+                emits.max_payload
+            )));
+        }
+        if emits.depth > emits.max_depth {
+            return Err(Error::Denied(format!(
+                "this handler reacts to an event at the end of a chain of {} reactions: it may not emit another",
+                emits.max_depth
+            )));
+        }
+        if emits.left == 0 {
+            return Err(Error::Denied(
+                "this call has emitted as many events as one call may".into(),
+            ));
+        }
+        emits.left -= 1;
+        let depth = emits.depth;
         let payload = RawValue::from_string(data)
             .map_err(|e| Error::Invalid(format!("data is not JSON: {e}")))?;
         let rules = self.call.rules.clone();
         let w = self.call.write().ok_or_else(|| {
             Error::Denied("events can be emitted only by requests that write (not GET)".into())
         })?;
-        let mut append = || event_log::append(w, &event_type, &payload);
+        let mut append = || event_log::append_at_depth(w, &event_type, &payload, depth);
         let event = match &rules {
             Some(rules) => sandbox::as_host(rules, append),
             None => append(),

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::plugins::bindings::types as wit;
-use crate::plugins::routes;
+use crate::plugins::{routes, tables};
 
 /// What the host owns: no plugin may claim these namespaces.
 pub const HOST_NAMESPACES: &[&str] = &[
@@ -133,6 +133,9 @@ impl Manifest {
                 "name `{}`: 1-32 of a-z, 0-9 and _, starting with a letter",
                 self.name
             ));
+        }
+        if let Some(why) = tables::refusal(&self.name, others.iter().map(|o| o.name.as_str())) {
+            return Err(why);
         }
         let semver = self.version.split('.').count() == 3
             && self

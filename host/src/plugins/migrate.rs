@@ -6,7 +6,8 @@ use rusqlite::params;
 use tenants::db::Write;
 
 use crate::plugins::registry::LoadedPlugin;
-use crate::plugins::sandbox::{self, Installed, Mode};
+use crate::plugins::runtime::Limits;
+use crate::plugins::sandbox::{self, Bounds, Installed, Mode, Rules};
 
 /// Whether this file still lacks some of `plugin`'s migrations.
 pub fn pending(conn: &rusqlite::Connection, plugin: &LoadedPlugin) -> rusqlite::Result<bool> {
@@ -23,7 +24,7 @@ fn applied(conn: &rusqlite::Connection, name: &str) -> rusqlite::Result<u32> {
 
 /// Applies what is missing. An error names the migration and leaves nothing behind (the caller's
 /// transaction rolls back).
-pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin) -> Result<(), String> {
+pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin, limits: &Limits) -> Result<(), String> {
     let name = &plugin.manifest.name;
     let done = applied(w, name).map_err(|e| e.to_string())?;
     let todo: Vec<_> = plugin
@@ -35,10 +36,11 @@ pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin) -> Result<(), String> {
     if todo.is_empty() {
         return Ok(());
     }
-    let sandbox = Installed::new(w, name, Mode::Migrate).map_err(|e| e.to_string())?;
+    let bounds = Bounds::from_now(limits.migration_deadline, &limits.sql);
+    let sandbox = Installed::new(w, name, Mode::Migrate, &bounds).map_err(|e| e.to_string())?;
     let rules = sandbox.rules();
     for m in todo {
-        w.execute_batch(&m.sql).map_err(|e| {
+        run_statements(w, &rules, &m.sql).map_err(|e| {
             format!(
                 "migration {} ({}) of plugin `{name}` failed: {e}",
                 m.version, m.name
@@ -65,4 +67,22 @@ pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Runs a migration's SQL one statement at a time, telling the sandbox where each begins (which
+/// reads of the schema table are SQLite's own depends on what the statement is).
+pub fn run_statements(
+    conn: &rusqlite::Connection,
+    rules: &Rules,
+    sql: &str,
+) -> rusqlite::Result<()> {
+    use rusqlite::fallible_iterator::FallibleIterator;
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    loop {
+        rules.next_statement();
+        let Some(mut statement) = batch.next()? else {
+            return Ok(());
+        };
+        statement.raw_execute()?;
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`runtime`]: wasmtime — compile once, link once, a fresh instance per call, limits.
 //! - [`state`] and [`imports`]: what a call carries and the capabilities it is given.
-//! - [`sandbox`]: the SQLite authorizer a plugin's SQL runs under.
+//! - [`sandbox`]: the SQLite authorizer and bounds a plugin's SQL runs under.
+//! - [`tables`]: which tables a plugin owns, for the manifest check and the sandbox alike.
 
 pub mod bindings;
 pub mod dispatch;
@@ -15,3 +16,4 @@ pub mod routes;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
+pub mod tables;

@@ -41,6 +41,8 @@ pub struct LoadedPlugin {
     /// Tenant files this version's migrations are known to be applied to, so a GET need not ask
     /// the file each time (migrations are never undone).
     migrated: std::sync::RwLock<HashSet<tenants::DbId>>,
+    /// This plugin's share of the read slots (`Limits::read_concurrency`).
+    pub reads: tokio::sync::Semaphore,
 }
 
 impl LoadedPlugin {
@@ -142,6 +144,8 @@ pub struct Plugins {
     pub runtime: Runtime,
     /// Caps plugin calls running at once.
     pub calls: tokio::sync::Semaphore,
+    /// Caps plugin reads running at once (each holds a blocking thread).
+    pub reads: tokio::sync::Semaphore,
     dir: PathBuf,
     set: RwLock<Arc<PluginSet>>,
     /// What the directory looked like at the last scan: file → (modified, length).
@@ -152,6 +156,7 @@ impl Plugins {
     pub fn new(runtime: Runtime, dir: PathBuf) -> Plugins {
         Plugins {
             calls: tokio::sync::Semaphore::new(runtime.limits.concurrency),
+            reads: tokio::sync::Semaphore::new(runtime.limits.read_concurrency.max(1)),
             runtime,
             dir,
             set: RwLock::default(),
@@ -166,6 +171,16 @@ impl Plugins {
     /// The set in force now.
     pub fn current(&self) -> Arc<PluginSet> {
         self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `next` in force. The old set is dropped after the lock is released (freeing compiled
+    /// code unmaps memory), so no request's `current` waits on it.
+    fn replace(&self, next: PluginSet) {
+        let old = std::mem::replace(
+            &mut *self.set.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(next),
+        );
+        drop(old);
     }
 
     /// Compiles, links and checks one component against `set` (a plugin of the same name is
@@ -197,6 +212,7 @@ impl Plugins {
             origin,
             hash: format!("{:x}", Sha256::digest(wasm)),
             migrated: Default::default(),
+            reads: tokio::sync::Semaphore::new((self.runtime.limits.read_concurrency / 2).max(1)),
         })
     }
 
@@ -210,7 +226,7 @@ impl Plugins {
                 Err(why) => refusals.push(refuse(&format!("first-party {file}"), &why)),
             }
         }
-        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        self.replace(set);
         refusals.extend(self.rescan());
         refusals
     }
@@ -267,7 +283,7 @@ impl Plugins {
         }
         next.plugins
             .sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
-        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.replace(next);
         *seen = now;
         refusals
     }

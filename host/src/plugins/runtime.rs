@@ -29,6 +29,49 @@ pub struct Limits {
     pub body: usize,
     /// Plugin calls running at once, across every tenant and plugin.
     pub concurrency: usize,
+    /// Plugin GETs running at once. Each holds one of the runtime's blocking threads for its
+    /// length, and the host's own routes need the others: half of them, by default. One plugin
+    /// may take at most half of these, so one plugin's slow reads cannot stall another's.
+    pub read_concurrency: usize,
+    /// Wall-clock limit of applying a plugin's migrations to one tenant file.
+    pub migration_deadline: Duration,
+    /// What one call's SQL may use.
+    pub sql: SqlLimits,
+    /// Events one route call may emit.
+    pub events_per_call: usize,
+    /// Events one `on-event` call may emit.
+    pub events_per_reaction: usize,
+    /// The largest event payload (its JSON), in bytes.
+    pub event_payload: usize,
+    /// How deep a chain of reactions may go: an event emitted by a route or the host is depth 0,
+    /// one emitted by `on-event` in reply to a depth-n event is depth n + 1; past this depth
+    /// `emit` is refused. With `events_per_reaction` it bounds what one event can set off.
+    pub chain_depth: u32,
+}
+
+/// Resource limits on a plugin call's SQL, enforced by SQLite itself.
+#[derive(Debug, Clone)]
+pub struct SqlLimits {
+    /// The longest string or blob a statement may build or store (`SQLITE_LIMIT_LENGTH`).
+    pub max_value: usize,
+    /// The longest SQL text (`SQLITE_LIMIT_SQL_LENGTH`).
+    pub max_sql: usize,
+    /// The most bytes of values one query may hand back to the guest.
+    pub max_result: usize,
+    /// The size a tenant file may reach through a plugin's writes (`PRAGMA max_page_count`);
+    /// a write that would grow it further fails and rolls back.
+    pub max_file: u64,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        SqlLimits {
+            max_value: 8 << 20,
+            max_sql: 256 << 10,
+            max_result: 16 << 20,
+            max_file: 1 << 30,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -38,6 +81,13 @@ impl Default for Limits {
             memory: 64 << 20,
             body: 4 << 20,
             concurrency: 64,
+            read_concurrency: 4,
+            migration_deadline: Duration::from_secs(10),
+            sql: SqlLimits::default(),
+            events_per_call: 100,
+            events_per_reaction: 10,
+            event_payload: 64 << 10,
+            chain_depth: 3,
         }
     }
 }
@@ -88,6 +138,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        no_waiting(&mut linker)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -143,7 +194,7 @@ impl Runtime {
     }
 
     fn store(&self, call: Call) -> Store<PluginState> {
-        let mut store = Store::new(&self.engine, PluginState::new(call, self.limits.memory));
+        let mut store = Store::new(&self.engine, PluginState::new(call, &self.limits));
         store.limiter(|s| &mut s.limits);
         let ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
@@ -201,6 +252,48 @@ impl Runtime {
             .map_err(classify)?
             .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
     }
+}
+
+/// The WASI version the linker defines (a guest built against an older 0.2 matches it).
+const WASI_CLOCKS: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// WASI lets a guest wait: subscribe to a clock, then `poll` or `block`. A wait happens inside
+/// the host, where the epoch deadline cannot interrupt it, so a sleeping plugin would hold its
+/// thread, its call slot and perhaps the tenant's writer past its deadline. Plugins get no
+/// waiting: a subscription for any time but now traps at once.
+fn no_waiting(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
+    use wasmtime::StoreContextMut;
+    use wasmtime_wasi::clocks::WasiClocksView;
+    use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host;
+
+    fn refused() -> wasmtime::Error {
+        wasmtime::format_err!(
+            "denied: plugins may not sleep or wait on a clock (it would outlive the call's deadline)"
+        )
+    }
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(WASI_CLOCKS)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: StoreContextMut<'_, PluginState>, (nanos,): (u64,)| {
+            if nanos > 0 {
+                return Err(refused());
+            }
+            Ok((store.data_mut().clocks().subscribe_duration(0)?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: StoreContextMut<'_, PluginState>, (when,): (u64,)| {
+            let mut clocks = store.data_mut().clocks();
+            if when > clocks.now()? {
+                return Err(refused());
+            }
+            Ok((clocks.subscribe_instant(when)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 fn classify(e: wasmtime::Error) -> CallError {

@@ -4,15 +4,25 @@
 //! A plugin may touch its own tables (`<name>_…`) and read the views the host grants
 //! (`host_users`, `host_posts`, `host_files`), and nothing else: no host table, no other plugin's
 //! table, no ATTACH/DETACH, no PRAGMA, no transaction control, no triggers or views of its own, no
-//! `load_extension`. A refused statement fails to prepare, which the plugin sees as an error. Host code that runs inside an
-//! import (appending an event, reading a user) lifts the rules for its own statements.
+//! `load_extension`. A refused statement fails to prepare, which the plugin sees as an error. Host
+//! code that runs inside an import (appending an event, reading a user) lifts the rules for its
+//! own statements. Which tables are a plugin's own is [`tables`]' rule.
+//!
+//! For the same length the connection is bounded ([`Bounds`]): a progress handler interrupts any
+//! statement still running at the call's deadline, SQLite's own limits cap the length of a value
+//! and of the SQL text, and a write may not grow the tenant file past its quota.
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Instant;
 
 use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+
+use crate::plugins::runtime::SqlLimits;
+use crate::plugins::tables;
 
 /// Views the host grants every plugin, read only.
 pub const GRANTED_VIEWS: &[&str] = &["host_users", "host_posts", "host_files"];
@@ -32,7 +42,19 @@ pub struct Rules {
     mode: Mode,
     /// Set while host code runs inside an import.
     host: AtomicBool,
+    /// In a migration: what the statement being prepared began with ([`Rules::next_statement`]).
+    began: AtomicU8,
 }
+
+/// What a migration's statement began with: it decides which reads of the schema table are
+/// SQLite's own. CREATE and DROP rewrite `sqlite_master` through statements SQLite writes itself,
+/// reading it as they go; a user's SELECT inside a statement (`CREATE TABLE … AS SELECT`,
+/// `INSERT … SELECT`) must not read it.
+const BEGAN_NOTHING: u8 = 0;
+const BEGAN_CREATE: u8 = 1;
+/// ALTER and DROP statements can hold no SELECT of the plugin's: every schema read is SQLite's.
+const BEGAN_ALTER_OR_DROP: u8 = 2;
+const BEGAN_OTHER: u8 = 3;
 
 impl Rules {
     /// The key under which this plugin's statements, prepared under these rules, may be cached
@@ -43,24 +65,75 @@ impl Rules {
     }
 
     fn own(&self, table: &str) -> bool {
-        table.starts_with(&self.prefix) && table.len() > self.prefix.len()
+        tables::owns(&self.prefix, table)
+    }
+
+    /// Call before each statement of a migration is prepared.
+    pub fn next_statement(&self) {
+        self.began.store(BEGAN_NOTHING, Ordering::Relaxed);
+    }
+
+    /// Whether a read of the schema table is SQLite's own, on behalf of a DDL statement.
+    fn schema_read_allowed(&self, action: &AuthAction<'_>) -> bool {
+        let AuthAction::Read {
+            table_name,
+            column_name,
+        } = action
+        else {
+            return false;
+        };
+        if !is_schema_table(table_name) {
+            return false;
+        }
+        match self.began.load(Ordering::Relaxed) {
+            BEGAN_ALTER_OR_DROP => true,
+            // CREATE finds the row it inserted by rowid; a SELECT of the plugin's would read columns.
+            BEGAN_CREATE => column_name.eq_ignore_ascii_case("rowid"),
+            _ => false,
+        }
+    }
+
+    fn note_first_action(&self, action: &AuthAction<'_>) {
+        if self.began.load(Ordering::Relaxed) != BEGAN_NOTHING {
+            return;
+        }
+        let began = match action {
+            AuthAction::CreateTable { .. } | AuthAction::CreateIndex { .. } => BEGAN_CREATE,
+            // CREATE TABLE first asks to insert into the schema table.
+            AuthAction::Insert { table_name } if is_schema_table(table_name) => BEGAN_CREATE,
+            // DROP first asks to delete from the schema table.
+            AuthAction::Delete { table_name } if is_schema_table(table_name) => BEGAN_ALTER_OR_DROP,
+            AuthAction::AlterTable { .. }
+            | AuthAction::DropTable { .. }
+            | AuthAction::DropIndex { .. } => BEGAN_ALTER_OR_DROP,
+            _ => BEGAN_OTHER,
+        };
+        self.began.store(began, Ordering::Relaxed);
     }
 
     fn decide(&self, ctx: &AuthContext<'_>) -> Authorization {
         if self.host.load(Ordering::Relaxed) {
             return Authorization::Allow;
         }
+        let schema = self.mode == Mode::Migrate;
+        if schema {
+            self.note_first_action(&ctx.action);
+            // CREATE/ALTER/DROP rewrite the schema tables; SQLite asks on the plugin's behalf.
+            if self.schema_read_allowed(&ctx.action) || is_schema_bookkeeping(&ctx.action) {
+                return Authorization::Allow;
+            }
+        }
+        // ALTER names its database in the action (SQLite passes something else beside it for
+        // DROP COLUMN): judged in its arm below.
         if ctx.database_name.is_some_and(|db| db != "main")
-            && !matches!(ctx.action, AuthAction::Select | AuthAction::Function { .. })
+            && !matches!(
+                ctx.action,
+                AuthAction::Select | AuthAction::Function { .. } | AuthAction::AlterTable { .. }
+            )
         {
             return Authorization::Deny;
         }
         let writes = self.mode != Mode::Read;
-        let schema = self.mode == Mode::Migrate;
-        // CREATE/ALTER also rewrite sqlite_master; SQLite asks for that on the plugin's behalf.
-        if schema && is_schema_bookkeeping(&ctx.action) {
-            return Authorization::Allow;
-        }
         let allowed = match ctx.action {
             AuthAction::Select | AuthAction::Recursive => true,
             AuthAction::Function { function_name } => {
@@ -93,7 +166,10 @@ impl Rules {
                     .is_some_and(|rest| self.own(rest));
                 schema && self.own(table_name) && (self.own(index_name) || auto)
             }
-            AuthAction::AlterTable { table_name, .. } => schema && self.own(table_name),
+            AuthAction::AlterTable {
+                database_name,
+                table_name,
+            } => schema && database_name == "main" && self.own(table_name),
             AuthAction::Reindex { index_name } => schema && self.own(index_name),
             _ => false,
         };
@@ -105,12 +181,22 @@ impl Rules {
     }
 }
 
+/// The writes to the schema table that SQLite makes on a CREATE, ALTER or DROP's behalf (its
+/// reads are [`Rules::schema_read_allowed`]'s to judge).
 fn is_schema_bookkeeping(action: &AuthAction<'_>) -> bool {
     matches!(
         action,
         AuthAction::Insert { table_name } | AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
-            if *table_name == "sqlite_master" || *table_name == "sqlite_schema"
-    ) || matches!(action, AuthAction::Read { table_name, .. } if *table_name == "sqlite_master")
+            if is_schema_table(table_name)
+    )
+}
+
+/// The schema tables of `main` and of `temp` (a rename checks the temporary schema too).
+fn is_schema_table(name: &str) -> bool {
+    matches!(
+        name,
+        "sqlite_master" | "sqlite_schema" | "sqlite_temp_master" | "sqlite_temp_schema"
+    )
 }
 
 thread_local! {
@@ -143,33 +229,71 @@ pub fn guard_connection(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS mobieus_sandbox_guard (x)")
 }
 
+/// How far one call's statements may go.
+pub struct Bounds<'a> {
+    /// A statement still running at this instant is interrupted.
+    pub deadline: Instant,
+    pub sql: &'a SqlLimits,
+}
+
+impl<'a> Bounds<'a> {
+    /// For a call that may take `length` from now.
+    pub fn from_now(length: std::time::Duration, sql: &'a SqlLimits) -> Self {
+        Bounds {
+            deadline: Instant::now() + length,
+            sql,
+        }
+    }
+}
+
+/// How often (in SQLite VM steps) a running statement checks the deadline: a clock read every
+/// few microseconds of SQL.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// The connection's settings from before a call, put back after it.
+struct Before {
+    length: i32,
+    sql_length: i32,
+    max_pages: Option<i64>,
+}
+
 /// The sandbox, active on this thread for one plugin call; lifted when dropped.
 pub struct Installed<'c> {
-    _conn: &'c Connection,
+    conn: &'c Connection,
     rules: Arc<Rules>,
     previous: Option<Arc<Rules>>,
+    before: Option<Before>,
 }
 
 impl<'c> Installed<'c> {
-    pub fn new(conn: &'c Connection, plugin: &str, mode: Mode) -> rusqlite::Result<Self> {
+    pub fn new(
+        conn: &'c Connection,
+        plugin: &str,
+        mode: Mode,
+        bounds: &Bounds<'_>,
+    ) -> rusqlite::Result<Self> {
         let rules = Arc::new(Rules {
-            prefix: format!("{plugin}_"),
+            prefix: tables::prefix(plugin),
             mode,
             host: AtomicBool::new(false),
+            began: AtomicU8::new(BEGAN_NOTHING),
         });
         // The guard goes on a connection once, with a marker only this connection can see (a
         // temporary table lives and dies with its connection): finding the marker is a cached
-        // statement, not a parse. Checked before the rules apply, which would refuse `temp`.
+        // statement, not a parse. Checked before the rules apply, which would refuse `temp`
+        // (and the pragmas that bound the call).
         let previous = ACTIVE.with(|active| active.take());
         let guarded = guard_connection(conn);
+        let bounded = guarded.and_then(|()| bound(conn, mode, bounds));
         ACTIVE.with(|active| *active.borrow_mut() = Some(rules.clone()));
         // Dropped on an error, it puts the previous rules back.
-        let installed = Installed {
-            _conn: conn,
+        let mut installed = Installed {
+            conn,
             rules,
             previous,
+            before: None,
         };
-        guarded?;
+        installed.before = Some(bounded?);
         Ok(installed)
     }
 
@@ -178,8 +302,57 @@ impl<'c> Installed<'c> {
     }
 }
 
+/// Bounds `conn` for one call; returns what to put back.
+fn bound(conn: &Connection, mode: Mode, bounds: &Bounds<'_>) -> rusqlite::Result<Before> {
+    let clamp = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let deadline = bounds.deadline;
+    conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))?;
+    let length = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(bounds.sql.max_value))?;
+    let sql_length = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, clamp(bounds.sql.max_sql))?;
+    let max_pages = if mode == Mode::Read {
+        None
+    } else {
+        let page_size: i64 = conn
+            .prepare_cached("PRAGMA page_size")?
+            .query_row([], |r| r.get(0))?;
+        let before: i64 = conn
+            .prepare_cached("PRAGMA max_page_count")?
+            .query_row([], |r| r.get(0))?;
+        set_max_pages(conn, bounds.sql.max_file as i64 / page_size.max(512))?;
+        Some(before)
+    };
+    Ok(Before {
+        length,
+        sql_length,
+        max_pages,
+    })
+}
+
+/// SQLite never lowers it below the file's current size.
+fn set_max_pages(conn: &Connection, pages: i64) -> rusqlite::Result<()> {
+    // A pragma takes no bound parameter; the number is ours, not the plugin's.
+    conn.prepare_cached(&format!("PRAGMA max_page_count = {pages}"))?
+        .query_row([], |_| Ok(()))
+}
+
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
+        // Rules off first: they would refuse the pragma that restores the page cap.
+        ACTIVE.with(|active| active.take());
+        let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
+        if let Some(before) = self.before.take() {
+            let _ = self
+                .conn
+                .set_limit(Limit::SQLITE_LIMIT_LENGTH, before.length);
+            let _ = self
+                .conn
+                .set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, before.sql_length);
+            if let Some(pages) = before.max_pages
+                && let Err(e) = set_max_pages(self.conn, pages)
+            {
+                tracing::error!("restoring max_page_count after a plugin call: {e}");
+            }
+        }
         let previous = self.previous.take();
         ACTIVE.with(|active| *active.borrow_mut() = previous);
     }
@@ -197,6 +370,15 @@ pub fn as_host<T>(rules: &Rules, f: impl FnOnce() -> T) -> T {
 mod tests {
     use super::*;
 
+    fn run_migration(conn: &Connection, rules: &Rules, sql: &str) -> rusqlite::Result<()> {
+        crate::plugins::migrate::run_statements(conn, rules, sql)
+    }
+
+    fn bounds() -> Bounds<'static> {
+        static SQL: std::sync::LazyLock<SqlLimits> = std::sync::LazyLock::new(SqlLimits::default);
+        Bounds::from_now(std::time::Duration::from_secs(30), &SQL)
+    }
+
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
@@ -212,7 +394,7 @@ mod tests {
     #[test]
     fn own_tables_and_granted_views_only() {
         let conn = db();
-        let _sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
         for ok in [
             "SELECT * FROM me_rows",
             "INSERT INTO me_rows VALUES ('x')",
@@ -249,21 +431,16 @@ mod tests {
     fn modes() {
         let conn = db();
         {
-            let _sandbox = Installed::new(&conn, "me", Mode::Read).unwrap();
+            let _sandbox = Installed::new(&conn, "me", Mode::Read, &bounds()).unwrap();
             assert!(conn.prepare("SELECT * FROM me_rows").is_ok());
             assert!(conn.prepare("INSERT INTO me_rows VALUES ('x')").is_err());
         }
         {
-            let _sandbox = Installed::new(&conn, "me", Mode::Migrate).unwrap();
-            conn.execute_batch("CREATE TABLE me_new (id TEXT PRIMARY KEY, u TEXT UNIQUE) WITHOUT ROWID; CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
-            assert!(
-                conn.execute_batch("CREATE TABLE elsewhere (id TEXT)")
-                    .is_err()
-            );
-            assert!(
-                conn.execute_batch("CREATE INDEX sneaky ON api_keys (id)")
-                    .is_err()
-            );
+            let sandbox = Installed::new(&conn, "me", Mode::Migrate, &bounds()).unwrap();
+            let rules = sandbox.rules();
+            run_migration(&conn, &rules, "CREATE TABLE me_new (id TEXT PRIMARY KEY, u TEXT UNIQUE) WITHOUT ROWID; CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
+            assert!(run_migration(&conn, &rules, "CREATE TABLE elsewhere (id TEXT)").is_err());
+            assert!(run_migration(&conn, &rules, "CREATE INDEX sneaky ON api_keys (id)").is_err());
         }
         // Removed on drop: the host's statements run unchecked again.
         assert!(conn.prepare("SELECT * FROM api_keys").is_ok());
@@ -291,8 +468,9 @@ mod tests {
         let tenant = store.create_tenant(&slug, tenants::Plan::Pro).unwrap();
         let db = store.db(&tenant, tenants::Env::Live).unwrap();
         db.write(move |w| {
-            migrate::ensure(w, &market).unwrap();
-            migrate::ensure(w, &moderation).unwrap();
+            let limits = Default::default();
+            migrate::ensure(w, &market, &limits).unwrap();
+            migrate::ensure(w, &moderation, &limits).unwrap();
             let tables = |prefix: &str| -> Vec<String> {
                 let mut stmt = w
                     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?1")
@@ -307,7 +485,7 @@ mod tests {
                 ("moderation", tables("moderation"), tables("market")),
             ] {
                 assert!(!own.is_empty() && !theirs.is_empty());
-                let _sandbox = Installed::new(w, plugin, Mode::Write).unwrap();
+                let _sandbox = Installed::new(w, plugin, Mode::Write, &bounds()).unwrap();
                 for table in &own {
                     w.prepare(&format!("SELECT * FROM {table}"))
                         .unwrap_or_else(|e| panic!("{plugin} reading its own {table}: {e}"));
@@ -331,23 +509,123 @@ mod tests {
     }
 
     #[test]
+    fn a_migration_cannot_read_the_schema() {
+        let conn = db();
+        let sandbox = Installed::new(&conn, "me", Mode::Migrate, &bounds()).unwrap();
+        let rules = sandbox.rules();
+        for refused in [
+            "CREATE TABLE me_copy AS SELECT * FROM sqlite_master",
+            "CREATE TABLE me_copy AS SELECT sql FROM sqlite_schema",
+            "CREATE TABLE me_copy AS SELECT name FROM sqlite_master",
+            "INSERT INTO me_rows SELECT sql FROM sqlite_master",
+            "UPDATE me_rows SET id = (SELECT sql FROM sqlite_master LIMIT 1)",
+            "SELECT name FROM sqlite_master",
+        ] {
+            assert!(
+                run_migration(&conn, &rules, refused).is_err(),
+                "{refused} was allowed"
+            );
+        }
+        run_migration(
+            &conn,
+            &rules,
+            "CREATE TABLE me_ok (id TEXT PRIMARY KEY, u TEXT UNIQUE); CREATE INDEX me_ok_u ON me_ok (u);
+             ALTER TABLE me_ok ADD COLUMN n INTEGER; ALTER TABLE me_ok RENAME COLUMN n TO m;
+             ALTER TABLE me_ok RENAME TO me_renamed; DROP INDEX me_ok_u; ALTER TABLE me_renamed DROP COLUMN m;
+             DROP TABLE me_renamed;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_statement_running_at_the_deadline_is_interrupted() {
+        let conn = db();
+        let sql = SqlLimits::default();
+        let bounds = Bounds::from_now(std::time::Duration::from_millis(100), &sql);
+        let started = Instant::now();
+        let spun = {
+            let _sandbox = Installed::new(&conn, "me", Mode::Read, &bounds).unwrap();
+            // A CTE is named like a table: in the plugin's prefix.
+            conn.query_row(
+                "WITH RECURSIVE me_c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM me_c) SELECT count(*) FROM me_c",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        };
+        let err = spun.unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::OperationInterrupted)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Lifted with the sandbox: the host's own statements run unbounded.
+        let n: i64 = conn
+            .query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 100000);
+    }
+
+    #[test]
+    fn values_and_the_file_are_bounded_while_a_call_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("t.db")).unwrap();
+        conn.execute_batch("CREATE TABLE me_blobs (b BLOB)")
+            .unwrap();
+        let sql = SqlLimits {
+            max_value: 1 << 20,
+            max_file: 4 << 20,
+            ..SqlLimits::default()
+        };
+        let bounds = Bounds::from_now(std::time::Duration::from_secs(30), &sql);
+        {
+            let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds).unwrap();
+            let big = conn.query_row("SELECT zeroblob(2000000)", [], |_| Ok(()));
+            assert_eq!(
+                big.unwrap_err().sqlite_error_code(),
+                Some(rusqlite::ErrorCode::TooBig)
+            );
+            let mut full = None;
+            for _ in 0..10 {
+                if let Err(e) = conn.execute("INSERT INTO me_blobs VALUES (zeroblob(900000))", []) {
+                    full = Some(e);
+                    break;
+                }
+            }
+            assert_eq!(
+                full.expect("the file grew past its cap")
+                    .sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            );
+        }
+        // Back to the host's limits.
+        conn.query_row("SELECT zeroblob(2000000)", [], |_| Ok(()))
+            .unwrap();
+        conn.execute("INSERT INTO me_blobs VALUES (zeroblob(900000))", [])
+            .unwrap();
+    }
+
+    #[test]
     fn the_guard_survives_a_rolled_back_marker_and_each_connection_gets_its_own() {
         let conn = db();
         conn.execute_batch("BEGIN").unwrap();
-        drop(Installed::new(&conn, "me", Mode::Write).unwrap());
+        drop(Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap());
         conn.execute_batch("ROLLBACK").unwrap();
         // The marker went with the rollback; the guard did not, and is found again.
-        let _sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
         assert!(conn.prepare("SELECT * FROM api_keys").is_err());
         let other = db();
-        let _other = Installed::new(&other, "me", Mode::Read).unwrap();
+        let _other = Installed::new(&other, "me", Mode::Read, &bounds()).unwrap();
         assert!(other.prepare("SELECT * FROM api_keys").is_err());
     }
 
     #[test]
     fn host_code_inside_an_import_is_not_sandboxed() {
         let conn = db();
-        let sandbox = Installed::new(&conn, "me", Mode::Write).unwrap();
+        let sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
         let rules = sandbox.rules();
         assert!(as_host(&rules, || conn
             .prepare("SELECT * FROM api_keys")

@@ -10,6 +10,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::plugins::runtime::Limits;
 use crate::plugins::sandbox::Rules;
 
 /// The database side of a call. The pointers are only dereferenced during the call that created
@@ -34,6 +35,39 @@ pub struct Call {
     pub rules: Option<Arc<Rules>>,
     pub settings: HashMap<String, String>,
     pub request_id: String,
+    pub emits: Emits,
+}
+
+/// What `events.emit` may still do in one call: how many more events, how large, and at which
+/// depth of a chain of reactions they stand.
+pub struct Emits {
+    pub left: usize,
+    pub max_payload: usize,
+    /// The depth the events this call emits get.
+    pub depth: u32,
+    pub max_depth: u32,
+}
+
+impl Emits {
+    /// A route call's: its events start a chain.
+    pub fn route(limits: &Limits) -> Emits {
+        Emits {
+            left: limits.events_per_call,
+            max_payload: limits.event_payload,
+            depth: 0,
+            max_depth: limits.chain_depth,
+        }
+    }
+
+    /// An `on-event` call's, in reply to an event at depth `handled`.
+    pub fn reaction(limits: &Limits, handled: u32) -> Emits {
+        Emits {
+            left: limits.events_per_reaction,
+            max_payload: limits.event_payload,
+            depth: handled.saturating_add(1),
+            max_depth: limits.chain_depth,
+        }
+    }
 }
 
 impl Call {
@@ -45,6 +79,12 @@ impl Call {
             rules: None,
             settings: HashMap::new(),
             request_id: String::new(),
+            emits: Emits {
+                left: 0,
+                max_payload: 0,
+                depth: 0,
+                max_depth: 0,
+            },
         }
     }
 
@@ -73,11 +113,13 @@ pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: StoreLimits,
+    /// The most bytes one `db.query` may return.
+    pub max_result: usize,
     pub call: Call,
 }
 
 impl PluginState {
-    pub fn new(call: Call, memory: usize) -> PluginState {
+    pub fn new(call: Call, limits: &Limits) -> PluginState {
         PluginState {
             // Nothing granted: no preopened directories, no environment, no sockets, stdio closed.
             // Built per call (~0.3 µs): reusing a thread's last one would hand the next tenant's
@@ -85,8 +127,9 @@ impl PluginState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(memory)
+                .memory_size(limits.memory)
                 .build(),
+            max_result: limits.sql.max_result,
             call,
         }
     }
