@@ -167,21 +167,27 @@ async fn test_keys_write_plugin_data_to_the_sandbox() {
 }
 
 async fn hostile_server() -> (Server, Client) {
-    let server = Server::start_with(&["--plugin-timeout", "500ms", "--plugin-memory-mib", "32"]);
+    hostile_server_with(
+        &["--plugin-timeout", "500ms", "--plugin-memory-mib", "32"],
+        "hostile:use,guestbook:read,guestbook:write,events:read,users:write",
+    )
+    .await
+}
+
+/// A server started with `args`, the guestbook and the hostile plugin installed and on for
+/// tenant `acme`, and a client of `acme` whose key holds `scopes` (and no rate limit to speak of).
+pub async fn hostile_server_with(args: &[&str], scopes: &str) -> (Server, Client) {
+    let server = Server::start_with(args);
     server.create_tenant("acme", "pro");
     server.cli_ok(&["plugin", "install", GUESTBOOK]);
     server.cli_ok(&["plugin", "install", &test_plugin("hostile")]);
     for name in ["guestbook", "hostile"] {
         server.cli_ok(&["plugin", "enable", "--tenant", "acme", name]);
     }
-    let (_, key) = server.create_key(
-        "acme",
-        "live",
-        "hostile:use,guestbook:read,guestbook:write,events:read,users:write",
-        &[],
-    );
+    let (_, key) = server.create_key("acme", "live", scopes, &["--rate-limit", "100000"]);
     let client = server.client("acme").key(&key);
     until_served(&client, "/api/v1/hostile/things").await;
+    until_served(&client, "/api/v1/guestbook/entries").await;
     (server, client)
 }
 

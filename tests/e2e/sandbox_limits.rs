@@ -9,37 +9,32 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{ALL_CORE, Client, Server, eventually};
-use crate::plugins::{GUESTBOOK, test_plugin, until_served};
+use crate::plugins::{hostile_server_with, test_plugin};
 use crate::receiver::{Receiver, Reply};
 
-struct Box_ {
+/// A server with the hostile plugin on for `acme`, and a second tenant to probe.
+struct Hostile {
     server: Server,
     acme: Client,
     other: Client,
 }
 
-async fn hostile_box(args: &[&str]) -> Box_ {
-    let server = Server::start_with(args);
-    server.create_tenant("acme", "pro");
-    server.cli_ok(&["plugin", "install", GUESTBOOK]);
-    server.cli_ok(&["plugin", "install", &test_plugin("hostile")]);
-    for name in ["guestbook", "hostile"] {
-        server.cli_ok(&["plugin", "enable", "--tenant", "acme", name]);
-    }
-    let (_, key) = server.create_key(
-        "acme",
-        "live",
-        &format!("{ALL_CORE},hostile:use,guestbook:read,guestbook:write"),
-        &["--rate-limit", "100000"],
-    );
-    let acme = server.client("acme").key(&key);
+async fn hostile_box(args: &[&str]) -> Hostile {
+    let scopes = format!("{ALL_CORE},hostile:use,guestbook:read,guestbook:write");
+    let (server, acme) = hostile_server_with(args, &scopes).await;
     let other = server.tenant_with_key("other");
-    until_served(&acme, "/api/v1/hostile/things").await;
-    until_served(&acme, "/api/v1/guestbook/entries").await;
-    Box_ {
+    Hostile {
         server,
         acme,
         other,
+    }
+}
+
+impl Hostile {
+    /// A small plugin write, which must succeed.
+    async fn write_a_thing(&self) {
+        let r = self.acme.post("/api/v1/hostile/things", json!({})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
     }
 }
 
@@ -50,7 +45,7 @@ struct Probe {
 }
 
 impl Probe {
-    fn start(b: &Box_) -> Probe {
+    fn start(b: &Hostile) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let probes: Vec<(String, Client)> = vec![
             ("/healthz".into(), b.server.client("-")),
@@ -191,13 +186,7 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
     }
     // The writer is free again: a write of the same tenant goes through at once.
     let started = Instant::now();
-    assert_eq!(
-        b.acme
-            .post("/api/v1/hostile/things", json!({}))
-            .await
-            .status,
-        201
-    );
+    b.write_a_thing().await;
     assert!(started.elapsed() < Duration::from_secs(1));
 
     let (answers, took) =
@@ -283,13 +272,7 @@ async fn sql_cannot_exhaust_memory_or_disk() {
         );
     }
     // Smaller plugin writes still fit, and the host's own writes are not held to the quota.
-    assert_eq!(
-        b.acme
-            .post("/api/v1/hostile/things", json!({}))
-            .await
-            .status,
-        201
-    );
+    b.write_a_thing().await;
     let file = b.server.data_dir().join("tenants/acme/live.db");
     let size = std::fs::metadata(&file).unwrap().len();
     assert!(size <= 25 << 20, "{size} bytes");

@@ -74,7 +74,7 @@ impl PluginArgs {
         blocking_threads: usize,
     ) -> CliResult<std::sync::Arc<Plugins>> {
         let mut limits = Limits {
-            read_concurrency: (blocking_threads / 2).max(1),
+            read_concurrency: (blocking_threads / 2).max(2),
             ..Limits::default()
         };
         if let Some(t) = self.plugin_timeout {

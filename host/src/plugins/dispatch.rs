@@ -28,6 +28,7 @@ use crate::http::scope;
 use crate::plugins::bindings::types;
 use crate::plugins::manifest::Route;
 use crate::plugins::migrate;
+use crate::plugins::read_pool::NotRun;
 use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
@@ -92,26 +93,31 @@ async fn read_route(
 ) -> Result<Response> {
     let mut request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
-    // A read holds a blocking thread: its slots are fewer than the threads, and one plugin takes
-    // at most its share of them.
-    let wait = state.plugins.runtime.limits.deadline;
-    let _call = slot(&state.plugins.calls, wait).await?;
-    let _own = slot(&plugin.reads, wait).await?;
-    let _read = slot(&state.plugins.reads, wait).await?;
+    let _call = slot(&state.plugins.calls, state.plugins.runtime.limits.deadline).await?;
     for _ in 0..2 {
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
-        // The request and settings go to the call and come back only if migrations must run.
-        let outcome = tokio::task::spawn_blocking(move || -> Outcome {
-            au.db.read(|conn| {
-                if pl.migrations_pending(au.db.id(), conn)? {
-                    return Ok(Err((request, settings)));
-                }
-                let call = new_call(&st.plugins, &pl, settings, &request.request_id);
-                read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
+        // On the plugin read threads, within this plugin's share of them. The request and
+        // settings go to the call and come back only if migrations must run.
+        let outcome = state
+            .plugins
+            .reads
+            .run(&name, move || -> Outcome {
+                au.db.read(|conn| {
+                    if pl.migrations_pending(au.db.id(), conn)? {
+                        return Ok(Err((request, settings)));
+                    }
+                    let call = new_call(&st.plugins, &pl, settings, &request.request_id);
+                    read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
+                })
             })
-        })
-        .await?
-        .map_err(|u| undone(&name, u))?;
+            .await
+            .map_err(|not_run| match not_run {
+                NotRun::Busy => plugin_busy(),
+                NotRun::Panicked => {
+                    ApiError::internal(anyhow::anyhow!("plugin `{name}`: a read job panicked"))
+                }
+            })?
+            .map_err(|u| undone(&name, u))?;
         match outcome {
             Ok(response) => return into_response(response),
             Err((back, kept)) => {
@@ -138,8 +144,8 @@ type Outcome = std::result::Result<
     Undone,
 >;
 
-/// A slot under one of the caps on plugin calls running at once; waiting for one (and so the
-/// timer) only when they are all taken, and for at most `wait`.
+/// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
+/// when they are all taken, and for at most `wait`.
 async fn slot(
     slots: &tokio::sync::Semaphore,
     wait: std::time::Duration,
@@ -149,14 +155,16 @@ async fn slot(
     }
     tokio::time::timeout(wait, slots.acquire())
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "plugin_busy",
-                "Too many plugin calls are running. Retry shortly.",
-            )
-        })?
+        .map_err(|_| plugin_busy())?
         .map_err(ApiError::internal)
+}
+
+fn plugin_busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "plugin_busy",
+        "Too many plugin calls are running. Retry shortly.",
+    )
 }
 
 /// A route call's context, before its transaction and sandbox are set.

@@ -4,6 +4,7 @@
 //! - [`state`] and [`imports`]: what a call carries and the capabilities it is given.
 //! - [`sandbox`]: the SQLite authorizer and bounds a plugin's SQL runs under.
 //! - [`tables`]: which tables a plugin owns, for the manifest check and the sandbox alike.
+//! - [`read_pool`]: the threads plugin GETs run on, a share per plugin.
 
 pub mod bindings;
 pub mod dispatch;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod imports;
 pub mod manifest;
 pub mod migrate;
+pub mod read_pool;
 pub mod registry;
 pub mod routes;
 pub mod runtime;

@@ -14,8 +14,22 @@ use sha2::{Digest, Sha256};
 
 use crate::plugins::bindings::PluginPre;
 use crate::plugins::manifest::{Manifest, Route};
+use crate::plugins::read_pool::ReadPool;
 use crate::plugins::routes;
-use crate::plugins::runtime::Runtime;
+use crate::plugins::runtime::{Limits, Runtime};
+
+/// Calls of one plugin that may wait for a read thread at once; more are `plugin_busy` at once.
+const MAX_WAITING_READS: usize = 256;
+
+fn read_pool(limits: &Limits) -> ReadPool {
+    let threads = limits.read_concurrency.max(1);
+    ReadPool::new(
+        threads,
+        (threads / 2).max(1),
+        MAX_WAITING_READS,
+        limits.deadline,
+    )
+}
 use crate::plugins::state::PluginState;
 
 mod embedded {
@@ -41,8 +55,6 @@ pub struct LoadedPlugin {
     /// Tenant files this version's migrations are known to be applied to, so a GET need not ask
     /// the file each time (migrations are never undone).
     migrated: std::sync::RwLock<HashSet<tenants::DbId>>,
-    /// This plugin's share of the read slots (`Limits::read_concurrency`).
-    pub reads: tokio::sync::Semaphore,
 }
 
 impl LoadedPlugin {
@@ -144,8 +156,8 @@ pub struct Plugins {
     pub runtime: Runtime,
     /// Caps plugin calls running at once.
     pub calls: tokio::sync::Semaphore,
-    /// Caps plugin reads running at once (each holds a blocking thread).
-    pub reads: tokio::sync::Semaphore,
+    /// The threads plugin reads run on.
+    pub reads: ReadPool,
     dir: PathBuf,
     set: RwLock<Arc<PluginSet>>,
     /// What the directory looked like at the last scan: file → (modified, length).
@@ -156,7 +168,7 @@ impl Plugins {
     pub fn new(runtime: Runtime, dir: PathBuf) -> Plugins {
         Plugins {
             calls: tokio::sync::Semaphore::new(runtime.limits.concurrency),
-            reads: tokio::sync::Semaphore::new(runtime.limits.read_concurrency.max(1)),
+            reads: read_pool(&runtime.limits),
             runtime,
             dir,
             set: RwLock::default(),
@@ -212,7 +224,6 @@ impl Plugins {
             origin,
             hash: format!("{:x}", Sha256::digest(wasm)),
             migrated: Default::default(),
-            reads: tokio::sync::Semaphore::new((self.runtime.limits.read_concurrency / 2).max(1)),
         })
     }
 

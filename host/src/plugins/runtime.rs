@@ -29,9 +29,9 @@ pub struct Limits {
     pub body: usize,
     /// Plugin calls running at once, across every tenant and plugin.
     pub concurrency: usize,
-    /// Plugin GETs running at once. Each holds one of the runtime's blocking threads for its
-    /// length, and the host's own routes need the others: half of them, by default. One plugin
-    /// may take at most half of these, so one plugin's slow reads cannot stall another's.
+    /// Threads plugin GETs run on ([`crate::plugins::read_pool`]), apart from the runtime's
+    /// blocking threads that the host's own routes use; one plugin may use at most half of them,
+    /// so one plugin's slow reads cannot stall another's.
     pub read_concurrency: usize,
     /// Wall-clock limit of applying a plugin's migrations to one tenant file.
     pub migration_deadline: Duration,
