@@ -61,7 +61,7 @@ pub struct PluginArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub plugin_memory_mib: Option<u32>,
     /// The size in MiB a tenant file may reach through plugin writes (default 1024): a plugin
-    /// write past it fails with `denied`.
+    /// write past it is rolled back and answers `507 storage_quota_exceeded`.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub plugin_quota_mib: Option<u32>,
 }
