@@ -170,10 +170,11 @@ impl events::Host for PluginState {
                 "this call has emitted as many events as one call may".into(),
             ));
         }
-        emits.left -= 1;
         let depth = emits.depth;
         let payload = RawValue::from_string(data)
             .map_err(|e| Error::Invalid(format!("data is not JSON: {e}")))?;
+        // Counted once it is an event that could be appended.
+        self.call.emits.left -= 1;
         let rules = self.call.rules.clone();
         let w = self.call.write().ok_or_else(|| {
             Error::Denied("events can be emitted only by requests that write (not GET)".into())
