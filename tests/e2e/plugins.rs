@@ -14,6 +14,18 @@ pub fn test_plugin(name: &str) -> String {
 
 pub const GUESTBOOK: &str = env!("MOBIEUS_GUESTBOOK_WASM");
 
+/// Copies a test plugin into the running server's plugins directory by hand, as an operator
+/// might, and waits for the server's log to refuse it with `why`.
+pub async fn dropped_in_is_refused(server: &Server, plugin: &str, why: &str) {
+    let dir = server.data_dir().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(test_plugin(plugin), dir.join(format!("{plugin}.wasm"))).unwrap();
+    eventually(Duration::from_secs(10), async || {
+        server.log().contains(why).then_some(())
+    })
+    .await;
+}
+
 /// Waits until the running server serves `path` with something other than 404 `not_found`.
 pub async fn until_served(client: &Client, path: &str) {
     eventually(Duration::from_secs(10), async || {
@@ -321,15 +333,7 @@ async fn manifests_that_break_the_rules_are_refused() {
         assert!(stderr.contains(why), "{plugin}: {stderr}");
     }
     // Dropped into the directory by hand: the server says why and runs without it.
-    std::fs::copy(
-        test_plugin("copycat"),
-        server.data_dir().join("plugins/copycat.wasm"),
-    )
-    .unwrap();
-    eventually(Duration::from_secs(10), async || {
-        server.log().contains("already claimed").then_some(())
-    })
-    .await;
+    dropped_in_is_refused(&server, "copycat", "already claimed").await;
     let listed: serde_json::Value =
         serde_json::from_str(&server.cli_ok(&["plugin", "list", "--json"])).unwrap();
     let mut names: Vec<&str> = listed["plugins"]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{ALL_CORE, Client, Server, eventually};
-use crate::plugins::{hostile_server_with, test_plugin};
+use crate::plugins::{dropped_in_is_refused, hostile_server_with, test_plugin};
 use crate::receiver::{Receiver, Reply};
 
 /// A server with the hostile plugin on for `acme`, and a second tenant to probe.
@@ -139,16 +139,7 @@ async fn a_plugin_named_after_host_tables_is_refused_at_install() {
         "{stderr}"
     );
     // Dropped into the directory by hand, the server refuses it too, with the same reason.
-    std::fs::create_dir_all(server.data_dir().join("plugins")).unwrap();
-    std::fs::copy(
-        test_plugin("squatter"),
-        server.data_dir().join("plugins/api.wasm"),
-    )
-    .unwrap();
-    eventually(Duration::from_secs(10), async || {
-        server.log().contains("name `api` is taken").then_some(())
-    })
-    .await;
+    dropped_in_is_refused(&server, "squatter", "name `api` is taken").await;
     let list = server.cli_ok(&["plugin", "list", "--json"]);
     assert!(!list.contains("\"api\""), "{list}");
 }

@@ -93,7 +93,7 @@ async fn read_route(
 ) -> Result<Response> {
     let mut request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
-    let _call = slot(&state.plugins.calls, state.plugins.runtime.limits.deadline).await?;
+    let _permit = permit(state).await?;
     for _ in 0..2 {
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
         // On the plugin read threads, within this plugin's share of them. The request and
@@ -145,18 +145,18 @@ type Outcome = std::result::Result<
 >;
 
 /// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
-/// when they are all taken, and for at most `wait`.
-async fn slot(
-    slots: &tokio::sync::Semaphore,
-    wait: std::time::Duration,
-) -> Result<tokio::sync::SemaphorePermit<'_>> {
-    if let Ok(permit) = slots.try_acquire() {
+/// when they are all taken.
+async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
+    if let Ok(permit) = state.plugins.calls.try_acquire() {
         return Ok(permit);
     }
-    tokio::time::timeout(wait, slots.acquire())
-        .await
-        .map_err(|_| plugin_busy())?
-        .map_err(ApiError::internal)
+    tokio::time::timeout(
+        state.plugins.runtime.limits.deadline,
+        state.plugins.calls.acquire(),
+    )
+    .await
+    .map_err(|_| plugin_busy())?
+    .map_err(ApiError::internal)
 }
 
 fn plugin_busy() -> ApiError {
@@ -300,10 +300,9 @@ impl Invocation {
             &head,
             body.to_vec(),
         );
-        let plugins = &self.state.plugins;
-        let _call = slot(&plugins.calls, plugins.runtime.limits.deadline).await?;
+        let _permit = permit(&self.state).await?;
         let call = new_call(
-            plugins,
+            &self.state.plugins,
             &self.plugin,
             self.settings.clone(),
             &request.request_id,

@@ -21,14 +21,10 @@ use crate::plugins::runtime::{Limits, Runtime};
 /// Calls of one plugin that may wait for a read thread at once; more are `plugin_busy` at once.
 const MAX_WAITING_READS: usize = 256;
 
+/// Half the read threads for one plugin (`ReadPool::new` keeps both at one or more).
 fn read_pool(limits: &Limits) -> ReadPool {
-    let threads = limits.read_concurrency.max(1);
-    ReadPool::new(
-        threads,
-        (threads / 2).max(1),
-        MAX_WAITING_READS,
-        limits.deadline,
-    )
+    let threads = limits.read_concurrency;
+    ReadPool::new(threads, threads / 2, MAX_WAITING_READS, limits.deadline)
 }
 use crate::plugins::state::PluginState;
 

@@ -369,10 +369,7 @@ pub fn as_host<T>(rules: &Rules, f: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run_migration(conn: &Connection, rules: &Rules, sql: &str) -> rusqlite::Result<()> {
-        crate::plugins::migrate::run_statements(conn, rules, sql)
-    }
+    use crate::plugins::migrate::run_statements as run_migration;
 
     fn bounds() -> Bounds<'static> {
         static SQL: std::sync::LazyLock<SqlLimits> = std::sync::LazyLock::new(SqlLimits::default);
