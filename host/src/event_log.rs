@@ -9,7 +9,7 @@ use tenants::db::Write;
 
 use crate::error::{ApiError, Result};
 use crate::time::to_rfc3339;
-use crate::webhooks;
+use crate::webhooks::store as outbox;
 
 /// An event exactly as `GET /api/v1/events` (and later a webhook body) shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,7 +55,7 @@ pub fn append_at_depth(
     depth: u32,
 ) -> Result<Event> {
     let event = insert(w, kind, data, depth)?;
-    webhooks::store::enqueue(w, &event, None)?;
+    outbox::enqueue(w, &event.id, &event.kind, &event, None)?;
     Ok(event)
 }
 
@@ -68,7 +68,7 @@ pub fn append_about_webhook(
     endpoint_id: &str,
 ) -> Result<Event> {
     let event = insert(w, kind, data, 0)?;
-    webhooks::store::enqueue(w, &event, Some(endpoint_id))?;
+    outbox::enqueue(w, &event.id, &event.kind, &event, Some(endpoint_id))?;
     Ok(event)
 }
 

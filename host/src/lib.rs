@@ -11,10 +11,10 @@
 
 pub mod admin;
 pub mod api;
-pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod domain;
 pub mod error;
 pub mod event_log;
 pub mod files;
@@ -22,8 +22,13 @@ pub mod http;
 pub mod openapi;
 pub mod paging;
 pub mod plugins;
+pub mod router;
 pub mod settings;
+pub mod state;
 pub mod time;
 pub mod ui;
 pub mod wakeups;
 pub mod webhooks;
+
+#[cfg(test)]
+mod floors;

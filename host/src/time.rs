@@ -24,3 +24,9 @@ pub fn ser_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
         None => s.serialize_none(),
     }
 }
+
+/// When a ULID was minted (its first 48 bits): ids are minted at commit, so this is a row's
+/// creation time.
+pub fn ulid_time(ulid: ulid::Ulid) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ulid.timestamp_ms() as i64).unwrap_or_default()
+}

@@ -12,8 +12,8 @@ use tenants::Plan;
 use crate::admin::keys::Notice;
 use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
-use crate::app::AppState;
 use crate::audit;
+use crate::state::AppState;
 
 fn describe(plan: Plan) -> &'static str {
     if plan.has_api() {

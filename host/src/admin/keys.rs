@@ -11,9 +11,9 @@ use tenants::Env;
 
 use crate::admin::page::{self, PageResult, Refused, blocking, when};
 use crate::admin::session::{Admin, FormData, Posted};
-use crate::app::AppState;
 use crate::auth::keys::{self, ApiKey, KeyEdit, KeyKind, NewKey};
 use crate::auth::scopes;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct Notice {

@@ -13,8 +13,8 @@ use crate::admin::page::{self, PageResult, Refused, blocking};
 use crate::admin::session::{
     self, Console, FORM_COOKIE, Posted, PostedAnonymously, SESSION_COOKIE, SESSION_FOR, set_cookie,
 };
-use crate::app::AppState;
 use crate::audit;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -10,10 +10,10 @@ use minijinja::{Value, context};
 use crate::admin::keys::Notice;
 use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
-use crate::app::AppState;
 use crate::plugins::manifest::Described;
 use crate::plugins::registry::{LoadedPlugin, Origin};
 use crate::settings::{self, TenantSettings};
+use crate::state::AppState;
 
 fn described(list: &[Described]) -> Vec<Value> {
     list.iter()

@@ -15,9 +15,9 @@ use tenants::{Env, TenantDb};
 
 use crate::admin::page::{self, PageResult, Refused, blocking};
 use crate::admin::session::{Admin, Posted};
-use crate::app::AppState;
 use crate::audit;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::webhooks::manage;
 use crate::webhooks::store::{self, Attempt, Delivery, Endpoint};
 

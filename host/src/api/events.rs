@@ -1,22 +1,18 @@
 //! The event log: `GET /api/v1/events` (`events:read`), newest first, cursor paging, filters
 //! `type` (exact or comma list), `since`, `until`.
 
+use axum::Json;
 use axum::extract::{OriginalUri, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use rusqlite::types::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api;
-use crate::app::AppState;
 use crate::error::Result;
 use crate::event_log::{self, Event};
 use crate::http::context::Ctx;
-use crate::http::scope::scoped;
-use crate::paging::{ListQuery, ListRequest, Page};
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list))]
-pub struct Doc;
+use crate::paging::{CursorKey, ListQuery, ListRequest, Page};
+use crate::state::AppState;
 
 /// List events
 ///
@@ -27,19 +23,17 @@ pub struct Doc;
             description = "One event type, or several separated by commas (`post.created,user.left`).")),
     security(("api_key" = ["events:read"])),
     responses((status = 200, description = "A page of events.", body = [Event])))]
-
 async fn list(
-    State(state): State<AppState>,
+    State(key): State<CursorKey>,
     ctx: Ctx,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Page<Event>>> {
-    let req = ListRequest::parse(&uri, "events", &["type"], &state.cursor_key)?;
+    let req = ListRequest::parse(&uri, "events", &["type"], &key)?;
     let types = req
         .filters
         .get("type")
         .map(|t| event_log::parse_type_filter(t))
         .transpose()?;
-    let key = state.cursor_key.clone();
     api::read(&ctx, move |conn| {
         let mut query = ListQuery {
             table: "events",
@@ -62,6 +56,6 @@ async fn list(
     .map(Json)
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new().route("/api/v1/events", scoped(state, "events:read", get(list)))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

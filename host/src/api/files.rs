@@ -11,27 +11,23 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use rusqlite::params;
 use rusqlite::types::Value;
 
 use crate::api::{self, ApiPath};
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::files::blobs::{Blobs, SpoolError, Spooled};
 use crate::files::{self, CLEAN, File, QUARANTINED, REJECTED};
 use crate::http::context::{Authenticated, Ctx};
 use crate::http::idempotency::{self, BodyDigest};
-use crate::http::scope::{self, scoped};
 use crate::paging::{ListQuery, ListRequest, Page};
-use crate::time::to_rfc3339;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list, get_one, content, upload))]
-pub struct Doc;
+use crate::state::AppState;
+use crate::time::{to_rfc3339, ulid_time};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const FILENAME_MAX: usize = 255;
 const CONTENT_TYPE_MAX: usize = 255;
@@ -274,7 +270,7 @@ async fn upload(
             sha256,
             status: QUARANTINED.into(),
             reason: None,
-            created_at: to_rfc3339(&crate::api::users::ulid_time(ulid)),
+            created_at: to_rfc3339(&ulid_time(ulid)),
             scanned_at: None,
         };
         w.prepare_cached(
@@ -358,25 +354,19 @@ fn content_type(headers: &HeaderMap) -> Result<String> {
     }
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    // Scope check → spool to disk → idempotency → handler (route layers added last run first).
-    let upload = post(upload)
-        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .route_layer(from_fn_with_state(state.clone(), spool))
-        .route_layer(from_fn(|req: Request, next: Next| {
-            scope::require("files:write", req, next)
-        }));
-    Router::new()
-        .route(
-            "/api/v1/files",
-            scoped(state, "files:read", get(list)).merge(upload),
-        )
-        .route(
-            "/api/v1/files/{id}",
-            scoped(state, "files:read", get(get_one)),
-        )
-        .route(
-            "/api/v1/files/{id}/content",
-            scoped(state, "files:read", get(content)),
-        )
+/// The scope layer runs first (see `crate::http::scope`); an upload is then spooled to disk, and
+/// only then does idempotency fingerprint it (route layers added last run first).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let (schemas, paths, upload) = routes!(upload);
+    let upload = upload
+        .route_layer(from_fn_with_state(
+            state.idempotency.clone(),
+            idempotency::layer,
+        ))
+        .route_layer(from_fn_with_state(state.clone(), spool));
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes((schemas, paths, upload))
+        .routes(routes!(get_one))
+        .routes(routes!(content))
 }

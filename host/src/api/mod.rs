@@ -1,13 +1,14 @@
-//! Host-owned resources under `/api/v1`. One file per resource: DTOs, handlers, then `router()`.
+//! Host-owned resources under `/api/v1`. One file per resource: handlers, each with its
+//! `#[utoipa::path]` (path, method, scope, schemas), then `router()`, which registers them from
+//! that one declaration (`routes!`); `crate::router` merges them. The domain they call is in
+//! `crate::domain`; this file holds what the handlers share.
 
 pub mod events;
 pub mod files;
 pub mod posts;
 pub mod users;
-pub mod validate;
 pub mod webhooks;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -17,18 +18,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 use tenants::db::Write;
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::http::context::Ctx;
-
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .merge(users::router(state))
-        .merge(posts::router(state))
-        .merge(events::router(state))
-        .merge(files::router(state))
-        .merge(webhooks::router(state))
-}
 
 /// Runs a read on the key's data file, off the async executor.
 pub async fn read<T: Send + 'static>(

@@ -2,84 +2,20 @@
 //! `POST /api/v1/posts`, `PATCH /api/v1/posts/{id}` (`posts:write`), emitting `post.created` /
 //! `post.updated` with the post.
 
+use axum::Json;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Deserializer, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::users::{find_active, ulid_time};
-use crate::api::{self, ApiPath, validate};
-use crate::app::AppState;
+use crate::api::{self, ApiPath};
+use crate::domain::posts::{self, NewPost, Post, PostPatch};
 use crate::error::{ApiError, Result};
-use crate::event_log::{self, POST_CREATED, POST_UPDATED};
 use crate::http::context::Ctx;
 use crate::http::json::ApiJson;
-use crate::http::scope::scoped;
-use crate::paging::{ListQuery, ListRequest, Page};
-use crate::time::to_rfc3339;
-use utoipa::ToSchema;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list, get_one, create, update))]
-pub struct Doc;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Post {
-    pub id: String,
-    pub author_id: String,
-    pub title: Option<String>,
-    pub body: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-const TITLE_MAX: usize = 200;
-const BODY_MAX: usize = 20_000;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPost {
-    pub author_id: String,
-    pub title: Option<String>,
-    pub body: String,
-}
-
-/// A partial update: absent fields stay; `"title": null` clears the title.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PostPatch {
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
-    pub title: Option<Option<String>>,
-    pub body: Option<String>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-const COLUMNS: &str = "id, author_id, title, body, created_at, updated_at";
-
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Post> {
-    Ok(Post {
-        id: row.get(0)?,
-        author_id: row.get(1)?,
-        title: row.get(2)?,
-        body: row.get(3)?,
-        created_at: row.get(4)?,
-        updated_at: row.get(5)?,
-    })
-}
-
-fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Post>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM posts WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()
-}
+use crate::paging::{CursorKey, ListRequest, Page};
+use crate::state::AppState;
 
 /// List posts
 ///
@@ -90,27 +26,14 @@ fn find(conn: &Connection, id: &str) -> rusqlite::Result<Option<Post>> {
     security(("api_key" = ["posts:read"])),
     responses((status = 200, description = "A page of posts.", body = [Post])))]
 async fn list(
-    State(state): State<AppState>,
+    State(key): State<CursorKey>,
     ctx: Ctx,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Page<Post>>> {
-    let req = ListRequest::parse(&uri, "posts", &["author_id"], &state.cursor_key)?;
-    let key = state.cursor_key.clone();
+    let req = ListRequest::parse(&uri, "posts", &["author_id"], &key)?;
     api::read(&ctx, move |conn| {
-        let mut query = ListQuery {
-            table: "posts",
-            id_prefix: "post_",
-            columns: COLUMNS,
-            conditions: vec![],
-            params: vec![],
-            counters: Some(vec!["posts".into()]),
-        };
-        if let Some(author) = req.filters.get("author_id") {
-            query.conditions.push("author_id = ?".into());
-            query.params.push(Value::Text(author.clone()));
-            query.counters = None;
-        }
-        query.fetch(conn, &req, &key, from_row)
+        let author = req.filters.get("author_id").map(String::as_str);
+        posts::list_query(author).fetch(conn, &req, &key, posts::from_row)
     })
     .await
     .map(Json)
@@ -123,7 +46,7 @@ async fn list(
     responses((status = 200, description = "The post.", body = Post)))]
 async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Post>> {
     api::read(&ctx, move |conn| {
-        find(conn, &id)?.ok_or_else(|| ApiError::not_found("post"))
+        posts::find(conn, &id)?.ok_or_else(|| ApiError::not_found("post"))
     })
     .await
     .map(Json)
@@ -136,43 +59,8 @@ async fn get_one(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Json<Post>> {
     request_body = NewPost, security(("api_key" = ["posts:write"])),
     responses((status = 201, description = "The new post.", body = Post)))]
 async fn create(ctx: Ctx, ApiJson(new): ApiJson<NewPost>) -> Result<Response> {
-    if let Some(title) = &new.title {
-        validate::text("title", title, 1, TITLE_MAX, false)?;
-    }
-    validate::text("body", &new.body, 1, BODY_MAX, true)?;
-    if !validate::id_shape(&new.author_id, "usr_") {
-        return Err(ApiError::validation("author_id", "not a user id (usr_…)"));
-    }
-    api::write(&ctx, StatusCode::CREATED, move |w| {
-        if find_active(w, &new.author_id)?.is_none() {
-            return Err(ApiError::validation("author_id", "no such user"));
-        }
-        let ulid = w.new_ulid();
-        let at = to_rfc3339(&ulid_time(ulid));
-        let post = Post {
-            id: format!("post_{ulid}"),
-            author_id: new.author_id,
-            title: new.title,
-            body: new.body,
-            created_at: at.clone(),
-            updated_at: at,
-        };
-        w.prepare_cached(
-            "INSERT INTO posts (id, author_id, title, body, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            post.id,
-            post.author_id,
-            post.title,
-            post.body,
-            post.created_at,
-            post.updated_at
-        ])?;
-        event_log::append(w, POST_CREATED, &serde_json::json!({ "post": &post }))?;
-        Ok(post)
-    })
-    .await
+    new.validate()?;
+    api::write(&ctx, StatusCode::CREATED, move |w| posts::create(w, new)).await
 }
 
 /// Update a post
@@ -187,53 +75,12 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(change): ApiJson<PostPatch>,
 ) -> Result<Response> {
-    if change.title.is_none() && change.body.is_none() {
-        return Err(ApiError::validation(
-            "body",
-            "nothing to change: send `title` and/or `body`",
-        ));
-    }
-    if let Some(Some(title)) = &change.title {
-        validate::text("title", title, 1, TITLE_MAX, false)?;
-    }
-    if let Some(body) = &change.body {
-        validate::text("body", body, 1, BODY_MAX, true)?;
-    }
-    api::write(&ctx, StatusCode::OK, move |w| {
-        let mut post = find(w, &id)?.ok_or_else(|| ApiError::not_found("post"))?;
-        if let Some(title) = change.title {
-            post.title = title;
-        }
-        if let Some(body) = change.body {
-            post.body = body;
-        }
-        post.updated_at = to_rfc3339(&chrono::Utc::now());
-        w.execute(
-            "UPDATE posts SET title = ?2, body = ?3, updated_at = ?4 WHERE id = ?1",
-            params![post.id, post.title, post.body, post.updated_at],
-        )?;
-        event_log::append(w, POST_UPDATED, &serde_json::json!({ "post": &post }))?;
-        Ok(post)
-    })
-    .await
+    change.validate()?;
+    api::write(&ctx, StatusCode::OK, move |w| posts::update(w, &id, change)).await
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/posts",
-            scoped(state, "posts:read", get(list)).merge(scoped(
-                state,
-                "posts:write",
-                post(create),
-            )),
-        )
-        .route(
-            "/api/v1/posts/{id}",
-            scoped(state, "posts:read", get(get_one)).merge(scoped(
-                state,
-                "posts:write",
-                patch(update),
-            )),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update))
 }

@@ -3,11 +3,10 @@
 //! `POST /api/v1/webhooks` registers an endpoint (the signing secret is shown once); `GET`,
 //! `PATCH`, `DELETE` manage it; deliveries and their attempts are listed, retried, replayed.
 
+use axum::Json;
 use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
@@ -15,35 +14,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::api::{self, ApiPath};
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::event_log;
 use crate::http::context::Ctx;
 use crate::http::json::{ApiJson, parse, read_body, require_json};
-use crate::http::scope::scoped;
 use crate::paging::{ListQuery, ListRequest, Page};
+use crate::state::AppState;
 use crate::time::{parse_rfc3339, to_rfc3339};
 use crate::webhooks::manage::{self, Rotated, not_found};
 use crate::webhooks::store::{self, Delivery, Endpoint};
 use crate::webhooks::{self as hooks, filter, sign, ssrf, worker};
 use utoipa::ToSchema;
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    list,
-    create,
-    get_one,
-    update,
-    remove,
-    list_deliveries,
-    get_delivery,
-    retry,
-    test,
-    enable,
-    rotate_secret,
-    replay
-))]
-pub struct Doc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const MAX_REPLAY: usize = 10_000;
 
@@ -173,7 +156,7 @@ fn validate_events(state: &AppState, events: &[String]) -> Result<()> {
 
 fn validate_description(description: &Option<String>) -> Result<()> {
     match description {
-        Some(d) => api::validate::text("description", d, 0, 500, false),
+        Some(d) => crate::domain::validate::text("description", d, 0, 500, false),
         None => Ok(()),
     }
 }
@@ -582,35 +565,15 @@ async fn replay(
     .await
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let read = |r| scoped(state, "webhooks:read", r);
-    let manage = |r| scoped(state, "webhooks:manage", r);
-    Router::new()
-        .route(
-            "/api/v1/webhooks",
-            read(get(list)).merge(manage(post(create))),
-        )
-        .route(
-            "/api/v1/webhooks/{id}",
-            read(get(get_one)).merge(manage(axum::routing::patch(update).delete(remove))),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            read(get(list_deliveries)),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries/{delivery_id}",
-            read(get(get_delivery)),
-        )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
-            manage(post(retry)),
-        )
-        .route("/api/v1/webhooks/{id}/test", manage(post(test)))
-        .route("/api/v1/webhooks/{id}/enable", manage(post(enable)))
-        .route(
-            "/api/v1/webhooks/{id}/rotate-secret",
-            manage(post(rotate_secret)),
-        )
-        .route("/api/v1/webhooks/{id}/replay", manage(post(replay)))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, remove))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(retry))
+        .routes(routes!(test))
+        .routes(routes!(enable))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(replay))
 }

@@ -2,6 +2,7 @@
 //! The HTTP side (reading headers, answering 401/403) is in [`crate::http::gate`].
 
 pub mod keys;
+pub mod login_throttle;
 pub mod scopes;
 
 pub use keys::{ApiKey, KeyKind, NewKey, Presented};

@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{CliResult, actor, open_store, tenant_db, user_error};
+use super::common::{CliResult, actor, open_store, tenant_db, user_error};
 use crate::admin::accounts;
 use crate::audit;
 
@@ -33,7 +33,7 @@ pub fn run(data_dir: &Path, cmd: AdminCommand) -> CliResult {
         base_url,
     } = cmd;
     let email = email.trim().to_owned();
-    crate::api::validate::email(&email)
+    crate::domain::validate::email(&email)
         .map_err(|e| user_error(format!("--email: {}", e.message)))?;
     let (scheme, host) = base_url
         .trim_end_matches('/')

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde_json::json;
 use tenants::Env;
 
-use super::{CliResult, actor, open_store, tenant_db, user_error};
+use super::common::{CliResult, actor, open_store, tenant_db, user_error};
 use crate::auth::keys::{self, KeyEdit, KeyKind, NewKey};
 use crate::time::to_rfc3339;
 
@@ -132,11 +132,11 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
                 rate_limit_per_minute: rate_limit,
             };
             // Scopes of the loaded plugins count too (`guestbook:read`).
-            let plugins = super::serve::PluginArgs {
+            let plugins = super::common::PluginArgs {
                 plugins_dir: std::env::var_os("MOBIEUS_PLUGINS_DIR").map(Into::into),
                 ..Default::default()
             }
-            .open(data_dir, super::serve::default_blocking_threads())?;
+            .open(data_dir, super::common::default_blocking_threads())?;
             plugins.load_all();
             new.validate(now, &plugins.current().scopes())
                 .map_err(user_error)?;

@@ -2,6 +2,7 @@
 //! the same SQLite files, and the server reads what they change on its next request.
 
 mod admins;
+mod common;
 mod keys;
 mod plugins;
 pub mod serve;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use common::{CliError, CliResult, PluginArgs};
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -58,34 +60,6 @@ pub enum Command {
     Plugin(plugins::PluginCommand),
 }
 
-/// A failure of a command: the user's (exit code 2) or ours (exit code 1).
-#[derive(Debug)]
-pub enum CliError {
-    User(String),
-    Internal(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for CliError {
-    fn from(e: E) -> Self {
-        let e = e.into();
-        match e.downcast::<::tenants::Error>() {
-            Ok(
-                t @ (::tenants::Error::TenantNotFound(_)
-                | ::tenants::Error::TenantExists(_)
-                | ::tenants::Error::Invalid(_)),
-            ) => CliError::User(t.to_string()),
-            Ok(other) => CliError::Internal(other.into()),
-            Err(e) => CliError::Internal(e),
-        }
-    }
-}
-
-pub type CliResult<T = ()> = Result<T, CliError>;
-
-pub fn user_error(message: impl Into<String>) -> CliError {
-    CliError::User(message.into())
-}
-
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -109,35 +83,4 @@ pub fn run() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Who the audit log names for a CLI action.
-pub fn actor() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
-}
-
-fn open_store(data_dir: &std::path::Path) -> CliResult<::tenants::Store> {
-    Ok(::tenants::Store::open(
-        data_dir,
-        ::tenants::PoolConfig {
-            connections_per_db: 1,
-            ..Default::default()
-        },
-    )?)
-}
-
-/// The tenant's live database, or a user error naming the slug.
-fn tenant_db(
-    store: &::tenants::Store,
-    slug: &str,
-) -> CliResult<std::sync::Arc<::tenants::TenantDb>> {
-    let tenant = store.tenant(slug)?.ok_or_else(|| {
-        user_error(format!(
-            "tenant `{slug}` does not exist (see `mobieus tenant list`)"
-        ))
-    })?;
-    Ok(store.db(&tenant, ::tenants::Env::Live)?)
 }

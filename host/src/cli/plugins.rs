@@ -4,8 +4,8 @@ use chrono::Utc;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::serve::PluginArgs;
-use super::{CliResult, actor, open_store, tenant_db, user_error};
+use super::common::PluginArgs;
+use super::common::{CliResult, actor, open_store, tenant_db, user_error};
 use crate::plugins::registry::Origin;
 
 #[derive(Debug, Subcommand)]
@@ -47,7 +47,7 @@ pub enum PluginCommand {
 pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
     match cmd {
         PluginCommand::Install { path, plugins } => {
-            let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
+            let plugins = plugins.open(data_dir, super::common::default_blocking_threads())?;
             plugins.load_all();
             let manifest = plugins
                 .install(&path)
@@ -75,7 +75,7 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
             json,
             plugins,
         } => {
-            let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
+            let plugins = plugins.open(data_dir, super::common::default_blocking_threads())?;
             let refusals = plugins.load_all();
             let set = plugins.current();
             let store = open_store(data_dir)?;
@@ -148,7 +148,7 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
 }
 
 fn switch(data_dir: &Path, tenant: &str, name: &str, on: bool, plugins: PluginArgs) -> CliResult {
-    let plugins = plugins.open(data_dir, super::serve::default_blocking_threads())?;
+    let plugins = plugins.open(data_dir, super::common::default_blocking_threads())?;
     plugins.load_all();
     if plugins.current().get(name).is_none() {
         return Err(user_error(format!(

@@ -8,13 +8,13 @@ use clap::Args;
 use rand::RngCore;
 use tenants::{Env, Plan, PoolConfig, Slug, Store};
 
-use super::{CliResult, actor};
-use crate::app::{AppState, Config, app};
+use super::common::{CliResult, PluginArgs, actor, default_blocking_threads};
 use crate::auth::keys::{self, KeyKind, NewKey};
 use crate::auth::scopes;
 use crate::http::idempotency;
 use crate::plugins::registry::Plugins;
-use crate::plugins::runtime::{Limits, Runtime};
+use crate::router::app;
+use crate::state::{AppState, Config};
 use crate::webhooks::{WebhookConfig, Webhooks};
 
 #[derive(Debug, Clone, Args)]
@@ -46,53 +46,6 @@ pub struct ServeArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub plugins: PluginArgs,
-}
-
-/// Where plugins come from and what one call may use.
-#[derive(Debug, Clone, Default, Args)]
-pub struct PluginArgs {
-    /// Directory of installed plugins (`*.wasm`), watched for changes. Default: <data-dir>/plugins.
-    #[arg(long, env = "MOBIEUS_PLUGINS_DIR")]
-    pub plugins_dir: Option<std::path::PathBuf>,
-    /// Wall-clock limit of one plugin call, e.g. 2s (default).
-    #[arg(long, value_parser = crate::webhooks::retry::parse_duration)]
-    pub plugin_timeout: Option<std::time::Duration>,
-    /// Memory limit of one plugin instance in MiB (default 64).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub plugin_memory_mib: Option<u32>,
-    /// The size in MiB a tenant file may reach through plugin writes (default 1024): a plugin
-    /// write past it is rolled back and answers `507 storage_quota_exceeded`.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub plugin_quota_mib: Option<u32>,
-}
-
-impl PluginArgs {
-    /// The plugins, their limits sized for a runtime with `blocking_threads` blocking threads.
-    pub fn open(
-        &self,
-        data_dir: &Path,
-        blocking_threads: usize,
-    ) -> CliResult<std::sync::Arc<Plugins>> {
-        let mut limits = Limits {
-            read_concurrency: (blocking_threads / 2).max(2),
-            ..Limits::default()
-        };
-        if let Some(t) = self.plugin_timeout {
-            limits.deadline = t;
-        }
-        if let Some(m) = self.plugin_memory_mib {
-            limits.memory = m as usize * 1024 * 1024;
-        }
-        if let Some(q) = self.plugin_quota_mib {
-            limits.sql.max_file = u64::from(q) << 20;
-        }
-        let runtime = Runtime::new(limits, Some(data_dir.join("plugin-cache")))?;
-        let dir = self
-            .plugins_dir
-            .clone()
-            .unwrap_or_else(|| data_dir.join("plugins"));
-        Ok(std::sync::Arc::new(Plugins::new(runtime, dir)))
-    }
 }
 
 /// Webhook delivery. All but `--webhook-timeout` relax the production rules, for development and
@@ -151,7 +104,7 @@ impl WebhookArgs {
         config.policy.allow_cidrs = self.webhook_allow_cidr.clone();
         for path in &self.webhook_ca_file {
             config.extra_roots.push(std::fs::read(path).map_err(|e| {
-                super::user_error(format!("--webhook-ca-file {}: {e}", path.display()))
+                super::common::user_error(format!("--webhook-ca-file {}: {e}", path.display()))
             })?);
         }
         Ok(config)
@@ -163,11 +116,6 @@ const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Past the grace, how long the signal thread waits for the runtime to wind down before it ends
 /// the process itself (a runtime whose workers are stuck never gets that far).
 const SHUTDOWN_BACKSTOP: Duration = Duration::from_secs(5);
-
-pub fn default_blocking_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 4).max(8)
-}
 
 impl Default for ServeArgs {
     fn default() -> Self {
@@ -207,7 +155,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         tracing::warn!("webhooks: {relaxation} (development and tests only)");
     }
     let webhooks = Webhooks::new(webhook_config)
-        .map_err(|e| super::user_error(format!("webhook client: {e:#}")))?;
+        .map_err(|e| super::common::user_error(format!("webhook client: {e:#}")))?;
     let blocking_threads = args
         .blocking_threads
         .map_or_else(default_blocking_threads, usize::from);
@@ -240,9 +188,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
     tokio::spawn(housekeeping(state.clone()));
-    crate::webhooks::worker::start(state.clone());
-    crate::plugins::events::start(state.clone());
-    crate::files::scanner::start(state.clone());
+    state.start_workers();
     println!("mobieus listening on http://{addr}");
     let mut stopping = stop.clone();
     let server = axum::serve(

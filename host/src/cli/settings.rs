@@ -3,7 +3,7 @@ use std::path::Path;
 use chrono::Utc;
 use clap::Subcommand;
 
-use super::{CliResult, actor, open_store, tenant_db, user_error};
+use super::common::{CliResult, actor, open_store, tenant_db, user_error};
 use crate::{audit, settings};
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@ use std::path::Path;
 use clap::Subcommand;
 use tenants::{Plan, Slug};
 
-use super::{CliResult, open_store, user_error};
+use super::common::{CliResult, open_store, user_error};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {

@@ -7,12 +7,12 @@
 //! served. When a check cannot run (clamd unreachable), the file stays quarantined and the tenant
 //! is tried again after [`RETRY`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::params;
 use tenants::{DbId, Env};
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::event_log::{self, FILE_UPLOADED};
 use crate::files::blobs::Blobs;
@@ -42,8 +42,15 @@ impl Scanner {
     }
 }
 
+/// What the scanner's worker needs: the tenant files and the scanner's queue and settings.
+#[derive(Clone)]
+pub struct ScanWorker {
+    pub store: Arc<tenants::Store>,
+    pub scanner: Arc<Scanner>,
+}
+
 /// Starts the scanner. Call once, inside the runtime.
-pub fn start(state: AppState) {
+pub fn start(state: ScanWorker) {
     let Some(mut inbox) = state.scanner.wakeups.take() else {
         return;
     };
@@ -84,7 +91,7 @@ struct Pending {
 }
 
 /// Scans every quarantined file of one tenant file.
-async fn drain(state: &AppState, id: &DbId) -> Result<()> {
+async fn drain(state: &ScanWorker, id: &DbId) -> Result<()> {
     let (s, tenant_id) = (state.clone(), id.tenant_id.clone());
     let Some(tenant) =
         tokio::task::spawn_blocking(move || s.store.registry().get_by_id(&tenant_id)).await??

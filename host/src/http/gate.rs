@@ -10,25 +10,37 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use tenants::{Env, Plan};
+use tenants::{Env, Plan, Store};
 
-use crate::app::AppState;
 use crate::auth::{ApiKey, Presented, keys};
 use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
+use crate::http::last_used::LastUsed;
+use crate::http::rate_limit::RateLimiter;
 use crate::http::{cors, tenant_host};
 use crate::settings::{self, TenantSettings};
+
+/// What the gate needs, and no more.
+#[derive(Clone)]
+pub struct Gate {
+    pub store: Arc<Store>,
+    /// Tenants are served at `<slug>.<base_domain>`.
+    pub base_domain: Arc<str>,
+    /// The platform default, per key per minute.
+    pub default_rate_limit: u32,
+    pub limiter: Arc<RateLimiter>,
+    pub last_used: Arc<LastUsed>,
+}
 
 pub fn is_api_path(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")
 }
 
-pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Response {
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(slug) = tenant_host::tenant_slug(req.headers(), req.uri(), &state.config.base_domain)
-    else {
+    let Some(slug) = tenant_host::tenant_slug(req.headers(), req.uri(), &state.base_domain) else {
         return tenant_not_found().into_response();
     };
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -43,7 +55,7 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
-    let store = state.clone();
+    let store = state.store.clone();
     let looked_up =
         tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials)).await;
     let (settings, admitted) = match looked_up {
@@ -70,7 +82,7 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 /// Plan gate and rate limit for an authenticated request, then the route.
 async fn admit(
-    state: &AppState,
+    state: &Gate,
     auth: Authenticated,
     settings: TenantSettings,
     ip: &str,
@@ -84,7 +96,7 @@ async fn admit(
         .key
         .rate_limit_per_minute
         .or(settings.default_rate_limit_per_minute)
-        .unwrap_or(state.config.rate_limit_per_minute);
+        .unwrap_or(state.default_rate_limit);
     let now = Utc::now();
     let decision = state.limiter.check(&auth.key.id, limit, now.timestamp());
     if !decision.allowed {
@@ -113,17 +125,17 @@ async fn admit(
 /// Blocking: resolves the tenant, then the key in that tenant's own file. Returns the tenant's
 /// settings when the tenant exists (for CORS on errors too).
 fn authenticate(
-    state: &AppState,
+    store: &Store,
     slug: &str,
     credentials: Result<Presented>,
 ) -> (Option<TenantSettings>, Result<Authenticated>) {
-    let tenant = match state.store.tenant(slug) {
+    let tenant = match store.tenant(slug) {
         Ok(Some(t)) => t,
         Ok(None) => return (None, Err(tenant_not_found())),
         Err(e) => return (None, Err(e.into())),
     };
     let lookup = || -> Result<(TenantSettings, Option<ApiKey>)> {
-        let live = state.store.db(&tenant, Env::Live)?;
+        let live = store.db(&tenant, Env::Live)?;
         live.read(|conn| {
             let settings = settings::load(conn)?;
             let key = match &credentials {
@@ -142,11 +154,7 @@ fn authenticate(
         (Ok(_), Some(key)) if key.is_active(Utc::now()) => key,
         (Ok(_), _) => return (Some(settings), Err(invalid_api_key())),
     };
-    let db = if key.env == Env::Live {
-        state.store.db(&tenant, Env::Live)
-    } else {
-        state.store.db(&tenant, Env::Test)
-    };
+    let db = store.db(&tenant, key.env);
     match db {
         Ok(db) => (
             Some(settings.clone()),
@@ -161,13 +169,13 @@ fn authenticate(
     }
 }
 
-async fn preflight(state: AppState, slug: String, origin: Option<HeaderValue>) -> Response {
-    let store = state.clone();
+async fn preflight(state: Gate, slug: String, origin: Option<HeaderValue>) -> Response {
+    let store = state.store.clone();
     let settings = tokio::task::spawn_blocking(move || -> Result<Option<TenantSettings>> {
-        let Some(tenant) = store.store.tenant(&slug)? else {
+        let Some(tenant) = store.tenant(&slug)? else {
             return Ok(None);
         };
-        let live = store.store.db(&tenant, Env::Live)?;
+        let live = store.db(&tenant, Env::Live)?;
         live.read(|conn| Ok(Some(settings::load(conn)?)))
     })
     .await;

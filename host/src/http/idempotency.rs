@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
 use crate::http::json::read_body;
@@ -109,23 +108,23 @@ struct Stored {
     body: Vec<u8>,
 }
 
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    guard(&state, req, |req| next.run(req)).await
+pub async fn layer(State(inflight): State<Arc<InFlight>>, req: Request, next: Next) -> Response {
+    guard(&inflight, req, |req| next.run(req)).await
 }
 
 /// Runs `next` under the request's `Idempotency-Key`, if it is a POST with one: replays, refuses
 /// a reuse or a duplicate in flight, or lets the request through holding the claim.
-pub async fn guard<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+pub async fn guard<F, Fut>(inflight: &InFlight, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    run(state, req, next)
+    run(inflight, req, next)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn run<F, Fut>(state: &AppState, req: Request, next: F) -> Result<Response>
+async fn run<F, Fut>(inflight: &InFlight, req: Request, next: F) -> Result<Response>
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -161,8 +160,7 @@ where
     };
     let path = parts.uri.path().to_owned();
 
-    let _guard = state
-        .idempotency
+    let _guard = inflight
         .claim((
             auth.tenant.id.clone(),
             auth.key.id.clone(),

@@ -18,15 +18,14 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::app::AppState;
+use gate::Gate;
 
 /// Wraps the routes in the middleware every request goes through. Layers added last run first.
-pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
+pub fn stack(routes: Router, gate: Gate) -> Router {
     routes
-        .layer(from_fn_with_state(state.clone(), gate::gate))
+        .layer(from_fn_with_state(gate, gate::gate))
         .layer(CatchPanicLayer::custom(request_id::panic_response))
         .layer(from_fn(request_id::request_id))
-        .with_state(state)
 }
 
 #[cfg(test)]
@@ -37,24 +36,18 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::app::Config;
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_internal_error_with_the_request_id() {
         let dir = tempfile::tempdir().unwrap();
         let store = tenants::Store::open(dir.path(), Default::default()).unwrap();
-        let config = Config {
+        let gate = Gate {
+            store: std::sync::Arc::new(store),
             base_domain: "localhost".into(),
-            rate_limit_per_minute: 600,
-            clamd: None,
+            default_rate_limit: 600,
+            limiter: Default::default(),
+            last_used: Default::default(),
         };
-        let webhooks = crate::webhooks::Webhooks::new(Default::default()).unwrap();
-        let runtime = crate::plugins::runtime::Runtime::new(Default::default(), None).unwrap();
-        let plugins = std::sync::Arc::new(crate::plugins::registry::Plugins::new(
-            runtime,
-            dir.path().join("plugins"),
-        ));
-        let state = AppState::new(store, config, [0; 32], webhooks, plugins);
         let routes = Router::new().route(
             "/boom",
             get(|| async {
@@ -64,7 +57,7 @@ mod tests {
                 "unreachable"
             }),
         );
-        let app = stack(routes, state);
+        let app = stack(routes, gate);
         for _ in 0..2 {
             let response = app
                 .clone()

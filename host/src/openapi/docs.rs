@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::http::tenant_host;
+use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let title = tenant_host::tenant_slug(&headers, &uri, &state.config.base_domain)

@@ -9,10 +9,10 @@ use utoipa::IntoParams;
 use crate::openapi::{self, ListParams};
 use crate::plugins::registry::{LoadedPlugin, PluginSet};
 
-/// The host's document merged with every plugin in `set` for which `on` holds, and the event
-/// types of all of them as the document's `webhooks`.
-pub fn document(set: &PluginSet, on: impl Fn(&LoadedPlugin) -> bool) -> Value {
-    let mut doc = openapi::host().clone();
+/// The host's document (`host`, finished) merged with every plugin in `set` for which `on`
+/// holds, and the event types of all of them as the document's `webhooks`.
+pub fn document(host: &Value, set: &PluginSet, on: impl Fn(&LoadedPlugin) -> bool) -> Value {
+    let mut doc = host.clone();
     let mut events: Vec<(String, String, Option<String>)> = crate::event_log::HOST_TYPES
         .iter()
         .map(|t| (t.to_string(), host_event_description(t).to_owned(), None))

@@ -2,23 +2,35 @@
 //! operations and those of each plugin the tenant has on. Anywhere else (the bare base domain):
 //! the platform document, with every plugin this server runs.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tenants::Env;
+use tenants::{Env, Store};
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::http::tenant_host;
 use crate::openapi::plugins;
+use crate::plugins::registry::Plugins;
 
-pub async fn json(state: State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+/// What serving the document needs: the host's part (finished once, by the router), the plugins,
+/// and the tenants' settings (which plugins each has on).
+#[derive(Clone)]
+pub struct Documents {
+    pub host: Arc<Value>,
+    pub plugins: Arc<Plugins>,
+    pub store: Arc<Store>,
+    pub base_domain: Arc<str>,
+}
+
+pub async fn json(state: State<Documents>, headers: HeaderMap, uri: Uri) -> Result<Response> {
     let doc = document(&state, &headers, &uri).await?;
     Ok(answer("application/json", serde_json::to_vec_pretty(&doc)?))
 }
 
-pub async fn yaml(state: State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+pub async fn yaml(state: State<Documents>, headers: HeaderMap, uri: Uri) -> Result<Response> {
     let doc = document(&state, &headers, &uri).await?;
     let text =
         serde_norway::to_string(&doc).map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
@@ -39,22 +51,21 @@ fn answer(content_type: &'static str, body: Vec<u8>) -> Response {
 }
 
 /// The document for the request's host.
-pub async fn document(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Value> {
+pub async fn document(state: &Documents, headers: &HeaderMap, uri: &Uri) -> Result<Value> {
     let set = state.plugins.current();
-    let Some(slug) = tenant_host::tenant_slug(headers, uri, &state.config.base_domain) else {
-        return Ok(plugins::document(&set, |_| true));
+    let Some(slug) = tenant_host::tenant_slug(headers, uri, &state.base_domain) else {
+        return Ok(plugins::document(&state.host, &set, |_| true));
     };
-    let store = state.clone();
+    let store = state.store.clone();
     let settings = tokio::task::spawn_blocking(move || -> Result<_> {
         let tenant = store
-            .store
             .tenant(&slug)?
             .ok_or_else(crate::http::gate::tenant_not_found)?;
-        let live = store.store.db(&tenant, Env::Live)?;
+        let live = store.db(&tenant, Env::Live)?;
         live.read(|conn| Ok::<_, ApiError>(crate::settings::load(conn)?))
     })
     .await??;
-    Ok(plugins::document(&set, |p| {
+    Ok(plugins::document(&state.host, &set, |p| {
         settings.plugin_on(&p.manifest.name, p.enabled_by_default())
     }))
 }

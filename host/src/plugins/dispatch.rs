@@ -18,10 +18,9 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tenants::db::Write;
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
-use crate::http::idempotency::{self, Claim};
+use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
 use crate::http::request_id::RequestId;
 use crate::http::scope;
@@ -34,8 +33,15 @@ use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
 
+/// What plugin routes need: the loaded plugins, and the keys of writes in flight.
+#[derive(Clone)]
+pub struct PluginRoutes {
+    pub plugins: Arc<Plugins>,
+    pub idempotency: Arc<InFlight>,
+}
+
 /// The router's fallback.
-pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+pub async fn fallback(State(state): State<PluginRoutes>, req: Request) -> Response {
     match route(&state, req).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -46,7 +52,7 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
 }
 
-async fn route(state: &AppState, req: Request) -> Result<Response> {
+async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
     let Some(auth) = req.extensions().get::<Authenticated>().cloned() else {
         return Err(not_found());
     };
@@ -77,13 +83,13 @@ async fn route(state: &AppState, req: Request) -> Result<Response> {
         params,
         settings,
     };
-    Ok(idempotency::guard(state, req, |req| call.run(req)).await)
+    Ok(idempotency::guard(&state.idempotency, req, |req| call.run(req)).await)
 }
 
 /// A GET in one blocking hop: the call in a read transaction. Migrations not yet applied to this
 /// file run first, as a write.
 async fn read_route(
-    state: &AppState,
+    state: &PluginRoutes,
     auth: Authenticated,
     plugin: Arc<LoadedPlugin>,
     params: Vec<(String, String)>,
@@ -146,7 +152,7 @@ type Outcome = std::result::Result<
 
 /// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
 /// when they are all taken.
-async fn permit(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>> {
+async fn permit(state: &PluginRoutes) -> Result<tokio::sync::SemaphorePermit<'_>> {
     if let Ok(permit) = state.plugins.calls.try_acquire() {
         return Ok(permit);
     }
@@ -252,7 +258,7 @@ fn tenant_view(auth: &Authenticated, plugin: &LoadedPlugin) -> Option<HashMap<St
 }
 
 struct Invocation {
-    state: AppState,
+    state: PluginRoutes,
     auth: Authenticated,
     plugin: Arc<LoadedPlugin>,
     route: Route,

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use rusqlite::{OptionalExtension, params};
 use tenants::{DbId, Env};
 
-use crate::app::AppState;
 use crate::error::{ApiError, Result};
 use crate::event_log::{self, Event};
 use crate::plugins::bindings::types;
@@ -77,9 +76,17 @@ impl Backoff {
 /// Wakes drains; owned by the app.
 pub type Dispatcher = crate::wakeups::Wakeups;
 
+/// What the drains need: the tenant files, the plugins, and the queue of files with new events.
+#[derive(Clone)]
+pub struct Drainer {
+    pub store: Arc<tenants::Store>,
+    pub plugins: Arc<crate::plugins::registry::Plugins>,
+    pub inbox: Arc<Dispatcher>,
+}
+
 /// Starts the dispatcher. Call once, inside the runtime.
-pub fn start(state: AppState) {
-    let Some(mut inbox) = state.plugin_events.take() else {
+pub fn start(state: Drainer) {
+    let Some(mut inbox) = state.inbox.take() else {
         return;
     };
     tokio::spawn(async move {
@@ -131,7 +138,7 @@ pub fn start(state: AppState) {
 
 /// Delivers what is pending in one file. `Some(delay)` when a handler failed and should be
 /// retried after `delay`.
-async fn drain(state: &AppState, id: &DbId, backoff: &Backoff) -> Option<Duration> {
+async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration> {
     let set = state.plugins.current();
     let blocking = state.clone();
     let target = id.clone();
@@ -206,7 +213,7 @@ type Found = Option<(Arc<tenants::TenantDb>, Vec<Arc<LoadedPlugin>>)>;
 
 /// The subscribers the tenant has on, and the file.
 fn enabled_subscribers(
-    state: &AppState,
+    state: &Drainer,
     id: &DbId,
     subscribers: Vec<Arc<LoadedPlugin>>,
 ) -> Result<Found> {
@@ -232,7 +239,7 @@ enum Step {
 /// `on-event`, advance the cursor.
 fn step(
     w: &mut tenants::db::Write<'_>,
-    state: &AppState,
+    state: &Drainer,
     plugin: &LoadedPlugin,
 ) -> std::result::Result<Step, ApiError> {
     let name = &plugin.manifest.name;

@@ -236,7 +236,7 @@ impl users::Host for PluginState {
             .call
             .conn()
             .ok_or_else(|| Error::Denied("no database in this call".into()))?;
-        let read = || crate::api::users::find_active(conn, &id);
+        let read = || crate::domain::users::find_active(conn, &id);
         let user = match &rules {
             Some(rules) => sandbox::as_host(rules, read),
             None => read(),

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
+pub mod limits;
 pub mod manifest;
 pub mod migrate;
 pub mod read_pool;

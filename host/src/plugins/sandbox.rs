@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 
-use crate::plugins::runtime::SqlLimits;
+use crate::plugins::limits::SqlLimits;
 use crate::plugins::tables;
 
 /// Views the host grants every plugin, read only.

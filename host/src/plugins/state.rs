@@ -10,7 +10,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::plugins::runtime::Limits;
+use crate::plugins::limits::Limits;
 use crate::plugins::sandbox::Rules;
 
 /// The database side of a call. The pointers are only dereferenced during the call that created

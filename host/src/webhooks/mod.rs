@@ -89,14 +89,22 @@ impl WebhookConfig {
     }
 }
 
+/// What the worker is told.
+pub enum Msg {
+    /// Deliveries may be due in this file.
+    Wake(DbId),
+    /// A poll finished; the file's next delivery is due then (unix ms), if any.
+    Polled(DbId, Option<i64>),
+}
+
 /// The webhook service the app holds: configuration, the guard, the HTTP client, and the line to
 /// the worker.
 pub struct Webhooks {
     pub config: WebhookConfig,
     pub guard: Guard,
     client: reqwest::Client,
-    wake: mpsc::UnboundedSender<worker::Msg>,
-    inbox: std::sync::Mutex<Option<mpsc::UnboundedReceiver<worker::Msg>>>,
+    wake: mpsc::UnboundedSender<Msg>,
+    inbox: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Msg>>>,
 }
 
 impl Webhooks {
@@ -124,7 +132,7 @@ impl Webhooks {
 
     /// Tells the worker that a tenant file has deliveries due (called after commits).
     pub fn notify(&self, id: &DbId) {
-        let _ = self.wake.send(worker::Msg::Wake(id.clone()));
+        let _ = self.wake.send(Msg::Wake(id.clone()));
     }
 }
 

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use tenants::db::Write;
 
 use crate::error::Result;
-use crate::event_log::Event;
 use crate::time::to_rfc3339;
 use crate::webhooks::filter;
 
@@ -119,10 +118,17 @@ pub fn subscribed(events: &[String], kind: &str) -> bool {
     events.iter().any(|e| e == "*" || e == kind)
 }
 
-/// The outbox: one pending delivery per enabled endpoint that wants `event`, in the caller's
-/// transaction (the one appending the event). `exclude` is the endpoint a `webhook.*` event is
-/// about: it never receives news of its own failures.
-pub fn enqueue(w: &mut Write<'_>, event: &Event, exclude: Option<&str>) -> Result<usize> {
+/// The outbox: one pending delivery per enabled endpoint that wants the event (`event_id`, of
+/// type `kind`, delivered as `event`'s JSON), in the caller's transaction (the one appending the
+/// event). `exclude` is the endpoint a `webhook.*` event is about: it never receives news of its
+/// own failures.
+pub fn enqueue(
+    w: &mut Write<'_>,
+    event_id: &str,
+    kind: &str,
+    event: &impl serde::Serialize,
+    exclude: Option<&str>,
+) -> Result<usize> {
     let endpoints: Vec<(String, String, Option<String>)> = w
         .prepare_cached("SELECT id, events, filter FROM webhook_endpoints WHERE enabled = 1")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -138,7 +144,7 @@ pub fn enqueue(w: &mut Write<'_>, event: &Event, exclude: Option<&str>) -> Resul
             continue;
         }
         let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-        if !subscribed(&events, &event.kind) {
+        if !subscribed(&events, kind) {
             continue;
         }
         if let Some(filter) =
@@ -152,7 +158,7 @@ pub fn enqueue(w: &mut Write<'_>, event: &Event, exclude: Option<&str>) -> Resul
                 continue;
             }
         }
-        insert_delivery(w, &id, &event.id, &event.kind, &body, Utc::now())?;
+        insert_delivery(w, &id, event_id, kind, &body, Utc::now())?;
         queued += 1;
     }
     Ok(queued)

@@ -19,19 +19,11 @@ use tenants::db::Write;
 use tenants::{DbId, TenantDb};
 use tokio::sync::mpsc;
 
-use crate::app::AppState;
 use crate::error::Result;
 use crate::event_log;
 use crate::time::to_rfc3339;
 use crate::webhooks::store::{self, Secrets};
-use crate::webhooks::{DELIVERY_FAILED, DISABLED, WebhookConfig, retry, sign, ssrf};
-
-pub enum Msg {
-    /// Deliveries may be due in this file.
-    Wake(DbId),
-    /// A poll finished; the file's next delivery is due then (unix ms), if any.
-    Polled(DbId, Option<i64>),
-}
+use crate::webhooks::{DELIVERY_FAILED, DISABLED, Msg, WebhookConfig, retry, sign, ssrf};
 
 /// How long a taken delivery stays invisible to other polls: the attempt's timeout and a margin.
 fn lease(config: &WebhookConfig) -> Duration {
@@ -54,8 +46,15 @@ struct Job {
     body: String,
 }
 
+/// What the worker needs: the tenant files, and the webhook service (its client, guard, inbox).
+#[derive(Clone)]
+pub struct Worker {
+    pub store: Arc<tenants::Store>,
+    pub webhooks: Arc<super::Webhooks>,
+}
+
 /// Starts the worker. Call once, inside the runtime.
-pub fn start(state: AppState) {
+pub fn start(state: Worker) {
     let Some(inbox) = state
         .webhooks
         .inbox
@@ -68,7 +67,7 @@ pub fn start(state: AppState) {
     tokio::spawn(schedule(state, inbox));
 }
 
-async fn schedule(state: AppState, mut inbox: mpsc::UnboundedReceiver<Msg>) {
+async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
     let inflight = Arc::new(Mutex::new(InFlight::default()));
     let mut due: HashMap<DbId, i64> = HashMap::new();
     let mut polling: HashSet<DbId> = HashSet::new();
@@ -130,7 +129,7 @@ async fn schedule(state: AppState, mut inbox: mpsc::UnboundedReceiver<Msg>) {
 }
 
 /// Takes what is due in one tenant file and starts its attempts.
-async fn poll(state: AppState, inflight: Arc<Mutex<InFlight>>, id: DbId) {
+async fn poll(state: Worker, inflight: Arc<Mutex<InFlight>>, id: DbId) {
     let blocking = state.clone();
     let (slots, target) = (inflight.clone(), id.clone());
     let taken = tokio::task::spawn_blocking(move || take_due(&blocking, &slots, &target)).await;
@@ -157,7 +156,7 @@ async fn poll(state: AppState, inflight: Arc<Mutex<InFlight>>, id: DbId) {
 type Taken = Option<(Arc<TenantDb>, Vec<Job>, Option<i64>)>;
 
 /// Blocking. `None` when the tenant is gone.
-fn take_due(state: &AppState, inflight: &Mutex<InFlight>, id: &DbId) -> Result<Taken> {
+fn take_due(state: &Worker, inflight: &Mutex<InFlight>, id: &DbId) -> Result<Taken> {
     let Some(tenant) = state.store.registry().get_by_id(&id.tenant_id)? else {
         return Ok(None);
     };
@@ -280,7 +279,7 @@ impl Outcome {
     }
 }
 
-async fn attempt(state: AppState, inflight: Arc<Mutex<InFlight>>, db: Arc<TenantDb>, job: Job) {
+async fn attempt(state: Worker, inflight: Arc<Mutex<InFlight>>, db: Arc<TenantDb>, job: Job) {
     let attempted_at = Utc::now();
     let outcome = send(&state.webhooks, &job).await;
     let config = state.webhooks.config.clone();
