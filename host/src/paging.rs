@@ -51,7 +51,7 @@ impl CursorKey {
         full[..16].try_into().expect("16 of 32 bytes")
     }
 
-    fn sign(&self, scope: &str, id: &str) -> String {
+    pub fn sign(&self, scope: &str, id: &str) -> String {
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(id),
@@ -59,7 +59,7 @@ impl CursorKey {
         )
     }
 
-    fn verify(&self, scope: &str, token: &str) -> Option<String> {
+    pub fn verify(&self, scope: &str, token: &str) -> Option<String> {
         let (id, mac) = token.split_once('.')?;
         let id = String::from_utf8(URL_SAFE_NO_PAD.decode(id).ok()?).ok()?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;

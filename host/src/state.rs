@@ -147,6 +147,7 @@ impl FromRef<AppState> for PluginRoutes {
         PluginRoutes {
             plugins: state.plugins.clone(),
             idempotency: state.idempotency.clone(),
+            cursor_key: state.cursor_key.clone(),
         }
     }
 }

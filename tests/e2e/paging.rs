@@ -171,6 +171,62 @@ async fn forged_and_foreign_cursors_are_refused() {
         .assert_error(400, "invalid_cursor");
 }
 
+#[tokio::test]
+async fn plugin_cursors_are_sealed_by_the_host_like_its_own() {
+    let server = Server::start();
+    let acme = crate::market::market_tenant(&server, "acme");
+    let seller = acme.user("sam").await;
+    acme.user("kim").await;
+    for i in 0..3 {
+        crate::market::listing(&acme, &seller, &format!("Thing {i}"), 100).await;
+    }
+    let page = acme.get("/api/v1/listings?limit=1").await.json();
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    assert!(
+        cursor.contains('.'),
+        "sealed, not the plugin's own: {cursor}"
+    );
+    // Followed to the end, with the limit changing from page to page.
+    let all: Vec<String> = all_pages(&acme, "/api/v1/listings?limit=1").await;
+    assert_eq!(all.len(), 3);
+    let next = acme
+        .get(&format!("/api/v1/listings?limit=2&cursor={cursor}"))
+        .await
+        .json();
+    assert_eq!(next["data"].as_array().unwrap().len(), 2);
+    assert_eq!(next["data"][0]["id"], all[1].as_str());
+    // The plugin's own form (hex of the last id), tampered, for other filters, a host list's.
+    let inner_hex = hex(&all[0]);
+    let host_cursor = acme.get("/api/v1/users?limit=1").await.json()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (path, why) in [
+        (format!("/api/v1/listings?cursor={inner_hex}"), "unsealed"),
+        (format!("/api/v1/listings?cursor={cursor}x"), "tampered"),
+        (
+            format!("/api/v1/listings?status=sold&cursor={cursor}"),
+            "other filters",
+        ),
+        (
+            format!("/api/v1/users?cursor={cursor}"),
+            "used on a host list",
+        ),
+        (
+            format!("/api/v1/listings?cursor={host_cursor}"),
+            "a host list's",
+        ),
+    ] {
+        let r = acme.get(&path).await;
+        assert_eq!(r.status, 400, "{why}: {}", r.text);
+        assert_eq!(r.json()["error"]["code"], "invalid_cursor", "{why}");
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 fn base64_url(s: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = s.as_bytes();

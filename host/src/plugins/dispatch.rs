@@ -24,7 +24,9 @@ use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
 use crate::http::request_id::RequestId;
 use crate::http::scope;
+use crate::paging::CursorKey;
 use crate::plugins::bindings::types;
+use crate::plugins::cursors;
 use crate::plugins::manifest::Route;
 use crate::plugins::migrate;
 use crate::plugins::read_pool::NotRun;
@@ -38,6 +40,8 @@ use crate::plugins::state::{Call, Emits, Tx};
 pub struct PluginRoutes {
     pub plugins: Arc<Plugins>,
     pub idempotency: Arc<InFlight>,
+    /// Seals the plugins' list cursors ([`cursors`]).
+    pub cursor_key: CursorKey,
 }
 
 /// The router's fallback.
@@ -97,8 +101,13 @@ async fn read_route(
     req: Request,
     route: &Route,
 ) -> Result<Response> {
-    let mut request = wit_request(&auth, route, params, &req, Vec::new());
     let name = plugin.manifest.name.clone();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let opened = cursors::open(&state.cursor_key, &name, &route.path, &query)?;
+    let mut request = wit_request(&auth, route, params, &req, Vec::new());
+    if let Some(opened) = opened {
+        request.query = opened;
+    }
     let _permit = permit(state).await?;
     for _ in 0..2 {
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
@@ -125,7 +134,14 @@ async fn read_route(
             })?
             .map_err(|u| undone(&name, u))?;
         match outcome {
-            Ok(response) => return into_response(response),
+            Ok(mut response) => {
+                if (200..300).contains(&response.status) {
+                    let body = std::mem::take(&mut response.body);
+                    response.body =
+                        cursors::seal(&state.cursor_key, &name, &route.path, &query, body);
+                }
+                return into_response(response);
+            }
             Err((back, kept)) => {
                 (request, settings) = (back, kept);
                 let (migrating, plugins) = (plugin.clone(), state.plugins.clone());

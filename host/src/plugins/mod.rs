@@ -5,8 +5,10 @@
 //! - [`sandbox`]: the SQLite authorizer and bounds a plugin's SQL runs under.
 //! - [`tables`]: which tables a plugin owns, for the manifest check and the sandbox alike.
 //! - [`read_pool`]: the threads plugin GETs run on, a share per plugin.
+//! - [`cursors`]: plugin list cursors, sealed by the host like its own.
 
 pub mod bindings;
+pub mod cursors;
 pub mod dispatch;
 pub mod events;
 pub mod imports;
