@@ -64,6 +64,11 @@ impl Ctx {
         self.request.as_ref().map_or("", |r| r.path.as_str())
     }
 
+    /// Every path parameter of the route template, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        self.request.as_ref().map_or(&[], |r| r.params.as_slice())
+    }
+
     /// A path parameter of the route template (`{id}`).
     pub fn param(&self, name: &str) -> Result<String> {
         self.request()?

@@ -42,8 +42,8 @@ fn to_values(params: &[&dyn ToSql]) -> Vec<Value> {
 }
 
 pub struct Row {
-    columns: Rc<Vec<String>>,
-    values: Vec<Value>,
+    pub(crate) columns: Rc<Vec<String>>,
+    pub(crate) values: Vec<Value>,
 }
 
 impl Row {

@@ -15,16 +15,26 @@
 //!             .migration(1, "entries", "CREATE TABLE guestbook_entries (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
 //!     }
 //!     fn router() -> Router {
-//!         Router::new().route(Route::get("/api/v1/guestbook/entries", "guestbook:read", list))
+//!         Router::new()
+//!             .route(Route::get("/api/v1/guestbook/entries", "guestbook:read", list))
+//!             .route(Route::post("/api/v1/guestbook/entries", "guestbook:write", create))
 //!     }
 //! }
 //!
-//! fn list(cx: &mut Ctx) -> Result<Reply> { ... }
+//! #[derive(Serialize, Deserialize, JsonSchema)]
+//! struct Entry { id: String, body: String }
+//!
+//! #[derive(Deserialize, JsonSchema, Validate)]
+//! struct NewEntry { #[garde(length(chars, min = 1, max = 2000))] body: String }
+//!
+//! fn list(cx: &mut Ctx) -> Result<Page<Entry>> { ... }
+//! fn create(cx: &mut Ctx, Json(new): Json<NewEntry>) -> Result<Created<Entry>> { ... }
 //!
 //! mobieus_sdk::export!(Guestbook);
 //! ```
 //!
-//! The manifest's routes come from the router, so the route list is written once.
+//! The manifest's routes come from the router, so the route list is written once; each shape is
+//! a Rust type, from which the route's schemas, the body's checks and the row mapping come.
 
 // `Error` carries the envelope's extra fields by value: an error ends the request, so its size on
 // the happy path's stack costs nothing worth a box on every handler signature.
@@ -33,9 +43,11 @@
 mod ctx;
 mod db;
 mod error;
+mod extract;
 mod manifest;
 mod paging;
 mod router;
+mod rows;
 
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
@@ -52,19 +64,28 @@ pub mod bindings {
 pub use ctx::{Caller, Ctx, Event};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
+pub use extract::{
+    Created, FromRequest, Handler, IntoReply, Json, JsonOrDefault, NoContent, Path, answer_schema,
+    check, schema,
+};
 pub use manifest::Manifest;
 pub use paging::{Filter, Page, PageRequest, page_schema};
 pub use router::{Reply, Route, Router};
+pub use rows::{HasId, columns};
 /// serde_json, re-exported so plugins need no version of their own.
 pub use serde_json as json;
 pub use serde_json::json;
+/// garde and schemars, re-exported: `#[derive(Validate, JsonSchema)]` on a plugin's types.
+pub use {garde, schemars};
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Ctx, Db, Error, Event, Filter, Manifest, Page, PageRequest, Plugin, Reply, Result, Route,
-        Router, Value, json,
+        Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Manifest, NoContent,
+        Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Value, json,
     };
+    pub use garde::Validate;
+    pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }
 

@@ -61,6 +61,19 @@ impl Manifest {
         self
     }
 
+    /// An event type whose payload is `T` (its schema derived from the type).
+    pub fn event_of<T: schemars::JsonSchema>(
+        self,
+        event_type: &str,
+        description: &str,
+    ) -> Manifest {
+        self.event_with_schema(
+            event_type,
+            description,
+            crate::extract::answer_schema::<T>(),
+        )
+    }
+
     /// SQL applied once per tenant database, in version order.
     pub fn migration(mut self, version: u32, name: &str, sql: &str) -> Manifest {
         self.migrations
@@ -93,8 +106,8 @@ impl Manifest {
                     scope: r.scope.clone(),
                     operation_id: r.operation_id(),
                     summary: r.summary.clone(),
-                    request_schema: r.request_schema.map(|f| f().to_string()),
-                    response_schema: r.response_schema.map(|f| f().to_string()),
+                    request_schema: r.request_schema().map(|s| s.to_string()),
+                    response_schema: r.response_schema().map(|s| s.to_string()),
                 })
                 .collect(),
             scopes: self

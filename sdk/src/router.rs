@@ -2,54 +2,77 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::bindings::mobieus::plugin::types as wit;
+use crate::extract::Handler;
 use crate::{Ctx, Error, Result};
 
-pub type Handler = fn(&mut Ctx) -> Result<Reply>;
+/// A handler with its extractors applied: what a route calls.
+type Call = Box<dyn Fn(&mut Ctx) -> Result<Reply>>;
 
-/// One declared route: method, path template, the scope it needs, and its handler.
+/// One declared route: method, path template, the scope it needs, and its handler, whose
+/// argument and answer types give the route's schemas unless [`Route::request`] or
+/// [`Route::response`] says otherwise.
 pub struct Route {
     pub(crate) method: &'static str,
     pub(crate) path: String,
     pub(crate) scope: String,
-    pub(crate) handler: Handler,
+    pub(crate) handler: Call,
     pub(crate) operation_id: Option<String>,
     pub(crate) summary: String,
-    pub(crate) request_schema: Option<fn() -> Value>,
-    pub(crate) response_schema: Option<fn() -> Value>,
+    request_schema: Option<fn() -> Value>,
+    response_schema: Option<fn() -> Value>,
+    derived_request: fn() -> Option<Value>,
+    derived_response: fn() -> Option<Value>,
 }
 
 impl Route {
-    fn new(method: &'static str, path: &str, scope: &str, handler: Handler) -> Route {
+    fn new<H: Handler<A>, A>(method: &'static str, path: &str, scope: &str, handler: H) -> Route {
         Route {
             method,
             path: path.to_owned(),
             scope: scope.to_owned(),
-            handler,
+            // A function item is zero-sized: boxing it allocates nothing.
+            handler: Box::new(move |cx| handler.call(cx)),
             operation_id: None,
             summary: String::new(),
             request_schema: None,
             response_schema: None,
+            derived_request: H::request_schema,
+            derived_response: H::response_schema,
         }
     }
 
-    pub fn get(path: &str, scope: &str, handler: Handler) -> Route {
+    pub fn get<H: Handler<A>, A>(path: &str, scope: &str, handler: H) -> Route {
         Route::new("GET", path, scope, handler)
     }
 
-    pub fn post(path: &str, scope: &str, handler: Handler) -> Route {
+    pub fn post<H: Handler<A>, A>(path: &str, scope: &str, handler: H) -> Route {
         Route::new("POST", path, scope, handler)
     }
 
-    pub fn patch(path: &str, scope: &str, handler: Handler) -> Route {
+    pub fn patch<H: Handler<A>, A>(path: &str, scope: &str, handler: H) -> Route {
         Route::new("PATCH", path, scope, handler)
     }
 
-    pub fn put(path: &str, scope: &str, handler: Handler) -> Route {
+    pub fn put<H: Handler<A>, A>(path: &str, scope: &str, handler: H) -> Route {
         Route::new("PUT", path, scope, handler)
     }
 
-    pub fn delete(path: &str, scope: &str, handler: Handler) -> Route {
+    pub fn delete<H: Handler<A>, A>(path: &str, scope: &str, handler: H) -> Route {
         Route::new("DELETE", path, scope, handler)
+    }
+
+    /// The request body's schema: the one given, or the handler's `Json<T>`'s.
+    pub(crate) fn request_schema(&self) -> Option<Value> {
+        self.request_schema
+            .map(|f| f())
+            .or_else(self.derived_request)
+    }
+
+    /// The success body's schema: the one given, or the handler's answer type's.
+    pub(crate) fn response_schema(&self) -> Option<Value> {
+        self.response_schema
+            .map(|f| f())
+            .or_else(self.derived_response)
     }
 
     /// The OpenAPI operation id (default: derived from method and path).
@@ -63,8 +86,9 @@ impl Route {
         self
     }
 
-    /// JSON Schema of the request body. A function, so answering a request (a fresh instance
-    /// each time) never pays for building schemas; only `manifest()` calls it.
+    /// JSON Schema of the request body, where the handler's types do not say it. A function, so
+    /// answering a request (a fresh instance each time) never pays for building schemas; only
+    /// `manifest()` calls it.
     pub fn request(mut self, schema: fn() -> Value) -> Route {
         self.request_schema = Some(schema);
         self

@@ -1,8 +1,11 @@
 //! Guestbook: a complete Mobieus surface in one file, on the public SDK only.
 //!
 //! `GET/POST /api/v1/guestbook/entries`, `GET /api/v1/guestbook/entries/{id}`; scopes
-//! `guestbook:read` / `guestbook:write`; event `guestbook.entry_created`; one table.
+//! `guestbook:read` / `guestbook:write`; event `guestbook.entry_created`; one table. Each shape
+//! is written once: the table in its migration, the rest as Rust types, from which the routes'
+//! schemas, the body checks and the row mapping are derived.
 
+use mobieus_sdk::check::not_blank;
 use mobieus_sdk::prelude::*;
 
 struct Guestbook;
@@ -13,11 +16,7 @@ impl Plugin for Guestbook {
             .claims(["guestbook"])
             .scope("guestbook:read", "Read guestbook entries.")
             .scope("guestbook:write", "Write guestbook entries.")
-            .event_with_schema(
-                "guestbook.entry_created",
-                "Someone signed the guestbook.",
-                json!({"type": "object", "properties": {"entry": entry_schema()}}),
-            )
+            .event_of::<EntryCreated>("guestbook.entry_created", "Someone signed the guestbook.")
             .migration(
                 1,
                 "entries",
@@ -40,92 +39,61 @@ impl Plugin for Guestbook {
             .route(
                 Route::post("/api/v1/guestbook/entries", "guestbook:write", create)
                     .id("createGuestbookEntry")
-                    .summary("Sign the guestbook")
-                    .request(new_entry_schema)
-                    .response(entry_schema),
+                    .summary("Sign the guestbook"),
             )
             .route(
                 Route::get("/api/v1/guestbook/entries/{id}", "guestbook:read", get)
                     .id("getGuestbookEntry")
-                    .summary("One entry")
-                    .response(entry_schema),
+                    .summary("One entry"),
             )
     }
 }
 
-fn entry_schema() -> mobieus_sdk::json::Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"},
-            "message": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}
-        }
-    })
-}
-
-fn new_entry_schema() -> mobieus_sdk::json::Value {
-    json!({
-        "type": "object",
-        "required": ["name", "message"],
-        "properties": {"name": {"type": "string", "maxLength": 80}, "message": {"type": "string", "maxLength": 2000}}
-    })
-}
-
-#[derive(Serialize)]
+/// An entry, as stored and as answered.
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct Entry {
     id: String,
     name: String,
     message: String,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
 }
 
-#[derive(Deserialize)]
+impl HasId for Entry {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 struct NewEntry {
+    #[garde(length(chars, min = 1, max = 80), custom(not_blank))]
     name: String,
+    #[garde(length(chars, min = 1, max = 2000), custom(not_blank))]
     message: String,
 }
 
-fn entry(row: &mobieus_sdk::Row) -> Result<Entry> {
-    Ok(Entry {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        message: row.get("message")?,
-        created_at: row.get("created_at")?,
-    })
+#[derive(Serialize, JsonSchema)]
+struct EntryCreated<'a> {
+    entry: &'a Entry,
 }
 
-fn list(cx: &mut Ctx) -> Result<Reply> {
+fn list(cx: &mut Ctx) -> Result<Page<Entry>> {
     let page = PageRequest::from(cx)?;
-    let db = cx.db();
-    let filter = page.time_filter("created_at");
-    Reply::ok(&page.fetch(&db, "guestbook_entries", "id, name, message, created_at", &filter, entry, |e| e.id.clone())?)
+    page.fetch_as(&cx.db(), "guestbook_entries", &page.time_filter("created_at"))
 }
 
-fn create(cx: &mut Ctx) -> Result<Reply> {
-    let new: NewEntry = cx.json()?;
-    if new.name.trim().is_empty() || new.name.chars().count() > 80 {
-        return Err(Error::validation("name", "1 to 80 characters"));
-    }
-    if new.message.trim().is_empty() || new.message.chars().count() > 2000 {
-        return Err(Error::validation("message", "1 to 2000 characters"));
-    }
+fn create(cx: &mut Ctx, Json(new): Json<NewEntry>) -> Result<Created<Entry>> {
     let entry = Entry { id: cx.new_id("gb_"), name: new.name, message: new.message, created_at: cx.now() };
-    cx.db().execute(
-        "INSERT INTO guestbook_entries (id, name, message, created_at) VALUES (?1, ?2, ?3, ?4)",
-        &[&entry.id, &entry.name, &entry.message, &entry.created_at],
-    )?;
-    cx.emit("guestbook.entry_created", &json!({ "entry": &entry }))?;
-    Reply::created(&entry)
+    cx.db().insert("guestbook_entries", &entry)?;
+    cx.emit("guestbook.entry_created", &EntryCreated { entry: &entry })?;
+    Ok(Created(entry))
 }
 
-fn get(cx: &mut Ctx) -> Result<Reply> {
-    let id = cx.param("id")?;
-    let row = cx
-        .db()
-        .query_one("SELECT id, name, message, created_at FROM guestbook_entries WHERE id = ?1", &[&id])?
-        .ok_or_else(|| Error::not_found("entry"))?;
-    Reply::ok(&entry(&row)?)
+fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Entry>> {
+    let entry = cx.db().select_one("guestbook_entries", "WHERE id = ?1", &[&id])?;
+    entry.map(Json).ok_or_else(|| Error::not_found("entry"))
 }
 
 mobieus_sdk::export!(Guestbook);

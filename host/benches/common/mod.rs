@@ -10,7 +10,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_mobieus");
+/// The binary under test: this build's, or another one named by `LOAD_BIN` (to compare two
+/// builds in one run of the same harness, alternating, so the box's drift moves both).
+pub fn bin() -> String {
+    std::env::var("LOAD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mobieus").to_owned())
+}
 
 /// Starts `mobieus serve` on a free port; returns the child and its address.
 pub fn start(data: &str) -> (Child, SocketAddr) {
@@ -18,7 +22,7 @@ pub fn start(data: &str) -> (Child, SocketAddr) {
 }
 
 pub fn start_with(data: &str, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["--data-dir", data, "serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("MOBIEUS_LOG", "error")
@@ -39,7 +43,7 @@ pub fn start_with(data: &str, extra: &[&str]) -> (Child, SocketAddr) {
 }
 
 pub fn cli(data: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["--data-dir", data])
         .args(args)
         .output()

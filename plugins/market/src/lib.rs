@@ -10,9 +10,8 @@
 //! listing withdraws it. Built on the public SDK only.
 
 mod currency;
-mod schema;
 
-use mobieus_sdk::json::Value as Json;
+use mobieus_sdk::check::{not_blank, not_blank_if_given};
 use mobieus_sdk::prelude::*;
 
 struct Market;
@@ -24,28 +23,19 @@ const MAX_PRICE: i64 = 10_000_000_000_000;
 
 impl Plugin for Market {
     fn manifest() -> Manifest {
-        let with_listing = |extra: &[(&str, Json)]| {
-            let mut properties = json!({ "listing": schema::listing() });
-            for (k, v) in extra {
-                properties[*k] = v.clone();
-            }
-            json!({"type": "object", "required": ["listing"], "properties": properties})
-        };
         Manifest::new("market", env!("CARGO_PKG_VERSION"))
             .claims(["listings", "listing"])
             .scope("listings:read", "Read /api/v1/listings and /api/v1/listings/{id}.")
             .scope("listings:write", "Create, update, sell and withdraw listings.")
-            .event_with_schema("listing.created", "A listing was put up.", with_listing(&[]))
-            .event_with_schema(
+            .event_of::<ListingEvent>("listing.created", "A listing was put up.")
+            .event_of::<ListingUpdated>(
                 "listing.updated",
                 "An active listing's title, description, price or files changed.",
-                with_listing(&[("changed", json!({"type": "array", "items": {"type": "string"}}))]),
             )
-            .event_with_schema("listing.sold", "A listing was sold to a buyer.", with_listing(&[]))
-            .event_with_schema(
+            .event_of::<ListingEvent>("listing.sold", "A listing was sold to a buyer.")
+            .event_of::<ListingWithdrawn>(
                 "listing.withdrawn",
                 "A listing was taken down by its seller's integration or by moderation.",
-                with_listing(&[("reason", json!({"type": ["string", "null"]}))]),
             )
             .subscribe("moderation.action_taken")
             .migration(
@@ -78,42 +68,28 @@ impl Plugin for Market {
             .route(
                 Route::get("/api/v1/listings", "listings:read", list)
                     .id("listListings")
-                    .summary("List listings, newest first (filters: status, seller_id, since, until)")
-                    .response(schema::listing_page),
+                    .summary("List listings, newest first (filters: status, seller_id, since, until)"),
             )
             .route(
                 Route::post("/api/v1/listings", "listings:write", create)
                     .id("createListing")
-                    .summary("Put up a listing")
-                    .request(schema::new_listing)
-                    .response(schema::listing),
+                    .summary("Put up a listing"),
             )
-            .route(
-                Route::get("/api/v1/listings/{id}", "listings:read", get)
-                    .id("getListing")
-                    .summary("One listing")
-                    .response(schema::listing),
-            )
+            .route(Route::get("/api/v1/listings/{id}", "listings:read", get).id("getListing").summary("One listing"))
             .route(
                 Route::patch("/api/v1/listings/{id}", "listings:write", update)
                     .id("updateListing")
-                    .summary("Change an active listing")
-                    .request(schema::listing_patch)
-                    .response(schema::listing),
+                    .summary("Change an active listing"),
             )
             .route(
                 Route::post("/api/v1/listings/{id}/sell", "listings:write", sell)
                     .id("sellListing")
-                    .summary("Mark an active listing sold to a buyer")
-                    .request(schema::sale)
-                    .response(schema::listing),
+                    .summary("Mark an active listing sold to a buyer"),
             )
             .route(
                 Route::post("/api/v1/listings/{id}/withdraw", "listings:write", withdraw)
                     .id("withdrawListing")
-                    .summary("Take an active listing down")
-                    .request(schema::withdrawal)
-                    .response(schema::listing),
+                    .summary("Take an active listing down"),
             )
     }
 
@@ -128,7 +104,7 @@ impl Plugin for Market {
         let Some(id) = action["target"]["id"].as_str() else { return Ok(()) };
         // At least once: a listing already withdrawn (or sold) is left as it is.
         match find(cx, id).map_err(|e| e.to_string())? {
-            Some(listing) if listing.status == "active" => {
+            Some(listing) if listing.status == Status::Active => {
                 let reason = Some("moderation".to_owned());
                 take_down(cx, listing, reason).map(|_| ()).map_err(|e| e.to_string())
             }
@@ -137,69 +113,96 @@ impl Plugin for Market {
     }
 }
 
-#[derive(Serialize)]
+/// A listing, as stored (its fields are the table's columns) and as answered.
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct Listing {
+    #[schemars(regex(pattern = "^lst_[0-9A-Z]{26}$"))]
     id: String,
+    #[schemars(length(min = 1, max = 200))]
     title: String,
+    #[schemars(length(max = 10000))]
     description: String,
     /// In the currency's minor units (cents for EUR).
+    #[schemars(range(min = 0))]
     price: i64,
+    /// ISO 4217.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: String,
     seller_id: String,
     buyer_id: Option<String>,
-    status: String,
+    status: Status,
     file_ids: Vec<String>,
     withdrawn_reason: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     updated_at: String,
+    #[schemars(extend("format" = "date-time"))]
     sold_at: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     withdrawn_at: Option<String>,
 }
 
-const COLUMNS: &str = "id, title, description, price, currency, seller_id, buyer_id, status, file_ids, \
-                       withdrawn_reason, created_at, updated_at, sold_at, withdrawn_at";
+impl HasId for Listing {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
 
-fn listing(row: &mobieus_sdk::Row) -> Result<Listing> {
-    let files: String = row.get("file_ids")?;
-    Ok(Listing {
-        id: row.get("id")?,
-        title: row.get("title")?,
-        description: row.get("description")?,
-        price: row.get("price")?,
-        currency: row.get("currency")?,
-        seller_id: row.get("seller_id")?,
-        buyer_id: row.get("buyer_id")?,
-        status: row.get("status")?,
-        file_ids: mobieus_sdk::json::from_str(&files)?,
-        withdrawn_reason: row.get("withdrawn_reason")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
-        sold_at: row.get("sold_at")?,
-        withdrawn_at: row.get("withdrawn_at")?,
-    })
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Active,
+    Sold,
+    Withdrawn,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Sold => "sold",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListingEvent<'a> {
+    listing: &'a Listing,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListingUpdated<'a> {
+    listing: &'a Listing,
+    changed: Vec<&'static str>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ListingWithdrawn<'a> {
+    listing: &'a Listing,
+    reason: Option<&'a str>,
 }
 
 fn find(cx: &Ctx, id: &str) -> Result<Option<Listing>> {
-    cx.db()
-        .query_one(&format!("SELECT {COLUMNS} FROM market_listings WHERE id = ?1"), &[&id])?
-        .map(|r| listing(&r))
-        .transpose()
+    cx.db().select_one("market_listings", "WHERE id = ?1", &[&id])
 }
 
 fn find_active(cx: &Ctx) -> Result<Listing> {
     let id = cx.param("id")?;
     let listing = find(cx, &id)?.ok_or_else(|| Error::not_found("listing"))?;
-    if listing.status != "active" {
+    if listing.status != Status::Active {
+        let status = listing.status.as_str();
         return Err(Error::conflict(
             "invalid_listing_state",
-            format!("The listing is {}; only an active listing can change.", listing.status),
+            format!("The listing is {status}; only an active listing can change."),
         )
-        .with("status", listing.status.as_str()));
+        .with("status", status));
     }
     Ok(listing)
 }
 
-fn list(cx: &mut Ctx) -> Result<Reply> {
+fn list(cx: &mut Ctx) -> Result<Page<Listing>> {
     let page = PageRequest::parse(cx, &["status", "seller_id", "seller"])?;
     let mut filter = page.time_filter("created_at");
     if let Some(status) = page.filter("status") {
@@ -210,33 +213,35 @@ fn list(cx: &mut Ctx) -> Result<Reply> {
     }
     // `seller` is an alias of `seller_id`.
     filter.and_opt("seller_id = ?", page.filter("seller_id").or(page.filter("seller")));
-    Reply::ok(&page.fetch(&cx.db(), "market_listings", COLUMNS, &filter, listing, |l| l.id.clone())?)
+    page.fetch_as(&cx.db(), "market_listings", &filter)
 }
 
-fn get(cx: &mut Ctx) -> Result<Reply> {
-    let id = cx.param("id")?;
-    Reply::ok(&find(cx, &id)?.ok_or_else(|| Error::not_found("listing"))?)
+fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Listing>> {
+    find(cx, &id)?.map(Json).ok_or_else(|| Error::not_found("listing"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 struct NewListing {
+    #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
     title: String,
     #[serde(default)]
+    #[garde(length(chars, max = 10000))]
     description: String,
+    #[garde(range(min = 0, max = MAX_PRICE))]
     price: i64,
+    /// ISO 4217, e.g. EUR.
+    #[garde(length(equal = 3), custom(iso_4217))]
     currency: String,
+    #[garde(skip)]
     seller_id: String,
     #[serde(default)]
+    #[garde(length(max = MAX_FILES))]
     file_ids: Vec<String>,
 }
 
-fn create(cx: &mut Ctx) -> Result<Reply> {
-    let new: NewListing = cx.json()?;
-    check_title(&new.title)?;
-    check_description(&new.description)?;
-    check_price(new.price)?;
-    let currency = check_currency(&new.currency)?;
+fn create(cx: &mut Ctx, Json(new): Json<NewListing>) -> Result<Created<Listing>> {
+    let currency = new.currency.to_ascii_uppercase();
     check_user(cx, "seller_id", &new.seller_id)?;
     check_files(cx, &new.file_ids)?;
     let now = cx.now();
@@ -248,7 +253,7 @@ fn create(cx: &mut Ctx) -> Result<Reply> {
         currency,
         seller_id: new.seller_id,
         buyer_id: None,
-        status: "active".into(),
+        status: Status::Active,
         file_ids: new.file_ids,
         withdrawn_reason: None,
         created_at: now.clone(),
@@ -256,55 +261,45 @@ fn create(cx: &mut Ctx) -> Result<Reply> {
         sold_at: None,
         withdrawn_at: None,
     };
-    cx.db().execute(
-        "INSERT INTO market_listings (id, title, description, price, currency, seller_id, status, file_ids, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?8)",
-        &[
-            &listing.id,
-            &listing.title,
-            &listing.description,
-            &listing.price,
-            &listing.currency,
-            &listing.seller_id,
-            &mobieus_sdk::json::to_string(&listing.file_ids)?,
-            &listing.created_at,
-        ],
-    )?;
-    cx.emit("listing.created", &json!({ "listing": &listing }))?;
-    Reply::created(&listing)
+    cx.db().insert("market_listings", &listing)?;
+    cx.emit("listing.created", &ListingEvent { listing: &listing })?;
+    Ok(Created(listing))
 }
 
-#[derive(Deserialize)]
+/// What may change; at least one of them.
+#[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
 struct ListingPatch {
+    #[garde(length(chars, min = 1, max = 200), custom(not_blank_if_given))]
     title: Option<String>,
+    #[garde(length(chars, max = 10000))]
     description: Option<String>,
+    #[garde(range(min = 0, max = MAX_PRICE))]
     price: Option<i64>,
+    #[garde(length(equal = 3), custom(iso_4217_if_given))]
     currency: Option<String>,
+    #[garde(length(max = MAX_FILES))]
     file_ids: Option<Vec<String>>,
 }
 
-fn update(cx: &mut Ctx) -> Result<Reply> {
-    let patch: ListingPatch = cx.json()?;
+fn update(cx: &mut Ctx, Json(patch): Json<ListingPatch>) -> Result<Json<Listing>> {
     let mut listing = find_active(cx)?;
     let mut changed = vec![];
     if let Some(title) = patch.title {
-        check_title(&title)?;
         listing.title = title.trim().to_owned();
         changed.push("title");
     }
     if let Some(description) = patch.description {
-        check_description(&description)?;
         listing.description = description;
         changed.push("description");
     }
     if let Some(price) = patch.price {
-        check_price(price)?;
         listing.price = price;
         changed.push("price");
     }
     if let Some(currency) = patch.currency {
-        listing.currency = check_currency(&currency)?;
+        listing.currency = currency.to_ascii_uppercase();
         changed.push("currency");
     }
     if let Some(files) = patch.file_ids {
@@ -332,25 +327,25 @@ fn update(cx: &mut Ctx) -> Result<Reply> {
             &listing.updated_at,
         ],
     )?;
-    cx.emit("listing.updated", &json!({ "listing": &listing, "changed": changed }))?;
-    Reply::ok(&listing)
+    cx.emit("listing.updated", &ListingUpdated { listing: &listing, changed })?;
+    Ok(Json(listing))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 struct Sale {
+    #[garde(skip)]
     buyer_id: String,
 }
 
-fn sell(cx: &mut Ctx) -> Result<Reply> {
-    let sale: Sale = cx.json()?;
+fn sell(cx: &mut Ctx, Json(sale): Json<Sale>) -> Result<Json<Listing>> {
     let mut listing = find_active(cx)?;
     check_user(cx, "buyer_id", &sale.buyer_id)?;
     if sale.buyer_id == listing.seller_id {
         return Err(Error::validation("buyer_id", "the seller cannot buy their own listing"));
     }
     let now = cx.now();
-    listing.status = "sold".into();
+    listing.status = Status::Sold;
     listing.buyer_id = Some(sale.buyer_id);
     listing.sold_at = Some(now.clone());
     listing.updated_at = now;
@@ -359,31 +354,26 @@ fn sell(cx: &mut Ctx) -> Result<Reply> {
          WHERE id = ?1 AND status = 'active'",
         &[&listing.id, &listing.buyer_id, &listing.updated_at],
     )?;
-    cx.emit("listing.sold", &json!({ "listing": &listing }))?;
-    Reply::ok(&listing)
+    cx.emit("listing.sold", &ListingEvent { listing: &listing })?;
+    Ok(Json(listing))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, JsonSchema, Validate, Default)]
 #[serde(deny_unknown_fields)]
 struct Withdrawal {
+    #[garde(length(chars, min = 1, max = 500), custom(not_blank_if_given))]
     reason: Option<String>,
 }
 
-fn withdraw(cx: &mut Ctx) -> Result<Reply> {
-    let withdrawal: Withdrawal = cx.json_or_default()?;
-    if let Some(reason) = &withdrawal.reason
-        && (reason.trim().is_empty() || reason.chars().count() > 500)
-    {
-        return Err(Error::validation("reason", "1 to 500 characters"));
-    }
+fn withdraw(cx: &mut Ctx, JsonOrDefault(withdrawal): JsonOrDefault<Withdrawal>) -> Result<Json<Listing>> {
     let listing = find_active(cx)?;
-    Reply::ok(&take_down(cx, listing, withdrawal.reason)?)
+    take_down(cx, listing, withdrawal.reason).map(Json)
 }
 
 /// Active → withdrawn, with its event: the seller's way and moderation's.
 fn take_down(cx: &Ctx, mut listing: Listing, reason: Option<String>) -> Result<Listing> {
     let now = cx.now();
-    listing.status = "withdrawn".into();
+    listing.status = Status::Withdrawn;
     listing.withdrawn_reason = reason;
     listing.withdrawn_at = Some(now.clone());
     listing.updated_at = now;
@@ -392,38 +382,22 @@ fn take_down(cx: &Ctx, mut listing: Listing, reason: Option<String>) -> Result<L
          WHERE id = ?1 AND status = 'active'",
         &[&listing.id, &listing.withdrawn_reason, &listing.updated_at],
     )?;
-    cx.emit("listing.withdrawn", &json!({ "listing": &listing, "reason": &listing.withdrawn_reason }))?;
+    cx.emit(
+        "listing.withdrawn",
+        &ListingWithdrawn { listing: &listing, reason: listing.withdrawn_reason.as_deref() },
+    )?;
     Ok(listing)
 }
 
-fn check_title(title: &str) -> Result<()> {
-    let n = title.trim().chars().count();
-    if n == 0 || n > 200 {
-        return Err(Error::validation("title", "1 to 200 characters"));
+fn iso_4217(code: &str, _: &()) -> mobieus_sdk::garde::Result {
+    if !currency::ISO_4217.contains(&code.to_ascii_uppercase().as_str()) {
+        return Err(mobieus_sdk::garde::Error::new("an ISO 4217 currency code, e.g. EUR"));
     }
     Ok(())
 }
 
-fn check_description(description: &str) -> Result<()> {
-    if description.chars().count() > 10_000 {
-        return Err(Error::validation("description", "at most 10000 characters"));
-    }
-    Ok(())
-}
-
-fn check_price(price: i64) -> Result<()> {
-    if !(0..=MAX_PRICE).contains(&price) {
-        return Err(Error::validation("price", "a whole number of minor units (e.g. cents), from 0"));
-    }
-    Ok(())
-}
-
-fn check_currency(code: &str) -> Result<String> {
-    let upper = code.to_ascii_uppercase();
-    if !currency::ISO_4217.contains(&upper.as_str()) {
-        return Err(Error::validation("currency", "an ISO 4217 currency code, e.g. EUR"));
-    }
-    Ok(upper)
+fn iso_4217_if_given(code: &Option<String>, cx: &()) -> mobieus_sdk::garde::Result {
+    code.as_deref().map_or(Ok(()), |c| iso_4217(c, cx))
 }
 
 fn check_user(cx: &Ctx, field: &str, id: &str) -> Result<()> {

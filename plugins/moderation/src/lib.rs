@@ -9,8 +9,7 @@
 //!
 //! Built on the public SDK only.
 
-mod schema;
-
+use mobieus_sdk::check::not_blank;
 use mobieus_sdk::prelude::*;
 
 struct Moderation;
@@ -26,24 +25,14 @@ impl Plugin for Moderation {
             .scope("reports:read", "Read reports and the moderation action log.")
             .scope("reports:write", "File reports.")
             .scope("reports:manage", "Dismiss or resolve reports.")
-            .event_with_schema(
-                "report.created",
-                "Someone reported a post, listing, user or file.",
-                json!({"type": "object", "required": ["report"], "properties": {"report": schema::report()}}),
-            )
-            .event_with_schema(
+            .event_of::<ReportEvent>("report.created", "Someone reported a post, listing, user or file.")
+            .event_of::<ReportEvent>(
                 "report.resolved",
                 "A report was closed: `status` says whether it was resolved or dismissed.",
-                json!({"type": "object", "required": ["report"], "properties": {"report": schema::report()}}),
             )
-            .event_with_schema(
+            .event_of::<ActionTaken>(
                 "moderation.action_taken",
                 "A moderator acted on a report's target. Surfaces that own the target react to it.",
-                json!({
-                    "type": "object",
-                    "required": ["action", "report"],
-                    "properties": {"action": schema::action(), "report": schema::report()}
-                }),
             )
             .migration(
                 1,
@@ -85,56 +74,73 @@ impl Plugin for Moderation {
             .route(
                 Route::post("/api/v1/reports", "reports:write", create)
                     .id("createReport")
-                    .summary("Report a post, listing, user or file")
-                    .request(schema::new_report)
-                    .response(schema::report),
+                    .summary("Report a post, listing, user or file"),
             )
             .route(
                 Route::get("/api/v1/reports", "reports:read", list)
                     .id("listReports")
-                    .summary("List reports, newest first (filters: status, target_type, since, until)")
-                    .response(|| schema::page(schema::report())),
+                    .summary("List reports, newest first (filters: status, target_type, since, until)"),
             )
             .route(
                 Route::get("/api/v1/reports/{id}", "reports:read", get)
                     .id("getReport")
-                    .summary("One report")
-                    .response(schema::report),
+                    .summary("One report"),
             )
             .route(
                 Route::post("/api/v1/reports/{id}/dismiss", "reports:manage", dismiss)
                     .id("dismissReport")
-                    .summary("Close a report without action")
-                    .request(schema::dismissal)
-                    .response(schema::report),
+                    .summary("Close a report without action"),
             )
             .route(
                 Route::post("/api/v1/reports/{id}/resolve", "reports:manage", resolve)
                     .id("resolveReport")
-                    .summary("Close a report, optionally taking an action on its target")
-                    .request(schema::resolution)
-                    .response(schema::report),
+                    .summary("Close a report, optionally taking an action on its target"),
             )
             .route(
                 Route::get("/api/v1/moderation/actions", "reports:read", actions)
                     .id("listModerationActions")
-                    .summary("The moderator action log, newest first (filters: type, target_type, report_id)")
-                    .response(|| schema::page(schema::action())),
+                    .summary("The moderator action log, newest first (filters: type, target_type, report_id)"),
             )
     }
 }
 
-#[derive(Serialize, Clone)]
+/// What a report or an action is about.
+#[derive(Serialize, Deserialize, JsonSchema, Validate, Clone)]
+#[serde(deny_unknown_fields)]
 struct Target {
+    /// post, listing, user or file.
     #[serde(rename = "type")]
+    #[garde(skip)]
     kind: String,
+    #[garde(skip)]
     id: String,
 }
 
-#[derive(Serialize)]
+/// A report, as answered. Stored flat ([`ReportRow`]).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(from = "ReportRow")]
 struct Report {
+    #[schemars(regex(pattern = "^rpt_[0-9A-Z]{26}$"))]
     id: String,
     target: Target,
+    reason: String,
+    reporter_id: Option<String>,
+    /// open, resolved or dismissed.
+    status: String,
+    note: Option<String>,
+    action_id: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
+    created_at: String,
+    #[schemars(extend("format" = "date-time"))]
+    closed_at: Option<String>,
+}
+
+/// A report's columns.
+#[derive(Deserialize, JsonSchema)]
+struct ReportRow {
+    id: String,
+    target_type: String,
+    target_id: String,
     reason: String,
     reporter_id: Option<String>,
     status: String,
@@ -144,25 +150,26 @@ struct Report {
     closed_at: Option<String>,
 }
 
-const REPORT_COLUMNS: &str = "id, target_type, target_id, reason, reporter_id, status, note, action_id, created_at, closed_at";
-
-fn report(row: &mobieus_sdk::Row) -> Result<Report> {
-    Ok(Report {
-        id: row.get("id")?,
-        target: Target { kind: row.get("target_type")?, id: row.get("target_id")? },
-        reason: row.get("reason")?,
-        reporter_id: row.get("reporter_id")?,
-        status: row.get("status")?,
-        note: row.get("note")?,
-        action_id: row.get("action_id")?,
-        created_at: row.get("created_at")?,
-        closed_at: row.get("closed_at")?,
-    })
+impl From<ReportRow> for Report {
+    fn from(r: ReportRow) -> Report {
+        let target = Target { kind: r.target_type, id: r.target_id };
+        let ReportRow { id, reason, reporter_id, status, note, action_id, created_at, closed_at, .. } = r;
+        Report { id, target, reason, reporter_id, status, note, action_id, created_at, closed_at }
+    }
 }
 
-#[derive(Serialize)]
+impl HasId for Report {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// An action a moderator took, as answered. Stored flat ([`ActionRow`]).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(from = "ActionRow")]
 struct Action {
     id: String,
+    /// remove_content, warn_user or suspend_user.
     #[serde(rename = "type")]
     kind: String,
     report_id: String,
@@ -171,57 +178,71 @@ struct Action {
     user_id: Option<String>,
     note: Option<String>,
     taken_by_key: String,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
 }
 
-const ACTION_COLUMNS: &str = "id, type, report_id, target_type, target_id, user_id, note, taken_by_key, created_at";
+/// An action's columns, as stored and inserted.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct ActionRow {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    report_id: String,
+    target_type: String,
+    target_id: String,
+    user_id: Option<String>,
+    note: Option<String>,
+    taken_by_key: String,
+    created_at: String,
+}
 
-fn action(row: &mobieus_sdk::Row) -> Result<Action> {
-    Ok(Action {
-        id: row.get("id")?,
-        kind: row.get("type")?,
-        report_id: row.get("report_id")?,
-        target: Target { kind: row.get("target_type")?, id: row.get("target_id")? },
-        user_id: row.get("user_id")?,
-        note: row.get("note")?,
-        taken_by_key: row.get("taken_by_key")?,
-        created_at: row.get("created_at")?,
-    })
+impl From<ActionRow> for Action {
+    fn from(r: ActionRow) -> Action {
+        let target = Target { kind: r.target_type, id: r.target_id };
+        let ActionRow { id, kind, report_id, user_id, note, taken_by_key, created_at, .. } = r;
+        Action { id, kind, report_id, target, user_id, note, taken_by_key, created_at }
+    }
+}
+
+impl HasId for Action {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ReportEvent<'a> {
+    report: &'a Report,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ActionTaken<'a> {
+    action: &'a Action,
+    report: &'a Report,
 }
 
 fn find(cx: &Ctx, id: &str) -> Result<Option<Report>> {
-    cx.db()
-        .query_one(&format!("SELECT {REPORT_COLUMNS} FROM moderation_reports WHERE id = ?1"), &[&id])?
-        .map(|r| report(&r))
-        .transpose()
+    cx.db().select_one("moderation_reports", "WHERE id = ?1", &[&id])
 }
 
 fn key_id(cx: &Ctx) -> String {
     cx.caller().map(|c| c.key_id).unwrap_or_default()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTarget {
-    #[serde(rename = "type")]
-    kind: String,
-    id: String,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 struct NewReport {
-    target: NewTarget,
+    #[garde(dive)]
+    target: Target,
+    #[garde(length(chars, min = 1, max = 1000), custom(not_blank))]
     reason: String,
+    #[garde(skip)]
     reporter_id: Option<String>,
 }
 
-fn create(cx: &mut Ctx) -> Result<Reply> {
-    let new: NewReport = cx.json()?;
+fn create(cx: &mut Ctx, Json(new): Json<NewReport>) -> Result<Created<Report>> {
     let reason = new.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(Error::validation("reason", "1 to 1000 characters"));
-    }
     check_target(cx, &new.target)?;
     if let Some(reporter) = &new.reporter_id
         && (!reporter.starts_with("usr_") || cx.user(reporter)?.is_none())
@@ -230,7 +251,7 @@ fn create(cx: &mut Ctx) -> Result<Reply> {
     }
     let report = Report {
         id: cx.new_id("rpt_"),
-        target: Target { kind: new.target.kind, id: new.target.id },
+        target: new.target.clone(),
         reason: reason.to_owned(),
         reporter_id: new.reporter_id,
         status: "open".into(),
@@ -252,14 +273,14 @@ fn create(cx: &mut Ctx) -> Result<Reply> {
             &report.created_at,
         ],
     )?;
-    cx.emit("report.created", &json!({ "report": &report }))?;
-    Reply::created(&report)
+    cx.emit("report.created", &ReportEvent { report: &report })?;
+    Ok(Created(report))
 }
 
 /// The target must be something a report can be about. Users, posts and files are the host's,
 /// read through the views it grants; a listing is the Market's, whose tables this plugin may not
 /// read, so a listing id is checked for its shape only.
-fn check_target(cx: &Ctx, target: &NewTarget) -> Result<()> {
+fn check_target(cx: &Ctx, target: &Target) -> Result<()> {
     let prefix = match target.kind.as_str() {
         "post" => "post_",
         "listing" => "lst_",
@@ -285,7 +306,7 @@ fn check_target(cx: &Ctx, target: &NewTarget) -> Result<()> {
     Ok(())
 }
 
-fn list(cx: &mut Ctx) -> Result<Reply> {
+fn list(cx: &mut Ctx) -> Result<Page<Report>> {
     let page = PageRequest::parse(cx, &["status", "target_type"])?;
     let mut filter = page.time_filter("created_at");
     if let Some(status) = page.filter("status") {
@@ -296,15 +317,14 @@ fn list(cx: &mut Ctx) -> Result<Reply> {
         one_of("target_type", kind, TARGET_TYPES)?;
         filter.and("target_type = ?", kind);
     }
-    Reply::ok(&page.fetch(&cx.db(), "moderation_reports", REPORT_COLUMNS, &filter, report, |r| r.id.clone())?)
+    page.fetch_as(&cx.db(), "moderation_reports", &filter)
 }
 
-fn get(cx: &mut Ctx) -> Result<Reply> {
-    let id = cx.param("id")?;
-    Reply::ok(&find(cx, &id)?.ok_or_else(|| Error::not_found("report"))?)
+fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Report>> {
+    find(cx, &id)?.map(Json).ok_or_else(|| Error::not_found("report"))
 }
 
-fn actions(cx: &mut Ctx) -> Result<Reply> {
+fn actions(cx: &mut Ctx) -> Result<Page<Action>> {
     let page = PageRequest::parse(cx, &["type", "target_type", "report_id"])?;
     let mut filter = page.time_filter("created_at");
     if let Some(kind) = page.filter("type") {
@@ -316,7 +336,7 @@ fn actions(cx: &mut Ctx) -> Result<Reply> {
         filter.and("target_type = ?", kind);
     }
     filter.and_opt("report_id = ?", page.filter("report_id"));
-    Reply::ok(&page.fetch(&cx.db(), "moderation_actions", ACTION_COLUMNS, &filter, action, |a| a.id.clone())?)
+    page.fetch_as(&cx.db(), "moderation_actions", &filter)
 }
 
 fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
@@ -334,40 +354,34 @@ fn open_report(cx: &Ctx) -> Result<Report> {
     Ok(report)
 }
 
-fn check_note(note: &Option<String>) -> Result<()> {
-    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(Error::validation("note", "at most 2000 characters"));
-    }
-    Ok(())
-}
-
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, JsonSchema, Validate, Default)]
 #[serde(deny_unknown_fields)]
 struct Dismissal {
+    #[garde(length(chars, max = 2000))]
     note: Option<String>,
 }
 
-fn dismiss(cx: &mut Ctx) -> Result<Reply> {
-    let dismissal: Dismissal = cx.json_or_default()?;
-    check_note(&dismissal.note)?;
+fn dismiss(cx: &mut Ctx, JsonOrDefault(dismissal): JsonOrDefault<Dismissal>) -> Result<Json<Report>> {
     let mut report = open_report(cx)?;
     close(cx, &mut report, "dismissed", dismissal.note, None)?;
-    Reply::ok(&report)
+    Ok(Json(report))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, JsonSchema, Validate, Default)]
 #[serde(deny_unknown_fields)]
 struct Resolution {
+    /// remove_content, warn_user or suspend_user.
+    #[garde(skip)]
     action: Option<String>,
+    #[garde(length(chars, max = 2000))]
     note: Option<String>,
     /// Whom `warn_user` / `suspend_user` is for, when the target is not a user (default for a
     /// post: its author).
+    #[garde(skip)]
     user_id: Option<String>,
 }
 
-fn resolve(cx: &mut Ctx) -> Result<Reply> {
-    let resolution: Resolution = cx.json_or_default()?;
-    check_note(&resolution.note)?;
+fn resolve(cx: &mut Ctx, JsonOrDefault(resolution): JsonOrDefault<Resolution>) -> Result<Json<Report>> {
     let mut report = open_report(cx)?;
     let action = match resolution.action.as_deref() {
         None => None,
@@ -383,11 +397,12 @@ fn resolve(cx: &mut Ctx) -> Result<Reply> {
                 "remove_content" => None,
                 _ => Some(user_for(cx, &report.target, resolution.user_id.as_deref())?),
             };
-            Some(Action {
+            Some(ActionRow {
                 id: cx.new_id("mact_"),
                 kind: kind.to_owned(),
                 report_id: report.id.clone(),
-                target: report.target.clone(),
+                target_type: report.target.kind.clone(),
+                target_id: report.target.id.clone(),
                 user_id,
                 note: resolution.note.clone(),
                 taken_by_key: key_id(cx),
@@ -396,25 +411,12 @@ fn resolve(cx: &mut Ctx) -> Result<Reply> {
         }
     };
     close(cx, &mut report, "resolved", resolution.note, action.as_ref().map(|a| a.id.clone()))?;
-    if let Some(action) = action {
-        cx.db().execute(
-            "INSERT INTO moderation_actions (id, type, report_id, target_type, target_id, user_id, note, taken_by_key, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            &[
-                &action.id,
-                &action.kind,
-                &action.report_id,
-                &action.target.kind,
-                &action.target.id,
-                &action.user_id,
-                &action.note,
-                &action.taken_by_key,
-                &action.created_at,
-            ],
-        )?;
-        cx.emit("moderation.action_taken", &json!({ "action": &action, "report": &report }))?;
+    if let Some(row) = action {
+        cx.db().insert("moderation_actions", &row)?;
+        let action = Action::from(row);
+        cx.emit("moderation.action_taken", &ActionTaken { action: &action, report: &report })?;
     }
-    Reply::ok(&report)
+    Ok(Json(report))
 }
 
 /// The user a warning or suspension is for.
@@ -452,7 +454,7 @@ fn close(cx: &Ctx, report: &mut Report, status: &str, note: Option<String>, acti
     if changed == 0 {
         return Err(Error::bad_request("already_resolved", "The report was closed already."));
     }
-    cx.emit("report.resolved", &json!({ "report": &*report }))?;
+    cx.emit("report.resolved", &ReportEvent { report })?;
     Ok(())
 }
 
