@@ -47,10 +47,7 @@ fn main() {
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
     cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
-    cli(
-        &data,
-        &["plugin", "install", env!("MOBIEUS_GUESTBOOK_WASM")],
-    );
+    cli(&data, &["plugin", "install", &common::guestbook_wasm()]);
     cli(
         &data,
         &["plugin", "enable", "--tenant", "bench", "guestbook"],

@@ -52,7 +52,9 @@ pub fn measure(calls: u64) -> Overhead {
         Runtime::new(Limits::default(), Some(dir.path().join("cache"))).unwrap(),
         dir.path().join("plugins"),
     );
-    let path = PathBuf::from(env!("MOBIEUS_GUESTBOOK_WASM"));
+    let path = PathBuf::from(
+        std::env::var("LOAD_GUESTBOOK").unwrap_or_else(|_| env!("MOBIEUS_GUESTBOOK_WASM").into()),
+    );
     let wasm = std::fs::read(&path).unwrap();
     let plugin = std::sync::Arc::new(
         plugins

@@ -16,6 +16,12 @@ pub fn bin() -> String {
     std::env::var("LOAD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mobieus").to_owned())
 }
 
+/// The guestbook plugin under test: this build's, or another build named by `LOAD_GUESTBOOK`
+/// (to compare two SDKs' plugins on one host).
+pub fn guestbook_wasm() -> String {
+    std::env::var("LOAD_GUESTBOOK").unwrap_or_else(|_| env!("MOBIEUS_GUESTBOOK_WASM").to_owned())
+}
+
 /// Starts `mobieus serve` on a free port; returns the child and its address.
 pub fn start(data: &str) -> (Child, SocketAddr) {
     start_with(data, &[])

@@ -232,11 +232,13 @@ struct NewListing {
     price: i64,
     /// ISO 4217, e.g. EUR.
     #[garde(length(equal = 3), custom(iso_4217))]
+    #[schemars(regex(pattern = "^[A-Za-z]{3}$"))]
     currency: String,
     #[garde(skip)]
     seller_id: String,
     #[serde(default)]
     #[garde(length(max = MAX_FILES))]
+    #[schemars(extend("uniqueItems" = true))]
     file_ids: Vec<String>,
 }
 
@@ -278,8 +280,10 @@ struct ListingPatch {
     #[garde(range(min = 0, max = MAX_PRICE))]
     price: Option<i64>,
     #[garde(length(equal = 3), custom(iso_4217_if_given))]
+    #[schemars(regex(pattern = "^[A-Za-z]{3}$"))]
     currency: Option<String>,
     #[garde(length(max = MAX_FILES))]
+    #[schemars(extend("uniqueItems" = true))]
     file_ids: Option<Vec<String>>,
 }
 
