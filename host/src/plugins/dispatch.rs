@@ -35,12 +35,12 @@ use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
 
-/// What plugin routes need: the loaded plugins, and the keys of writes in flight.
+/// What plugin routes need: the loaded plugins, the idempotency keys in flight, and the key that
+/// seals their list cursors ([`cursors`]).
 #[derive(Clone)]
 pub struct PluginRoutes {
     pub plugins: Arc<Plugins>,
     pub idempotency: Arc<InFlight>,
-    /// Seals the plugins' list cursors ([`cursors`]).
     pub cursor_key: CursorKey,
 }
 
