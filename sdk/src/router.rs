@@ -147,6 +147,7 @@ impl Router {
 pub struct Reply {
     status: u16,
     body: Vec<u8>,
+    headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -154,7 +155,21 @@ impl Reply {
         Ok(Reply {
             status,
             body: serde_json::to_vec(value)?,
+            headers: vec![],
         })
+    }
+
+    /// A response header: `ETag`, `Last-Modified`, `Location`, `Cache-Control`, a
+    /// `Content-Type` of its own… The host drops the ones it owns (the request id, rate limits,
+    /// CORS, `Set-Cookie`, framing).
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `304`: the client's copy (`If-None-Match`) is current.
+    pub fn not_modified() -> Result<Reply> {
+        Reply::bytes(304, vec![])
     }
 
     /// `200` with JSON.
@@ -168,26 +183,35 @@ impl Reply {
     }
 
     pub fn no_content() -> Result<Reply> {
+        Reply::bytes(204, vec![])
+    }
+
+    /// Raw bytes (with their own `Content-Type`, if any, set by [`Reply::header`]).
+    pub fn bytes(status: u16, body: Vec<u8>) -> Result<Reply> {
         Ok(Reply {
-            status: 204,
-            body: vec![],
+            status,
+            body,
+            headers: vec![],
         })
     }
 
-    /// Raw bytes, for tests of the host's limits.
-    pub fn bytes(status: u16, body: Vec<u8>) -> Result<Reply> {
-        Ok(Reply { status, body })
-    }
-
     fn into_response(self) -> wit::Response {
-        let headers = if self.body.is_empty() {
-            vec![]
-        } else {
-            vec![wit::Header {
-                name: "content-type".into(),
-                value: "application/json".into(),
-            }]
-        };
+        let typed = self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        let json = (!self.body.is_empty() && !typed).then(|| wit::Header {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        });
+        let headers = json
+            .into_iter()
+            .chain(
+                self.headers
+                    .into_iter()
+                    .map(|(name, value)| wit::Header { name, value }),
+            )
+            .collect();
         wit::Response {
             status: self.status,
             headers,

@@ -452,3 +452,60 @@ async fn on_event_reacts_to_other_surfaces_after_commit() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn headers_cross_the_sandbox_but_credentials_and_the_hosts_own_do_not() {
+    let (server, acme) = hostile_server().await;
+    let client = acme
+        .clone()
+        .header("cookie", "session=secret")
+        .header("x-custom", "yes")
+        .header("if-match", "\"v0\"")
+        .header("accept", "application/json");
+    let r = client.get("/api/v1/hostile/headers").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The plugin saw the request's headers, not the key (sent as Authorization) or the cookie.
+    assert_eq!(
+        r.json()["seen"],
+        serde_json::json!(["x-custom", "if-match", "accept"])
+    );
+    assert_eq!(r.header("etag"), Some("\"v1\""));
+    assert_eq!(r.header("cache-control"), Some("private, max-age=60"));
+    assert_eq!(r.header("x-experience-api-version"), Some("1.0.3"));
+    // What the host owns is the host's, whatever the plugin said.
+    assert!(r.header("x-request-id").unwrap().starts_with("req_"));
+    assert!(r.header("set-cookie").is_none());
+    assert_ne!(r.header("x-ratelimit-remaining"), Some("999999"));
+    assert!(r.header("x-ratelimit-limit").is_some());
+    assert!(r.header("access-control-allow-origin").is_none());
+    assert!(r.header("x-split").is_none() && r.header("injected").is_none());
+    assert_eq!(
+        r.text.len(),
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    );
+    // A conditional request, end to end: the plugin's 304 with its ETag, and no body.
+    let r = acme
+        .clone()
+        .header("if-none-match", "\"v1\"")
+        .get("/api/v1/hostile/headers")
+        .await;
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("etag"), Some("\"v1\""));
+    assert!(r.text.is_empty());
+    // The key in X-API-Key stays with the host too.
+    let (_, key) = server.create_key("acme", "live", "hostile:use", &[]);
+    let r = server
+        .client("acme")
+        .header("x-api-key", &key)
+        .get("/api/v1/hostile/headers")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = r.json()["seen"].clone();
+    assert!(
+        !seen.as_array().unwrap().contains(&"x-api-key".into()),
+        "{seen}"
+    );
+}

@@ -4,9 +4,12 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
-const ALLOW_HEADERS: &str = "authorization, x-api-key, content-type, idempotency-key";
+/// The host's request headers, and those conditional requests and the surfaces' protocols use.
+const ALLOW_HEADERS: &str = "authorization, x-api-key, content-type, idempotency-key, if-match, \
+                             if-none-match, x-experience-api-version";
 const EXPOSE_HEADERS: &str = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, \
-                              x-ratelimit-reset, retry-after, idempotent-replayed";
+                              x-ratelimit-reset, retry-after, idempotent-replayed, etag, \
+                              last-modified, location, x-experience-api-version";
 
 /// Headers for an actual (non-preflight) response to an allowed origin.
 pub fn allow(headers: &mut HeaderMap, origin: &HeaderValue) {
@@ -38,5 +41,5 @@ pub fn allow_preflight(headers: &mut HeaderMap, origin: &HeaderValue) {
 
 /// Caches must not reuse a response across origins.
 pub fn vary_origin(headers: &mut HeaderMap) {
-    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -26,7 +26,6 @@ use crate::http::request_id::RequestId;
 use crate::http::scope;
 use crate::paging::CursorKey;
 use crate::plugins::bindings::types;
-use crate::plugins::cursors;
 use crate::plugins::manifest::Route;
 use crate::plugins::migrate;
 use crate::plugins::read_pool::NotRun;
@@ -34,6 +33,7 @@ use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
+use crate::plugins::{cursors, headers};
 
 /// What plugin routes need: the loaded plugins, the idempotency keys in flight, and the key that
 /// seals their list cursors ([`cursors`]).
@@ -226,7 +226,6 @@ fn wit_request(
         .get::<RequestId>()
         .map(|r| r.0.to_string())
         .unwrap_or_default();
-    let keep = ["content-type", "accept", "idempotency-key"];
     types::Request {
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
@@ -236,7 +235,7 @@ fn wit_request(
         headers: req
             .headers()
             .iter()
-            .filter(|(name, _)| keep.contains(&name.as_str()))
+            .filter(|(name, _)| !headers::is_credential(name))
             .filter_map(|(name, value)| {
                 Some(types::Header {
                     name: name.as_str().to_owned(),
@@ -467,12 +466,6 @@ fn into_response(response: types::Response) -> Result<Response> {
     }
     let mut out = Response::new(Body::from(response.body));
     *out.status_mut() = status;
-    for h in response.headers {
-        if h.name.eq_ignore_ascii_case("content-type")
-            && let Ok(v) = HeaderValue::from_str(&h.value)
-        {
-            out.headers_mut().insert(header::CONTENT_TYPE, v);
-        }
-    }
+    headers::pass_through(response.headers, out.headers_mut());
     Ok(out)
 }

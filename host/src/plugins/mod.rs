@@ -6,11 +6,13 @@
 //! - [`tables`]: which tables a plugin owns, for the manifest check and the sandbox alike.
 //! - [`read_pool`]: the threads plugin GETs run on, a share per plugin.
 //! - [`cursors`]: plugin list cursors, sealed by the host like its own.
+//! - [`headers`]: which request and answer headers cross the sandbox.
 
 pub mod bindings;
 pub mod cursors;
 pub mod dispatch;
 pub mod events;
+pub mod headers;
 pub mod imports;
 pub mod limits;
 pub mod manifest;

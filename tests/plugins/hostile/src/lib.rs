@@ -73,6 +73,7 @@ impl Plugin for Hostile {
             .route(r(Route::post, "/api/v1/hostile/echo", echo))
             .route(r(Route::post, "/api/v1/hostile/stuck", stuck))
             .route(r(Route::post, "/api/v1/hostile/flood", flood))
+            .route(r(Route::get, "/api/v1/hostile/headers", headers))
     }
 }
 
@@ -245,6 +246,30 @@ fn read_users(cx: &mut Ctx) -> Result<Reply> {
     let rows = cx.db().query("SELECT id, username FROM host_users", &[])?;
     let write = cx.db().execute("DELETE FROM host_users", &[]);
     Reply::ok(&json!({ "users": rows.len(), "delete_refused": write.is_err() }))
+}
+
+/// Echoes the request headers it was given, answers with headers of its own and with every
+/// header the host owns (which must not get through), and honours `If-None-Match`.
+fn headers(cx: &mut Ctx) -> Result<Reply> {
+    const ETAG: &str = "\"v1\"";
+    if cx.header("if-none-match") == Some(ETAG) {
+        return Ok(Reply::not_modified()?.header("ETag", ETAG));
+    }
+    let seen: Vec<String> = ["authorization", "cookie", "x-api-key", "x-custom", "if-match", "accept"]
+        .into_iter()
+        .filter(|name| cx.header(name).is_some())
+        .map(str::to_owned)
+        .collect();
+    Ok(Reply::ok(&json!({ "seen": seen }))?
+        .header("ETag", ETAG)
+        .header("Cache-Control", "private, max-age=60")
+        .header("X-Experience-API-Version", "1.0.3")
+        .header("X-Request-Id", "req_forged")
+        .header("Set-Cookie", "session=stolen")
+        .header("X-RateLimit-Remaining", "999999")
+        .header("Access-Control-Allow-Origin", "*")
+        .header("Content-Length", "1")
+        .header("X-Split", "a\r\nInjected: yes"))
 }
 
 mobieus_sdk::export!(Hostile);
