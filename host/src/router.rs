@@ -445,6 +445,37 @@ mod tests {
         assert_eq!(scopes.len(), operations);
     }
 
+    /// Statuses the host's own layers answer are documented on every operation they can reach.
+    #[test]
+    fn the_layers_statuses_are_documented() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = setup(dir.path());
+        let (_, doc) = host_api(&state);
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            let responses = doc["paths"][path][method]["responses"].as_object().unwrap();
+            responses.keys().cloned().collect()
+        };
+        let create = statuses("/api/v1/users", "post");
+        for status in ["400", "409", "413", "415", "422"] {
+            assert!(create.contains(&status.to_owned()), "createUser {status}");
+        }
+        let username_taken = &doc["paths"]["/api/v1/users"]["post"]["responses"]["409"];
+        assert!(
+            username_taken["description"]
+                .as_str()
+                .unwrap()
+                .contains("username_taken")
+        );
+        let patch = statuses("/api/v1/posts/{id}", "patch");
+        assert!(patch.contains(&"415".to_owned()) && !patch.contains(&"422".to_owned()));
+        let list = statuses("/api/v1/users", "get");
+        assert!(
+            !list
+                .iter()
+                .any(|s| ["409", "413", "415", "422"].contains(&s.as_str()))
+        );
+    }
+
     /// The operations the host documented before its routes were declared once (read from the
     /// `#[utoipa::path]` annotations and `scoped(...)` routers of that code): the same set, with
     /// the same scopes and ids, and every schema they reference defined.

@@ -111,13 +111,15 @@ fn finish_operations(doc: &mut Value) {
         let has_path_params = path.contains('{');
         for method in METHODS {
             if let Some(op) = item.get_mut(*method) {
-                finish_operation(op, has_path_params);
+                finish_operation(op, method, has_path_params);
             }
         }
     }
 }
 
-pub fn finish_operation(op: &mut Value, has_path_params: bool) {
+pub fn finish_operation(op: &mut Value, method: &str, has_path_params: bool) {
+    let of_plugin = op.get("x-plugin").is_some();
+    let has_body = op.get("requestBody").is_some();
     let scope = op
         .pointer("/security/0")
         .and_then(Value::as_object)
@@ -133,7 +135,7 @@ pub fn finish_operation(op: &mut Value, has_path_params: bool) {
         .get("parameters")
         .and_then(Value::as_array)
         .is_some_and(|ps| ps.iter().any(|p| p["name"] == "cursor"));
-    let takes_input = op.get("requestBody").is_some()
+    let takes_input = has_body
         || op
             .get("parameters")
             .and_then(Value::as_array)
@@ -159,6 +161,17 @@ pub fn finish_operation(op: &mut Value, has_path_params: bool) {
     };
     if takes_input {
         add("400", "BadRequest");
+    }
+    if has_body {
+        add("413", "PayloadTooLarge");
+        // The host reads its own JSON bodies; a plugin's body reaches the plugin as it is.
+        if !of_plugin {
+            add("415", "UnsupportedMediaType");
+        }
+    }
+    if method.eq_ignore_ascii_case("post") {
+        add("409", "IdempotencyInProgress");
+        add("422", "IdempotencyKeyReused");
     }
     add("401", "Unauthorized");
     add("403", "Forbidden");
@@ -236,6 +249,28 @@ fn error_responses() -> Value {
             "X-RateLimit-Remaining": integer,
             "X-RateLimit-Reset": integer
         }),
+    );
+    add(
+        "PayloadTooLarge",
+        "`payload_too_large`: the body is over the limit (with the `limit` in bytes).",
+        Value::Null,
+    );
+    add(
+        "UnsupportedMediaType",
+        "`unsupported_media_type`: send the body as `Content-Type: application/json`.",
+        Value::Null,
+    );
+    add(
+        "IdempotencyInProgress",
+        "`idempotency_in_progress`: a request with this `Idempotency-Key` is still running; retry \
+         shortly.",
+        Value::Null,
+    );
+    add(
+        "IdempotencyKeyReused",
+        "`idempotency_key_reused`: this `Idempotency-Key` was used with another body in the last \
+         24 hours.",
+        Value::Null,
     );
     add(
         "ClientError",

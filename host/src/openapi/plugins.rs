@@ -119,7 +119,7 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
                 "content": { "application/json": { "schema": schema } }
             });
         }
-        openapi::finish_operation(&mut op, route.path.contains('{'));
+        openapi::finish_operation(&mut op, &route.method, route.path.contains('{'));
         let item = doc["paths"]
             .as_object_mut()
             .expect("the host document has paths")
