@@ -19,6 +19,7 @@ use crate::paging::CursorKey;
 use crate::plugins::dispatch::PluginRoutes;
 use crate::plugins::events::{self, Dispatcher};
 use crate::plugins::registry::Plugins;
+use crate::plugins::timers::{self, TimerWorker, Timers};
 use crate::webhooks::{self, Webhooks};
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ pub struct Shared {
     pub webhooks: Arc<Webhooks>,
     pub plugins: Arc<Plugins>,
     pub plugin_events: Arc<Dispatcher>,
+    pub timers: Arc<Timers>,
     pub scanner: Arc<Scanner>,
     pub admin_logins: LoginThrottle,
 }
@@ -60,7 +62,13 @@ impl AppState {
         let scanner = Arc::new(Scanner::new(config.clamd.clone()));
         let (webhooks, plugin_events) = (Arc::new(webhooks), Arc::new(Dispatcher::default()));
         // The hook lives in the store; it holds the workers' inboxes, not the state.
-        let (w, e, s) = (webhooks.clone(), plugin_events.clone(), scanner.clone());
+        let timers = Arc::new(Timers::default());
+        let (w, e, s, t) = (
+            webhooks.clone(),
+            plugin_events.clone(),
+            scanner.clone(),
+            timers.clone(),
+        );
         store.pools().set_commit_hook(Arc::new(move |id, signals| {
             if signals.contains(&webhooks::store::SIGNAL) {
                 w.notify(id);
@@ -70,6 +78,9 @@ impl AppState {
             }
             if signals.contains(&crate::files::SIGNAL) {
                 s.notify(id);
+            }
+            if signals.contains(&timers::SIGNAL) {
+                t.notify(id);
             }
         }));
         AppState(Arc::new(Shared {
@@ -83,11 +94,13 @@ impl AppState {
             webhooks,
             plugins,
             plugin_events,
+            timers,
             admin_logins: Default::default(),
         }))
     }
 
-    /// The background workers' handles: webhook deliveries, plugin `on-event` drains, file scans.
+    /// The background workers' handles: webhook deliveries, plugin `on-event` drains, plugin
+    /// timers, file scans.
     pub fn start_workers(&self) {
         webhooks::worker::start(webhooks::worker::Worker {
             store: self.store.clone(),
@@ -97,6 +110,11 @@ impl AppState {
             store: self.store.clone(),
             plugins: self.plugins.clone(),
             inbox: self.plugin_events.clone(),
+        });
+        timers::start(TimerWorker {
+            store: self.store.clone(),
+            plugins: self.plugins.clone(),
+            timers: self.timers.clone(),
         });
         scanner::start(scanner::ScanWorker {
             store: self.store.clone(),
@@ -145,6 +163,8 @@ impl FromRef<AppState> for Arc<Store> {
 impl FromRef<AppState> for PluginRoutes {
     fn from_ref(state: &AppState) -> PluginRoutes {
         PluginRoutes {
+            store: state.store.clone(),
+            timers: state.timers.clone(),
             plugins: state.plugins.clone(),
             idempotency: state.idempotency.clone(),
             cursor_key: state.cursor_key.clone(),

@@ -1,7 +1,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::mobieus::plugin::{clock, config, events, log, random, types as wit, users};
+use crate::bindings::mobieus::plugin::{
+    clock, config, events, files, log, random, timers, types as wit, users,
+};
 use crate::{Db, Error, Result};
 
 /// Who called.
@@ -30,6 +32,30 @@ impl From<wit::Event> for Event {
             event_type: e.event_type,
             created_at: e.created_at,
             data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A user of the host.
+pub type User = users::User;
+/// A host file's metadata.
+pub type FileInfo = files::FileInfo;
+
+/// A timer that came due, delivered to [`crate::Plugin::on_timer`].
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub key: String,
+    /// When it was set to fire, ms since the Unix epoch.
+    pub at_ms: i64,
+    pub payload: String,
+}
+
+impl From<wit::Timer> for Timer {
+    fn from(t: wit::Timer) -> Self {
+        Timer {
+            key: t.key,
+            at_ms: t.at_ms,
+            payload: t.payload,
         }
     }
 }
@@ -200,8 +226,54 @@ impl Ctx {
     }
 
     /// A user of the host, if it exists (and has not left).
-    pub fn user(&self, id: &str) -> Result<Option<users::User>> {
+    pub fn user(&self, id: &str) -> Result<Option<User>> {
         Ok(users::get(id)?)
+    }
+
+    /// Several users at once (at most 100), in the order asked; unknown ids are left out.
+    pub fn users(&self, ids: &[String]) -> Result<Vec<User>> {
+        Ok(users::get_many(ids)?)
+    }
+
+    /// Sets the timer `key` to fire at `at_ms` (replacing one of the same key), in the request's
+    /// transaction; [`crate::Plugin::on_timer`] gets `payload` back. Needs [`crate::Capability::Timers`].
+    pub fn set_timer<T: Serialize>(&self, key: &str, at_ms: i64, payload: &T) -> Result<()> {
+        Ok(timers::set(key, at_ms, &serde_json::to_string(payload)?)?)
+    }
+
+    /// Cancels the timer `key`; whether there was one.
+    pub fn cancel_timer(&self, key: &str) -> Result<bool> {
+        Ok(timers::cancel(key)?)
+    }
+
+    /// A host file's metadata. Needs [`crate::Capability::Files`].
+    pub fn file(&self, id: &str) -> Result<Option<FileInfo>> {
+        Ok(files::get(id)?)
+    }
+
+    /// A clean file's bytes, read in chunks of up to 1 MiB (`limit` caps the total: a bigger
+    /// file is `413 file_too_large` rather than a guest out of memory).
+    pub fn read_file(&self, id: &str, limit: u64) -> Result<Vec<u8>> {
+        let info = self.file(id)?.ok_or_else(|| Error::not_found("file"))?;
+        if info.size > limit {
+            return Err(Error::new(
+                413,
+                "file_too_large",
+                format!(
+                    "The file is {} bytes; at most {limit} can be read here.",
+                    info.size
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(info.size as usize);
+        while (bytes.len() as u64) < info.size {
+            let chunk = files::read(id, bytes.len() as u64, 1 << 20)?;
+            if chunk.is_empty() {
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 }
 

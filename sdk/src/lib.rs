@@ -54,21 +54,21 @@ mod rows;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../wit",
+        path: "../wit/since_v1.1.0",
         pub_export_macro: true,
         export_macro_name: "export_plugin",
         default_bindings_module: "mobieus_sdk::bindings",
     });
 }
 
-pub use ctx::{Caller, Ctx, Event};
+pub use ctx::{Caller, Ctx, Event, FileInfo, Timer, User};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
 pub use extract::{
     Created, FromRequest, Handler, IntoReply, Json, JsonOrDefault, NoContent, Path, answer_schema,
     check, schema,
 };
-pub use manifest::Manifest;
+pub use manifest::{Capability, Manifest};
 pub use paging::{Filter, Page, PageRequest, page_schema};
 pub use router::{Reply, Route, Router};
 pub use rows::{HasId, columns};
@@ -81,8 +81,9 @@ pub use {garde, schemars};
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Manifest, NoContent,
-        Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Value, json,
+        Capability, Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Manifest,
+        NoContent, Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Timer, Value,
+        json,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;
@@ -100,6 +101,12 @@ pub trait Plugin {
     fn on_event(_cx: &mut Ctx, _event: &Event) -> std::result::Result<(), String> {
         Ok(())
     }
+    /// A timer it set with [`Ctx::set_timer`] came due (declare [`Capability::Timers`]). At least
+    /// once, in a write transaction: an `Err` rolls back what it did and the host tries again
+    /// later. The default ignores it.
+    fn on_timer(_cx: &mut Ctx, _timer: &Timer) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 #[doc(hidden)]
@@ -109,6 +116,14 @@ pub mod __private {
 
     pub fn manifest<P: Plugin>() -> wit::Manifest {
         P::manifest().into_wit(&P::router())
+    }
+
+    pub fn manifest_extension<P: Plugin>() -> wit::ManifestExtension {
+        P::manifest().extension()
+    }
+
+    pub fn on_timer<P: Plugin>(timer: wit::Timer) -> std::result::Result<(), String> {
+        P::on_timer(&mut Ctx::for_event(), &Timer::from(timer))
     }
 
     pub fn handle<P: Plugin>(request: wit::Request) -> wit::Response {
@@ -121,7 +136,8 @@ pub mod __private {
     }
 }
 
-/// Exports a [`Plugin`] as the component's `manifest`, `handle` and `on-event`.
+/// Exports a [`Plugin`] as the component's `manifest`, `manifest-extension`, `handle`,
+/// `on-event` and `on-timer`.
 #[macro_export]
 macro_rules! export {
     ($plugin:ty) => {
@@ -137,6 +153,12 @@ macro_rules! export {
             }
             fn on_event(event: $crate::bindings::mobieus::plugin::types::Event) -> ::core::result::Result<(), ::std::string::String> {
                 $crate::__private::on_event::<$plugin>(event)
+            }
+            fn manifest_extension() -> $crate::bindings::mobieus::plugin::types::ManifestExtension {
+                $crate::__private::manifest_extension::<$plugin>()
+            }
+            fn on_timer(timer: $crate::bindings::mobieus::plugin::types::Timer) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::on_timer::<$plugin>(timer)
             }
         }
         $crate::bindings::export_plugin!(__MobieusExport with_types_in $crate::bindings);

@@ -3,6 +3,27 @@ use serde_json::Value;
 use crate::Router;
 use crate::bindings::mobieus::plugin::types as wit;
 
+/// A host capability beyond the contract's 1.0 imports: declared, or refused (`denied`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// SQLite FTS5 virtual tables of its own (`CREATE VIRTUAL TABLE <name>_… USING fts5`).
+    Search,
+    /// [`crate::Ctx::set_timer`], [`crate::Ctx::cancel_timer`] and [`crate::Plugin::on_timer`].
+    Timers,
+    /// [`crate::Ctx::file`] and [`crate::Ctx::read_file`].
+    Files,
+}
+
+impl From<Capability> for wit::Capability {
+    fn from(c: Capability) -> Self {
+        match c {
+            Capability::Search => wit::Capability::Search,
+            Capability::Timers => wit::Capability::Timers,
+            Capability::Files => wit::Capability::Files,
+        }
+    }
+}
+
 /// What a plugin declares. Its routes come from the [`Router`].
 pub struct Manifest {
     name: String,
@@ -13,6 +34,7 @@ pub struct Manifest {
     migrations: Vec<(u32, String, String)>,
     flags: Vec<String>,
     subscriptions: Vec<String>,
+    capabilities: Vec<Capability>,
 }
 
 impl Manifest {
@@ -27,6 +49,7 @@ impl Manifest {
             migrations: vec![],
             flags: vec![],
             subscriptions: vec![],
+            capabilities: vec![],
         }
     }
 
@@ -84,6 +107,18 @@ impl Manifest {
     pub fn flag(mut self, name: &str) -> Manifest {
         self.flags.push(name.to_owned());
         self
+    }
+
+    /// The host capabilities it uses; any other is refused.
+    pub fn uses<const N: usize>(mut self, capabilities: [Capability; N]) -> Manifest {
+        self.capabilities.extend(capabilities);
+        self
+    }
+
+    pub(crate) fn extension(&self) -> wit::ManifestExtension {
+        wit::ManifestExtension {
+            capabilities: self.capabilities.iter().map(|c| (*c).into()).collect(),
+        }
     }
 
     /// Event types delivered to `on_event`.

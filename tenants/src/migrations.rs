@@ -53,6 +53,12 @@ pub const DATA: &[Migration] = &[
         name: "event_chains",
         sql: include_str!("../migrations/data/0006_event_chains.sql"),
     },
+    Migration {
+        set: "data",
+        version: 7,
+        name: "plugin_timers",
+        sql: include_str!("../migrations/data/0007_plugin_timers.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

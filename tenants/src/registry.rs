@@ -24,7 +24,32 @@ CREATE TABLE IF NOT EXISTS webhook_targets (
     tenant_id TEXT NOT NULL,
     env       TEXT NOT NULL,
     PRIMARY KEY (tenant_id, env)
+);
+-- Tenant files that have (or had) plugin timers: where the timer worker looks at start.
+CREATE TABLE IF NOT EXISTS timer_targets (
+    tenant_id TEXT NOT NULL,
+    env       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, env)
 );";
+
+/// Which background worker a tenant file has work for, so it finds the file again at start
+/// without opening every tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Webhooks,
+    Timers,
+}
+
+impl Target {
+    const ALL: [Target; 2] = [Target::Webhooks, Target::Timers];
+
+    fn table(self) -> &'static str {
+        match self {
+            Target::Webhooks => "webhook_targets",
+            Target::Timers => "timer_targets",
+        }
+    }
+}
 
 pub struct Registry {
     path: PathBuf,
@@ -115,20 +140,23 @@ impl Registry {
         Ok(tenant)
     }
 
-    /// Remembers that a tenant file has webhook endpoints.
-    pub fn mark_webhook_target(&self, tenant_id: &str, env: Env) -> Result<()> {
+    /// Remembers that a tenant file has work for `target`'s worker.
+    pub fn mark_target(&self, target: Target, tenant_id: &str, env: Env) -> Result<()> {
         let conn = connect(&self.path)?;
         conn.execute(
-            "INSERT OR IGNORE INTO webhook_targets (tenant_id, env) VALUES (?1, ?2)",
+            &format!(
+                "INSERT OR IGNORE INTO {} (tenant_id, env) VALUES (?1, ?2)",
+                target.table()
+            ),
             params![tenant_id, env.as_str()],
         )?;
         Ok(())
     }
 
-    /// Every tenant file that has had webhook endpoints, for tenants that still exist.
-    pub fn webhook_targets(&self) -> Result<Vec<(Arc<Tenant>, Env)>> {
+    /// Every tenant file marked for `target`, of tenants that still exist.
+    pub fn targets(&self, target: Target) -> Result<Vec<(Arc<Tenant>, Env)>> {
         let conn = connect(&self.path)?;
-        let mut stmt = conn.prepare("SELECT tenant_id, env FROM webhook_targets")?;
+        let mut stmt = conn.prepare(&format!("SELECT tenant_id, env FROM {}", target.table()))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -166,10 +194,12 @@ impl Registry {
             .optional()?
             .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
         tx.execute("DELETE FROM tenants WHERE id = ?1", [&tenant.id])?;
-        tx.execute(
-            "DELETE FROM webhook_targets WHERE tenant_id = ?1",
-            [&tenant.id],
-        )?;
+        for target in Target::ALL {
+            tx.execute(
+                &format!("DELETE FROM {} WHERE tenant_id = ?1", target.table()),
+                [&tenant.id],
+            )?;
+        }
         tx.commit()?;
         Ok(tenant)
     }

@@ -6,6 +6,7 @@ mod receiver;
 mod admin;
 mod auth;
 mod browser;
+mod capabilities;
 mod cli;
 mod conventions;
 mod durability;

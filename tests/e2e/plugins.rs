@@ -35,11 +35,31 @@ pub async fn until_served(client: &Client, path: &str) {
     .await;
 }
 
+/// The guestbook as it was built against contract 1.0.0, kept as it was: it must load and serve
+/// on this host unchanged.
+pub const GUESTBOOK_1_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/guestbook-1.0.0.wasm"
+);
+
 #[tokio::test]
 async fn guestbook_installs_and_serves_without_a_restart() {
+    guestbook_serves(GUESTBOOK, "1.1.0").await;
+}
+
+#[tokio::test]
+async fn a_component_built_against_contract_1_0_serves_unchanged_on_the_1_1_host() {
+    guestbook_serves(GUESTBOOK_1_0, "1.0.0").await;
+}
+
+async fn guestbook_serves(wasm: &str, contract: &str) {
     let server = Server::start();
     server.create_tenant("acme", "pro");
-    server.cli_ok(&["plugin", "install", GUESTBOOK]);
+    let installed = server.cli_ok(&["plugin", "install", wasm]);
+    assert!(
+        installed.contains(&format!("contract {contract}, capabilities: -")),
+        "{installed}"
+    );
     let (_, key) = server.create_key(
         "acme",
         "live",
@@ -148,6 +168,8 @@ async fn guestbook_installs_and_serves_without_a_restart() {
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["plugins"][0]["name"], "guestbook");
     assert_eq!(listed["plugins"][0]["enabled"], true);
+    assert_eq!(listed["plugins"][0]["contract"], contract);
+    assert_eq!(listed["plugins"][0]["capabilities"], json!([]));
 }
 
 #[tokio::test]

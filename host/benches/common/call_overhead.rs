@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use mobieus::plugins::bindings::types;
-use mobieus::plugins::dispatch::{new_call, read_call};
+use mobieus::plugins::dispatch::{read_call, route_call};
 use mobieus::plugins::migrate;
 use mobieus::plugins::registry::{Origin, PluginSet, Plugins};
 use mobieus::plugins::runtime::{Limits, Runtime};
@@ -88,7 +88,7 @@ pub fn measure(calls: u64) -> Overhead {
         },
         request_id: "req_bench".into(),
     };
-    let call = || new_call(&plugins, &plugin, HashMap::new(), "req_bench");
+    let call = || route_call(&plugins, &plugin, HashMap::new(), "req_bench", None);
 
     let mut plugin_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
     let mut native_hist = plugin_hist.clone();

@@ -1,5 +1,6 @@
 //! `/admin/plugins`: each plugin this server runs, on or off for this community, with the
-//! routes, scopes and events it brings.
+//! routes, scopes and events it brings, the contract it was built against and the capabilities
+//! it declared.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -29,7 +30,8 @@ fn view(p: &LoadedPlugin, settings: &TenantSettings) -> Value {
         .map(|r| context! { method => &r.method, path => &r.path, scope => &r.scope, summary => &r.summary })
         .collect();
     context! {
-        name => &m.name, version => &m.version,
+        name => &m.name, version => &m.version, contract => m.contract,
+        capabilities => m.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
         first_party => p.origin == Origin::FirstParty,
         on => settings.plugin_on(&m.name, p.enabled_by_default()),
         routes, scopes => described(&m.scopes), events => described(&m.events),

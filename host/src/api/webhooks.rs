@@ -208,7 +208,7 @@ async fn create(
         registry
             .store
             .registry()
-            .mark_webhook_target(&tenant_id, env)
+            .mark_target(tenants::registry::Target::Webhooks, &tenant_id, env)
     })
     .await??;
     api::write(&ctx, StatusCode::CREATED, move |w| {

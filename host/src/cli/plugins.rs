@@ -53,9 +53,11 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
                 .install(&path)
                 .map_err(|why| user_error(format!("refused {}: {why}", path.display())))?;
             println!(
-                "Installed {} {} into {} ({} routes, scopes: {})",
+                "Installed {} {} (contract {}, capabilities: {}) into {} ({} routes, scopes: {})",
                 manifest.name,
                 manifest.version,
+                manifest.contract,
+                manifest.capabilities,
                 plugins.dir().display(),
                 manifest.routes.len(),
                 manifest
@@ -92,6 +94,8 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
                 rows.push(json!({
                     "name": p.manifest.name,
                     "version": p.manifest.version,
+                    "contract": p.manifest.contract,
+                    "capabilities": p.manifest.capabilities,
                     "origin": p.origin,
                     "enabled": settings.as_ref().map(|s| s.plugin_on(&p.manifest.name, p.enabled_by_default())),
                     "namespaces": p.manifest.namespaces,
@@ -121,8 +125,11 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
                         None => "",
                     };
                     println!(
-                        "{} {}{state}  {origin}",
-                        p.manifest.name, p.manifest.version
+                        "{} {}{state}  {origin}  (contract {}, capabilities: {})",
+                        p.manifest.name,
+                        p.manifest.version,
+                        p.manifest.contract,
+                        p.manifest.capabilities
                     );
                     for r in &p.manifest.routes {
                         println!("    {:<6} {:<48} {}", r.method, r.path, r.scope);

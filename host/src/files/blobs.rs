@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 /// client finishes sending and reads the answer instead of a reset connection.
 const DRAIN_LIMIT: u64 = 16 << 20;
 
+#[derive(Debug, Clone)]
 pub struct Blobs {
     root: PathBuf,
 }

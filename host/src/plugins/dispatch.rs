@@ -19,6 +19,7 @@ use serde_json::Value;
 use tenants::db::Write;
 
 use crate::error::{ApiError, Result};
+use crate::files::blobs::Blobs;
 use crate::http::context::Authenticated;
 use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
@@ -27,18 +28,22 @@ use crate::http::scope;
 use crate::paging::CursorKey;
 use crate::plugins::bindings::types;
 use crate::plugins::manifest::Route;
-use crate::plugins::migrate;
 use crate::plugins::read_pool::NotRun;
 use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
+use crate::plugins::timers::Timers;
 use crate::plugins::{cursors, headers};
+use crate::plugins::{limits, migrate};
 
-/// What plugin routes need: the loaded plugins, the idempotency keys in flight, and the key that
-/// seals their list cursors ([`cursors`]).
+/// What plugin routes need: the tenant files and their uploads, the timer worker's marks, the
+/// loaded plugins, the idempotency keys in flight, and the key that seals their list cursors
+/// ([`cursors`]).
 #[derive(Clone)]
 pub struct PluginRoutes {
+    pub store: Arc<tenants::Store>,
+    pub timers: Arc<Timers>,
     pub plugins: Arc<Plugins>,
     pub idempotency: Arc<InFlight>,
     pub cursor_key: CursorKey,
@@ -121,7 +126,7 @@ async fn read_route(
                     if pl.migrations_pending(au.db.id(), conn)? {
                         return Ok(Err((request, settings)));
                     }
-                    let call = new_call(&st.plugins, &pl, settings, &request.request_id);
+                    let call = new_call(&st, &au, &pl, settings, &request.request_id);
                     read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
                 })
             })
@@ -190,27 +195,36 @@ fn plugin_busy() -> ApiError {
 }
 
 /// A route call's context, before its transaction and sandbox are set.
-pub fn new_call(
-    plugins: &Plugins,
+fn new_call(
+    state: &PluginRoutes,
+    auth: &Authenticated,
     plugin: &LoadedPlugin,
     settings: HashMap<String, String>,
     request_id: &str,
 ) -> Call {
+    let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
+    route_call(&state.plugins, plugin, settings, request_id, Some(blobs))
+}
+
+/// A route call's context, from its parts (the benchmarks build one without a request).
+pub fn route_call(
+    plugins: &Plugins,
+    plugin: &LoadedPlugin,
+    settings: HashMap<String, String>,
+    request_id: &str,
+    blobs: Option<Blobs>,
+) -> Call {
     Call {
         plugin: plugin.manifest.name.clone(),
+        capabilities: plugin.manifest.capabilities,
         declared_events: plugin.events.clone(),
         tx: Tx::None,
         rules: None,
         settings,
         request_id: request_id.to_owned(),
         emits: Emits::route(&plugins.runtime.limits),
+        blobs,
     }
-}
-
-/// The SQL bounds of a call starting now.
-pub fn bounds(plugins: &Plugins) -> Bounds<'_> {
-    let limits = &plugins.runtime.limits;
-    Bounds::from_now(limits.deadline, &limits.sql)
 }
 
 /// The request as the plugin sees it.
@@ -322,8 +336,20 @@ impl Invocation {
             body.to_vec(),
         );
         let _permit = permit(&self.state).await?;
+        let file = self.auth.db.id();
+        if self.state.timers.must_mark(&self.plugin, file) {
+            let (timers, store, file) = (
+                self.state.timers.clone(),
+                self.state.store.clone(),
+                file.clone(),
+            );
+            tokio::task::spawn_blocking(move || timers.mark(&store, &file))
+                .await
+                .map_err(ApiError::internal)??;
+        }
         let call = new_call(
-            &self.state.plugins,
+            &self.state,
+            &self.auth,
             &self.plugin,
             self.settings.clone(),
             &request.request_id,
@@ -355,7 +381,13 @@ pub fn read_call(
     crate::plugins::sandbox::guard_connection(conn)?;
     conn.prepare_cached("BEGIN")?.execute([])?;
     let result = {
-        let sandbox = Installed::new(conn, &plugin.manifest.name, Mode::Read, &bounds(plugins))?;
+        let sandbox = Installed::new(
+            conn,
+            &plugin.manifest.name,
+            plugin.manifest.capabilities,
+            Mode::Read,
+            &Bounds::for_call(&plugins.runtime.limits),
+        )?;
         call.rules = Some(sandbox.rules());
         call.tx = Tx::Read(conn as *const Connection);
         plugins.runtime.handle(&plugin.pre, call, request)
@@ -378,8 +410,9 @@ fn write_call(
         let sandbox = Installed::new(
             w.connection(),
             &plugin.manifest.name,
+            plugin.manifest.capabilities,
             Mode::Write,
-            &bounds(plugins),
+            &Bounds::for_call(&plugins.runtime.limits),
         )?;
         call.rules = Some(sandbox.rules());
         call.tx = Tx::Write((w as *mut Write<'_>).cast::<Write<'static>>());
@@ -387,7 +420,7 @@ fn write_call(
     };
     if w.is_autocommit() {
         // SQLite gave up the transaction: the file reached the plugin quota mid-write.
-        return Err(Undone::Host(quota_exceeded()));
+        return Err(Undone::Host(limits::quota_exceeded()));
     }
     let response = result.map_err(Undone::Call)?;
     if response.status >= 400 {
@@ -398,15 +431,6 @@ fn write_call(
         claim.record(w, status, &response.body)?;
     }
     Ok(response)
-}
-
-/// The tenant file is at the size plugin writes may grow it to.
-pub fn quota_exceeded() -> ApiError {
-    ApiError::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "storage_quota_exceeded",
-        "This community's data is at its storage quota; nothing of this request was kept.",
-    )
 }
 
 fn undone(plugin: &str, undone: Undone) -> ApiError {

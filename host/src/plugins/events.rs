@@ -27,11 +27,11 @@ use tenants::{DbId, Env};
 
 use crate::error::{ApiError, Result};
 use crate::event_log::{self, Event};
+use crate::files::blobs::Blobs;
 use crate::plugins::bindings::types;
+use crate::plugins::reaction::{self, Reaction};
 use crate::plugins::registry::LoadedPlugin;
-use crate::plugins::runtime::CallError;
-use crate::plugins::sandbox::{Installed, Mode};
-use crate::plugins::state::{Call, Emits, Tx};
+use crate::plugins::state::Emits;
 
 pub const MAX_FAILURES: u32 = 5;
 const BATCH: i64 = 100;
@@ -151,7 +151,7 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
     let found =
         tokio::task::spawn_blocking(move || enabled_subscribers(&blocking, &target, subscribers))
             .await;
-    let (db, plugins) = match found {
+    let (db, blobs, plugins) = match found {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => return None,
         Ok(Err(e)) => {
@@ -179,9 +179,9 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
             let name = &plugin.manifest.name;
             let mut more = true;
             for _ in 0..TURN {
-                let (p, s) = (plugin.clone(), state.clone());
+                let (p, s, b) = (plugin.clone(), state.clone(), blobs.clone());
                 // Alone, as a route's write is (see `dispatch`).
-                match db.write_alone(move |w| step(w, &s, &p)).await {
+                match db.write_alone(move |w| step(w, &s, &p, b)).await {
                     Ok(Step::Handled) => backoff.succeeded(id, name),
                     Ok(Step::Idle) => {
                         more = false;
@@ -209,9 +209,9 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
     retry
 }
 
-type Found = Option<(Arc<tenants::TenantDb>, Vec<Arc<LoadedPlugin>>)>;
+type Found = Option<(Arc<tenants::TenantDb>, Blobs, Vec<Arc<LoadedPlugin>>)>;
 
-/// The subscribers the tenant has on, and the file.
+/// The subscribers the tenant has on, the file and its uploads.
 fn enabled_subscribers(
     state: &Drainer,
     id: &DbId,
@@ -226,7 +226,8 @@ fn enabled_subscribers(
         .into_iter()
         .filter(|p| settings.plugin_on(&p.manifest.name, p.enabled_by_default()))
         .collect();
-    Ok(Some((state.store.db(&tenant, id.env)?, on)))
+    let blobs = Blobs::of(&state.store, &tenant, id.env);
+    Ok(Some((state.store.db(&tenant, id.env)?, blobs, on)))
 }
 
 enum Step {
@@ -241,6 +242,7 @@ fn step(
     w: &mut tenants::db::Write<'_>,
     state: &Drainer,
     plugin: &LoadedPlugin,
+    blobs: Blobs,
 ) -> std::result::Result<Step, ApiError> {
     let name = &plugin.manifest.name;
     let cursor: Option<(String, u32)> = w
@@ -281,43 +283,23 @@ fn step(
         created_at: event.created_at.clone(),
         data: event.data.get().to_owned(),
     };
-    w.execute("SAVEPOINT on_event", [])?;
-    let outcome = {
-        let bounds = crate::plugins::dispatch::bounds(&state.plugins);
-        let sandbox = Installed::new(w.connection(), name, Mode::Write, &bounds)?;
-        let call = Call {
-            plugin: name.clone(),
-            declared_events: plugin.events.clone(),
-            tx: Tx::Write((w as *mut tenants::db::Write<'_>).cast::<tenants::db::Write<'static>>()),
-            rules: Some(sandbox.rules()),
-            settings: Default::default(),
-            request_id: format!("on-event {}", event.id),
-            emits: Emits::reaction(limits, depth),
-        };
-        state
-            .plugins
-            .runtime
-            .on_event(&plugin.pre, call, &wit_event)
+    let reaction = Reaction {
+        request_id: format!("on-event {}", event.id),
+        emits: Emits::reaction(limits, depth),
+        blobs: Some(blobs),
     };
-    if w.is_autocommit() {
-        // SQLite gave up the transaction (the plugin quota): nothing to release or record.
-        return Err(crate::plugins::dispatch::quota_exceeded());
-    }
+    let outcome = reaction::run(w, &state.plugins, plugin, reaction, |runtime, pre, call| {
+        runtime.on_event(pre, call, &wit_event)
+    })?;
     match outcome {
         Ok(()) => {
-            w.execute("RELEASE on_event", [])?;
             w.execute(
                 "UPDATE plugin_cursors SET last_event_id = ?2, failures = 0, last_error = NULL WHERE plugin = ?1",
                 params![name, event.id],
             )?;
             Ok(Step::Handled)
         }
-        Err(e) => {
-            w.execute_batch("ROLLBACK TO on_event; RELEASE on_event")?;
-            let why = match e {
-                CallError::Timeout => "timed out".to_owned(),
-                CallError::Failed(why) => why,
-            };
+        Err(why) => {
             let failures = failures + 1;
             tracing::warn!(plugin = %name, event = %event.id, failures, "on-event failed: {why}");
             if failures >= MAX_FAILURES {

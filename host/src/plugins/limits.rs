@@ -75,3 +75,12 @@ impl Default for Limits {
         }
     }
 }
+
+/// The tenant file is at the size plugin writes may grow it to.
+pub fn quota_exceeded() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::INSUFFICIENT_STORAGE,
+        "storage_quota_exceeded",
+        "This community's data is at its storage quota; nothing of this request was kept.",
+    )
+}

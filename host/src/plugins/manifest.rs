@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::plugins::bindings::types as wit;
+use crate::plugins::capabilities::Capabilities;
+use crate::plugins::runtime::Described as Component;
 use crate::plugins::{routes, tables};
 
 /// What the host owns: no plugin may claim these namespaces.
@@ -55,6 +57,21 @@ pub struct Manifest {
     pub migrations: Vec<Migration>,
     pub feature_flags: Vec<String>,
     pub subscriptions: Vec<String>,
+    /// Declared in 1.1's manifest extension; none for a 1.0 component.
+    pub capabilities: Capabilities,
+    /// The contract version the component was built against (`1.0.0`, `1.1.0`).
+    pub contract: &'static str,
+}
+
+impl From<Component> for Manifest {
+    fn from(c: Component) -> Self {
+        let mut manifest = Manifest::from(c.manifest);
+        manifest.contract = c.contract;
+        if let Some(extension) = c.extension {
+            manifest.capabilities = extension.capabilities.into_iter().map(Into::into).collect();
+        }
+        manifest
+    }
 }
 
 impl From<wit::Manifest> for Manifest {
@@ -103,6 +120,8 @@ impl From<wit::Manifest> for Manifest {
                 .collect(),
             feature_flags: m.feature_flags,
             subscriptions: m.subscriptions,
+            capabilities: Capabilities::NONE,
+            contract: "1.0.0",
         }
     }
 }
@@ -287,6 +306,8 @@ mod tests {
             migrations: vec![],
             feature_flags: vec![],
             subscriptions: vec![],
+            capabilities: Capabilities::NONE,
+            contract: "1.1.0",
         }
     }
 

@@ -37,7 +37,14 @@ pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin, limits: &Limits) -> Resu
         return Ok(());
     }
     let bounds = Bounds::from_now(limits.migration_deadline, &limits.sql);
-    let sandbox = Installed::new(w, name, Mode::Migrate, &bounds).map_err(|e| e.to_string())?;
+    let sandbox = Installed::new(
+        w,
+        name,
+        plugin.manifest.capabilities,
+        Mode::Migrate,
+        &bounds,
+    )
+    .map_err(|e| e.to_string())?;
     let rules = sandbox.rules();
     for m in todo {
         run_statements(w, &rules, &m.sql).map_err(|e| {

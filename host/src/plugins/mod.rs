@@ -7,8 +7,12 @@
 //! - [`read_pool`]: the threads plugin GETs run on, a share per plugin.
 //! - [`cursors`]: plugin list cursors, sealed by the host like its own.
 //! - [`headers`]: which request and answer headers cross the sandbox.
+//! - [`bindings`]: the contract, one module per version kept in `wit/`; [`capabilities`]: what a
+//!   plugin declares beyond 1.0, and is refused when it did not.
+//! - [`reaction`]: `on-event` and `on-timer` calls after a commit; [`timers`]: their worker.
 
 pub mod bindings;
+pub mod capabilities;
 pub mod cursors;
 pub mod dispatch;
 pub mod events;
@@ -17,6 +21,7 @@ pub mod imports;
 pub mod limits;
 pub mod manifest;
 pub mod migrate;
+pub mod reaction;
 pub mod read_pool;
 pub mod registry;
 pub mod routes;
@@ -24,3 +29,4 @@ pub mod runtime;
 pub mod sandbox;
 pub mod state;
 pub mod tables;
+pub mod timers;

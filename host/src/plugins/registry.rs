@@ -12,11 +12,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::plugins::bindings::PluginPre;
 use crate::plugins::manifest::{Manifest, Route};
 use crate::plugins::read_pool::ReadPool;
 use crate::plugins::routes;
-use crate::plugins::runtime::{Limits, Runtime};
+use crate::plugins::runtime::{Limits, Pre, Runtime};
 
 /// Calls of one plugin that may wait for a read thread at once; more are `plugin_busy` at once.
 const MAX_WAITING_READS: usize = 256;
@@ -26,7 +25,6 @@ fn read_pool(limits: &Limits) -> ReadPool {
     let threads = limits.read_concurrency;
     ReadPool::new(threads, threads / 2, MAX_WAITING_READS, limits.deadline)
 }
-use crate::plugins::state::PluginState;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
@@ -43,7 +41,7 @@ pub enum Origin {
 
 pub struct LoadedPlugin {
     pub manifest: Manifest,
-    pub pre: PluginPre<PluginState>,
+    pub pre: Pre,
     pub origin: Origin,
     /// SHA-256 of the component, hex.
     pub hash: String,
@@ -213,6 +211,9 @@ impl Plugins {
             .map_err(|e| format!("its manifest() failed: {e:?}"))?
             .into();
         manifest.validate(&set.manifests_except(&manifest.name))?;
+        manifest
+            .capabilities
+            .check_imports(self.runtime.imports(&component).iter().map(String::as_str))?;
         Ok(LoadedPlugin {
             events: Arc::new(manifest.event_types()),
             manifest,

@@ -1,8 +1,8 @@
 //! The wasmtime side: one engine (pooling allocator, copy-on-write memory images, epoch
 //! interruption), one linker with WASI (nothing granted) and the host's imports; components
 //! compiled once (cached on disk by content hash and engine version) and linked once
-//! (`PluginPre`); a fresh instance in a fresh `Store` for every call, with a deadline and a
-//! memory cap.
+//! ([`Pre`], for the contract version the component was built against); a fresh instance in a
+//! fresh `Store` for every call, with a deadline and a memory cap.
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-use crate::plugins::bindings::{Plugin, PluginPre, types};
+use crate::plugins::bindings::{types, v1_0, v1_1};
 pub use crate::plugins::limits::{Limits, SqlLimits};
 use crate::plugins::state::{Call, PluginState};
 
@@ -27,6 +27,29 @@ pub enum CallError {
     Timeout,
     /// It trapped, panicked, ran out of memory, or returned something unusable.
     Failed(String),
+}
+
+/// A component linked once, by the contract version it was built against. The imports are the
+/// same (1.1's, which 1.0's resolve to); a version's exports are its own.
+pub enum Pre {
+    V1_0(v1_0::PluginPre<PluginState>),
+    V1_1(v1_1::PluginPre<PluginState>),
+}
+
+impl Pre {
+    pub fn contract(&self) -> &'static str {
+        match self {
+            Pre::V1_0(_) => "1.0.0",
+            Pre::V1_1(_) => "1.1.0",
+        }
+    }
+}
+
+/// What a component says of itself at load: 1.0's manifest and, from 1.1, its extension.
+pub struct Described {
+    pub contract: &'static str,
+    pub manifest: types::Manifest,
+    pub extension: Option<types::ManifestExtension>,
 }
 
 pub struct Runtime {
@@ -67,7 +90,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         no_waiting(&mut linker)?;
-        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        v1_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("plugin-epoch".into())
@@ -115,10 +138,26 @@ impl Runtime {
         Ok(component)
     }
 
-    /// Links a component once; instantiating it later is cheap.
-    pub fn prepare(&self, component: &Component) -> anyhow::Result<PluginPre<PluginState>> {
+    /// Links a component once; instantiating it later is cheap. The newest contract is tried
+    /// first; a component that lacks its exports is taken as 1.0.
+    pub fn prepare(&self, component: &Component) -> anyhow::Result<Pre> {
         let pre = self.linker.instantiate_pre(component)?;
-        Ok(PluginPre::new(pre)?)
+        match v1_1::PluginPre::new(pre.clone()) {
+            Ok(pre) => Ok(Pre::V1_1(pre)),
+            Err(newest) => match v1_0::PluginPre::new(pre) {
+                Ok(pre) => Ok(Pre::V1_0(pre)),
+                Err(_) => Err(newest.into()),
+            },
+        }
+    }
+
+    /// The names a component imports (`mobieus:plugin/db@1.1.0`, …).
+    pub fn imports(&self, component: &Component) -> Vec<String> {
+        component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
     }
 
     fn store(&self, call: Call) -> Store<PluginState> {
@@ -130,26 +169,46 @@ impl Runtime {
         store
     }
 
-    pub fn manifest(
-        &self,
-        pre: &PluginPre<PluginState>,
-        name_hint: &str,
-    ) -> Result<types::Manifest, CallError> {
+    pub fn manifest(&self, pre: &Pre, name_hint: &str) -> Result<Described, CallError> {
         let mut store = self.store(Call::loading(name_hint));
-        let plugin = pre.instantiate(&mut store).map_err(classify)?;
-        plugin.call_manifest(&mut store).map_err(classify)
+        let (manifest, extension) = match pre {
+            Pre::V1_0(pre) => {
+                let plugin = pre.instantiate(&mut store).map_err(classify)?;
+                (plugin.call_manifest(&mut store), None)
+            }
+            Pre::V1_1(pre) => {
+                let plugin = pre.instantiate(&mut store).map_err(classify)?;
+                let manifest = plugin.call_manifest(&mut store);
+                let extension = plugin
+                    .call_manifest_extension(&mut store)
+                    .map_err(classify)?;
+                (manifest, Some(extension))
+            }
+        };
+        Ok(Described {
+            contract: pre.contract(),
+            manifest: manifest.map_err(classify)?,
+            extension,
+        })
     }
 
     /// One request: a fresh instance, `handle`, the response checked against the body cap.
     pub fn handle(
         &self,
-        pre: &PluginPre<PluginState>,
+        pre: &Pre,
         call: Call,
         request: &types::Request,
     ) -> Result<types::Response, CallError> {
         let mut store = self.store(call);
-        let plugin = pre.instantiate(&mut store).map_err(classify)?;
-        let response = plugin.call_handle(&mut store, request).map_err(classify)?;
+        let response = match pre {
+            Pre::V1_0(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|p| p.call_handle(&mut store, request)),
+            Pre::V1_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|p| p.call_handle(&mut store, request)),
+        }
+        .map_err(classify)?;
         if response.body.len() > self.limits.body {
             return Err(CallError::Failed(format!(
                 "the response body ({} bytes) is over the {} byte cap",
@@ -167,18 +226,32 @@ impl Runtime {
     }
 
     /// One event for `on-event`.
-    pub fn on_event(
-        &self,
-        pre: &PluginPre<PluginState>,
-        call: Call,
-        event: &types::Event,
-    ) -> Result<(), CallError> {
+    pub fn on_event(&self, pre: &Pre, call: Call, event: &types::Event) -> Result<(), CallError> {
         let mut store = self.store(call);
-        let plugin = pre.instantiate(&mut store).map_err(classify)?;
-        plugin
-            .call_on_event(&mut store, event)
+        match pre {
+            Pre::V1_0(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|p| p.call_on_event(&mut store, event)),
+            Pre::V1_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|p| p.call_on_event(&mut store, event)),
+        }
+        .map_err(classify)?
+        .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
+    }
+
+    /// One due timer for `on-timer` (a 1.0 component sets none).
+    pub fn on_timer(&self, pre: &Pre, call: Call, timer: &types::Timer) -> Result<(), CallError> {
+        let Pre::V1_1(pre) = pre else {
+            return Err(CallError::Failed(
+                "a contract 1.0 plugin has no on-timer".into(),
+            ));
+        };
+        let mut store = self.store(call);
+        pre.instantiate(&mut store)
+            .and_then(|p| p.call_on_timer(&mut store, timer))
             .map_err(classify)?
-            .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
+            .map_err(|e| CallError::Failed(format!("on-timer failed: {e}")))
     }
 }
 

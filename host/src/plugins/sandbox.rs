@@ -4,7 +4,11 @@
 //! A plugin may touch its own tables (`<name>_…`) and read the views the host grants
 //! (`host_users`, `host_posts`, `host_files`), and nothing else: no host table, no other plugin's
 //! table, no ATTACH/DETACH, no PRAGMA, no transaction control, no triggers or views of its own, no
-//! `load_extension`. A refused statement fails to prepare, which the plugin sees as an error. Host
+//! `load_extension`. A plugin that declares `search` may also create and drop FTS5 virtual tables
+//! in its prefix; FTS5's shadow tables (`<table>_data`, `_idx`, …) are named after the virtual
+//! table, so they fall in the same prefix, and the statements FTS5 prepares for them pass the
+//! same rules (an external-content table naming someone else's table cannot be read through).
+//! A refused statement fails to prepare, which the plugin sees as an error. Host
 //! code that runs inside an import (appending an event, reading a user) lifts the rules for its
 //! own statements. Which tables are a plugin's own is [`tables`]' rule.
 //!
@@ -21,7 +25,8 @@ use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 
-use crate::plugins::limits::SqlLimits;
+use crate::plugins::capabilities::{Capabilities, Capability};
+use crate::plugins::limits::{Limits, SqlLimits};
 use crate::plugins::tables;
 
 /// Views the host grants every plugin, read only.
@@ -40,6 +45,8 @@ pub enum Mode {
 pub struct Rules {
     prefix: String,
     mode: Mode,
+    /// It declared `search`: FTS5 virtual tables of its own.
+    search: bool,
     /// Set while host code runs inside an import.
     host: AtomicBool,
     /// In a migration: what the statement being prepared began with ([`Rules::next_statement`]).
@@ -98,14 +105,17 @@ impl Rules {
             return;
         }
         let began = match action {
-            AuthAction::CreateTable { .. } | AuthAction::CreateIndex { .. } => BEGAN_CREATE,
+            AuthAction::CreateTable { .. }
+            | AuthAction::CreateIndex { .. }
+            | AuthAction::CreateVtable { .. } => BEGAN_CREATE,
             // CREATE TABLE first asks to insert into the schema table.
             AuthAction::Insert { table_name } if is_schema_table(table_name) => BEGAN_CREATE,
             // DROP first asks to delete from the schema table.
             AuthAction::Delete { table_name } if is_schema_table(table_name) => BEGAN_ALTER_OR_DROP,
             AuthAction::AlterTable { .. }
             | AuthAction::DropTable { .. }
-            | AuthAction::DropIndex { .. } => BEGAN_ALTER_OR_DROP,
+            | AuthAction::DropIndex { .. }
+            | AuthAction::DropVtable { .. } => BEGAN_ALTER_OR_DROP,
             _ => BEGAN_OTHER,
         };
         self.began.store(began, Ordering::Relaxed);
@@ -171,6 +181,26 @@ impl Rules {
                 table_name,
             } => schema && database_name == "main" && self.own(table_name),
             AuthAction::Reindex { index_name } => schema && self.own(index_name),
+            // FTS5 only: `fts5vocab` could be pointed at another plugin's index.
+            AuthAction::CreateVtable {
+                table_name,
+                module_name,
+            }
+            | AuthAction::DropVtable {
+                table_name,
+                module_name,
+            } => {
+                schema
+                    && self.search
+                    && module_name.eq_ignore_ascii_case("fts5")
+                    && self.own(table_name)
+            }
+            // FTS5 reads the file's change counter to know whether its cached index is stale; it
+            // says nothing but "something committed".
+            AuthAction::Pragma {
+                pragma_name,
+                pragma_value: None,
+            } => self.search && pragma_name.eq_ignore_ascii_case("data_version"),
             _ => false,
         };
         if allowed {
@@ -237,6 +267,11 @@ pub struct Bounds<'a> {
 }
 
 impl<'a> Bounds<'a> {
+    /// For a plugin call (a route's or a reaction's) starting now.
+    pub fn for_call(limits: &'a Limits) -> Self {
+        Bounds::from_now(limits.deadline, &limits.sql)
+    }
+
     /// For a call that may take `length` from now.
     pub fn from_now(length: std::time::Duration, sql: &'a SqlLimits) -> Self {
         Bounds {
@@ -269,12 +304,14 @@ impl<'c> Installed<'c> {
     pub fn new(
         conn: &'c Connection,
         plugin: &str,
+        capabilities: Capabilities,
         mode: Mode,
         bounds: &Bounds<'_>,
     ) -> rusqlite::Result<Self> {
         let rules = Arc::new(Rules {
             prefix: tables::prefix(plugin),
             mode,
+            search: capabilities.contains(Capability::Search),
             host: AtomicBool::new(false),
             began: AtomicU8::new(BEGAN_NOTHING),
         });
@@ -391,7 +428,8 @@ mod tests {
     #[test]
     fn own_tables_and_granted_views_only() {
         let conn = db();
-        let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
+        let _sandbox =
+            Installed::new(&conn, "me", Capabilities::NONE, Mode::Write, &bounds()).unwrap();
         for ok in [
             "SELECT * FROM me_rows",
             "INSERT INTO me_rows VALUES ('x')",
@@ -428,12 +466,14 @@ mod tests {
     fn modes() {
         let conn = db();
         {
-            let _sandbox = Installed::new(&conn, "me", Mode::Read, &bounds()).unwrap();
+            let _sandbox =
+                Installed::new(&conn, "me", Capabilities::NONE, Mode::Read, &bounds()).unwrap();
             assert!(conn.prepare("SELECT * FROM me_rows").is_ok());
             assert!(conn.prepare("INSERT INTO me_rows VALUES ('x')").is_err());
         }
         {
-            let sandbox = Installed::new(&conn, "me", Mode::Migrate, &bounds()).unwrap();
+            let sandbox =
+                Installed::new(&conn, "me", Capabilities::NONE, Mode::Migrate, &bounds()).unwrap();
             let rules = sandbox.rules();
             run_migration(&conn, &rules, "CREATE TABLE me_new (id TEXT PRIMARY KEY, u TEXT UNIQUE) WITHOUT ROWID; CREATE INDEX me_new_id ON me_new (id); ALTER TABLE me_new ADD COLUMN n INTEGER;").unwrap();
             assert!(run_migration(&conn, &rules, "CREATE TABLE elsewhere (id TEXT)").is_err());
@@ -482,7 +522,8 @@ mod tests {
                 ("moderation", tables("moderation"), tables("market")),
             ] {
                 assert!(!own.is_empty() && !theirs.is_empty());
-                let _sandbox = Installed::new(w, plugin, Mode::Write, &bounds()).unwrap();
+                let _sandbox =
+                    Installed::new(w, plugin, Capabilities::NONE, Mode::Write, &bounds()).unwrap();
                 for table in &own {
                     w.prepare(&format!("SELECT * FROM {table}"))
                         .unwrap_or_else(|e| panic!("{plugin} reading its own {table}: {e}"));
@@ -505,10 +546,129 @@ mod tests {
         .unwrap();
     }
 
+    /// FTS5 for a plugin that declares `search`: its own virtual tables with both tokenizers,
+    /// MATCH and the ranking functions; nobody else's index, shadow tables or vocabulary.
+    #[test]
+    fn full_text_search_in_the_plugins_own_prefix_only() {
+        let conn = db();
+        let search: Capabilities = [Capability::Search].into_iter().collect();
+        {
+            let sandbox = Installed::new(&conn, "me", search, Mode::Migrate, &bounds()).unwrap();
+            let rules = sandbox.rules();
+            run_migration(
+                &conn,
+                &rules,
+                "CREATE TABLE me_pages (id TEXT PRIMARY KEY, title TEXT, body TEXT);
+                 CREATE VIRTUAL TABLE me_pages_fts USING fts5(title, body, tokenize = 'porter unicode61');
+                 CREATE VIRTUAL TABLE me_names USING fts5(name, tokenize = 'trigram');",
+            )
+            .unwrap();
+            for refused in [
+                "CREATE VIRTUAL TABLE other_fts USING fts5(x)",
+                "CREATE VIRTUAL TABLE me_vocab USING fts5vocab('me_pages_fts', 'row')",
+                "CREATE VIRTUAL TABLE me_r USING rtree(id, a, b)",
+            ] {
+                assert!(
+                    run_migration(&conn, &rules, refused).is_err(),
+                    "{refused} was allowed"
+                );
+            }
+        }
+        {
+            let _sandbox = Installed::new(&conn, "me", search, Mode::Write, &bounds()).unwrap();
+            conn.execute_batch(
+                "INSERT INTO me_pages_fts (rowid, title, body) VALUES (1, 'Running a server', 'The servers were running all night');
+                 INSERT INTO me_pages_fts (rowid, title, body) VALUES (2, 'Cooking', 'Bread and soup');
+                 INSERT INTO me_names (name) VALUES ('Ada Lovelace');",
+            )
+            .unwrap();
+        }
+        {
+            let _sandbox = Installed::new(&conn, "me", search, Mode::Read, &bounds()).unwrap();
+            let (rowid, snippet, highlight, rank): (i64, String, String, f64) = conn
+                .query_row(
+                    "SELECT rowid, snippet(me_pages_fts, 1, '[', ']', '…', 5), highlight(me_pages_fts, 0, '<', '>'), bm25(me_pages_fts)
+                     FROM me_pages_fts WHERE me_pages_fts MATCH 'run' ORDER BY rank",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            assert_eq!(rowid, 1, "porter stems `run` to match `running`");
+            assert!(snippet.contains("[running]"), "{snippet}");
+            assert_eq!(highlight, "<Running> a server");
+            assert!(rank < 0.0);
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM me_names WHERE name MATCH 'love'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "trigram matches inside a word");
+            assert!(
+                conn.prepare("INSERT INTO me_names (name) VALUES ('x')")
+                    .is_err()
+            );
+        }
+        // Another plugin, even one with `search`, reaches neither the index nor its shadow tables.
+        let _other = Installed::new(&conn, "other", search, Mode::Write, &bounds()).unwrap();
+        for refused in [
+            "SELECT * FROM me_pages_fts WHERE me_pages_fts MATCH 'run'",
+            "SELECT * FROM me_pages_fts_data",
+            "SELECT * FROM me_pages_fts_content",
+            "SELECT * FROM me_pages_fts_idx",
+            "SELECT * FROM me_pages_fts_docsize",
+            "SELECT * FROM me_pages_fts_config",
+            "INSERT INTO me_pages_fts (title, body) VALUES ('x', 'y')",
+            "DELETE FROM me_pages_fts_data",
+        ] {
+            assert!(conn.prepare(refused).is_err(), "{refused} was allowed");
+        }
+    }
+
+    /// Without `search` a plugin cannot create an index, and an external-content index cannot
+    /// read a table that is not the plugin's.
+    #[test]
+    fn full_text_search_needs_the_capability_and_reads_only_what_the_plugin_may() {
+        let conn = db();
+        {
+            let sandbox =
+                Installed::new(&conn, "me", Capabilities::NONE, Mode::Migrate, &bounds()).unwrap();
+            let rules = sandbox.rules();
+            let why = run_migration(&conn, &rules, "CREATE VIRTUAL TABLE me_fts USING fts5(x)")
+                .unwrap_err();
+            assert!(why.to_string().contains("not authorized"), "{why}");
+        }
+        let search: Capabilities = [Capability::Search].into_iter().collect();
+        {
+            let sandbox = Installed::new(&conn, "me", search, Mode::Migrate, &bounds()).unwrap();
+            let rules = sandbox.rules();
+            run_migration(
+                &conn,
+                &rules,
+                "CREATE VIRTUAL TABLE me_keys USING fts5(id, content = 'api_keys', content_rowid = 'rowid')",
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO api_keys VALUES ('secret-key-id')", [])
+            .unwrap();
+        let _sandbox = Installed::new(&conn, "me", search, Mode::Write, &bounds()).unwrap();
+        let read = conn
+            .prepare("SELECT id FROM me_keys")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, String>(0)));
+        assert!(
+            read.is_err(),
+            "read the host's table through an index: {read:?}"
+        );
+        let rebuilt = conn.execute("INSERT INTO me_keys (me_keys) VALUES ('rebuild')", []);
+        assert!(rebuilt.is_err(), "indexed the host's table: {rebuilt:?}");
+    }
+
     #[test]
     fn a_migration_cannot_read_the_schema() {
         let conn = db();
-        let sandbox = Installed::new(&conn, "me", Mode::Migrate, &bounds()).unwrap();
+        let sandbox =
+            Installed::new(&conn, "me", Capabilities::NONE, Mode::Migrate, &bounds()).unwrap();
         let rules = sandbox.rules();
         for refused in [
             "CREATE TABLE me_copy AS SELECT * FROM sqlite_master",
@@ -541,7 +701,8 @@ mod tests {
         let bounds = Bounds::from_now(std::time::Duration::from_millis(100), &sql);
         let started = Instant::now();
         let spun = {
-            let _sandbox = Installed::new(&conn, "me", Mode::Read, &bounds).unwrap();
+            let _sandbox =
+                Installed::new(&conn, "me", Capabilities::NONE, Mode::Read, &bounds).unwrap();
             // A CTE is named like a table: in the plugin's prefix.
             conn.query_row(
                 "WITH RECURSIVE me_c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM me_c) SELECT count(*) FROM me_c",
@@ -579,7 +740,8 @@ mod tests {
         };
         let bounds = Bounds::from_now(std::time::Duration::from_secs(30), &sql);
         {
-            let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds).unwrap();
+            let _sandbox =
+                Installed::new(&conn, "me", Capabilities::NONE, Mode::Write, &bounds).unwrap();
             let big = conn.query_row("SELECT zeroblob(2000000)", [], |_| Ok(()));
             assert_eq!(
                 big.unwrap_err().sqlite_error_code(),
@@ -609,20 +771,23 @@ mod tests {
     fn the_guard_survives_a_rolled_back_marker_and_each_connection_gets_its_own() {
         let conn = db();
         conn.execute_batch("BEGIN").unwrap();
-        drop(Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap());
+        drop(Installed::new(&conn, "me", Capabilities::NONE, Mode::Write, &bounds()).unwrap());
         conn.execute_batch("ROLLBACK").unwrap();
         // The marker went with the rollback; the guard did not, and is found again.
-        let _sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
+        let _sandbox =
+            Installed::new(&conn, "me", Capabilities::NONE, Mode::Write, &bounds()).unwrap();
         assert!(conn.prepare("SELECT * FROM api_keys").is_err());
         let other = db();
-        let _other = Installed::new(&other, "me", Mode::Read, &bounds()).unwrap();
+        let _other =
+            Installed::new(&other, "me", Capabilities::NONE, Mode::Read, &bounds()).unwrap();
         assert!(other.prepare("SELECT * FROM api_keys").is_err());
     }
 
     #[test]
     fn host_code_inside_an_import_is_not_sandboxed() {
         let conn = db();
-        let sandbox = Installed::new(&conn, "me", Mode::Write, &bounds()).unwrap();
+        let sandbox =
+            Installed::new(&conn, "me", Capabilities::NONE, Mode::Write, &bounds()).unwrap();
         let rules = sandbox.rules();
         assert!(as_host(&rules, || conn
             .prepare("SELECT * FROM api_keys")

@@ -10,6 +10,8 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::files::blobs::Blobs;
+use crate::plugins::capabilities::Capabilities;
 use crate::plugins::limits::Limits;
 use crate::plugins::sandbox::Rules;
 
@@ -30,12 +32,16 @@ unsafe impl Send for Tx {}
 
 pub struct Call {
     pub plugin: String,
+    /// What it declared beyond contract 1.0: every other capability is `denied`.
+    pub capabilities: Capabilities,
     pub declared_events: Arc<HashSet<String>>,
     pub tx: Tx,
     pub rules: Option<Arc<Rules>>,
     pub settings: HashMap<String, String>,
     pub request_id: String,
     pub emits: Emits,
+    /// The tenant file's uploads, for `files`.
+    pub blobs: Option<Blobs>,
 }
 
 /// What `events.emit` may still do in one call: how many more events, how large, and at which
@@ -74,6 +80,7 @@ impl Call {
     pub fn loading(plugin: &str) -> Call {
         Call {
             plugin: plugin.to_owned(),
+            capabilities: Capabilities::NONE,
             declared_events: Arc::default(),
             tx: Tx::None,
             rules: None,
@@ -85,6 +92,7 @@ impl Call {
                 depth: 0,
                 max_depth: 0,
             },
+            blobs: None,
         }
     }
 

@@ -74,7 +74,14 @@ async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
     let mut again: HashSet<DbId> = HashSet::new();
     // Deliveries left pending by an earlier run: every file that has had endpoints, due now.
     let registry = state.clone();
-    match tokio::task::spawn_blocking(move || registry.store.registry().webhook_targets()).await {
+    match tokio::task::spawn_blocking(move || {
+        registry
+            .store
+            .registry()
+            .targets(tenants::registry::Target::Webhooks)
+    })
+    .await
+    {
         Ok(Ok(targets)) => {
             for (tenant, env) in targets {
                 due.insert(

@@ -10,11 +10,25 @@ impl Plugin for Hostile {
             .claims(["hostile"])
             .scope("hostile:use", "Call the hostile routes.")
             .event("hostile.thing_created", "A thing was written.")
-            .event("hostile.echo", "Heard back: every one received is emitted again, many times.")
+            .event(
+                "hostile.echo",
+                "Heard back: every one received is emitted again, many times.",
+            )
             .event("hostile.stuck", "Its handler never returns.")
-            .event("hostile.flood", "Emitted as many times as one call allows, and more.")
-            .migration(1, "things", "CREATE TABLE hostile_things (id TEXT PRIMARY KEY, note TEXT)")
-            .migration(2, "blobs", "CREATE TABLE hostile_blobs (n INTEGER PRIMARY KEY, data BLOB)")
+            .event(
+                "hostile.flood",
+                "Emitted as many times as one call allows, and more.",
+            )
+            .migration(
+                1,
+                "things",
+                "CREATE TABLE hostile_things (id TEXT PRIMARY KEY, note TEXT)",
+            )
+            .migration(
+                2,
+                "blobs",
+                "CREATE TABLE hostile_blobs (n INTEGER PRIMARY KEY, data BLOB)",
+            )
             .subscribe("user.registered")
             .subscribe("hostile.echo")
             .subscribe("hostile.stuck")
@@ -41,26 +55,46 @@ impl Plugin for Hostile {
             _ => {}
         }
         let id = format!("seen_{}", event.id);
-        let note = event.data["user"]["username"].as_str().unwrap_or("?").to_owned();
+        let note = event.data["user"]["username"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
         cx.db()
-            .execute("INSERT OR IGNORE INTO hostile_things (id, note) VALUES (?1, ?2)", &[&id, &note])
+            .execute(
+                "INSERT OR IGNORE INTO hostile_things (id, note) VALUES (?1, ?2)",
+                &[&id, &note],
+            )
             .map_err(|e| e.to_string())?;
-        cx.emit("hostile.thing_created", &json!({ "id": id, "from": event.id })).map_err(|e| e.to_string())?;
+        cx.emit(
+            "hostile.thing_created",
+            &json!({ "id": id, "from": event.id }),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn router() -> Router {
         type Make = fn(&str, &str, fn(&mut Ctx) -> Result<Reply>) -> Route;
-        let r = |method: Make, path: &str, h: fn(&mut Ctx) -> Result<Reply>| method(path, "hostile:use", h);
+        let r = |method: Make, path: &str, h: fn(&mut Ctx) -> Result<Reply>| {
+            method(path, "hostile:use", h)
+        };
         Router::new()
             .route(r(Route::get, "/api/v1/hostile/loop", spin))
             .route(r(Route::get, "/api/v1/hostile/trap", trap))
             .route(r(Route::get, "/api/v1/hostile/oom", oom))
             .route(r(Route::get, "/api/v1/hostile/big", big))
             .route(r(Route::get, "/api/v1/hostile/sql/{case}", sql))
-            .route(r(Route::post, "/api/v1/hostile/emit-undeclared", undeclared))
+            .route(r(
+                Route::post,
+                "/api/v1/hostile/emit-undeclared",
+                undeclared,
+            ))
             .route(r(Route::post, "/api/v1/hostile/things", write))
-            .route(r(Route::post, "/api/v1/hostile/write-then-trap", write_then_trap))
+            .route(r(
+                Route::post,
+                "/api/v1/hostile/write-then-trap",
+                write_then_trap,
+            ))
             .route(r(Route::get, "/api/v1/hostile/things", count))
             .route(r(Route::post, "/api/v1/hostile/read-users", read_users))
             .route(r(Route::get, "/api/v1/hostile/sleep", sleep))
@@ -69,7 +103,11 @@ impl Plugin for Hostile {
             .route(r(Route::get, "/api/v1/hostile/sql-huge", sql_huge))
             .route(r(Route::get, "/api/v1/hostile/sql-wide", sql_wide))
             .route(r(Route::post, "/api/v1/hostile/fill", fill))
-            .route(r(Route::post, "/api/v1/hostile/bloat-then-fail", bloat_then_fail))
+            .route(r(
+                Route::post,
+                "/api/v1/hostile/bloat-then-fail",
+                bloat_then_fail,
+            ))
             .route(r(Route::post, "/api/v1/hostile/echo", echo))
             .route(r(Route::post, "/api/v1/hostile/stuck", stuck))
             .route(r(Route::post, "/api/v1/hostile/flood", flood))
@@ -117,7 +155,10 @@ fn sql_wide(cx: &mut Ctx) -> Result<Reply> {
 fn fill(cx: &mut Ctx) -> Result<Reply> {
     let mut inserted = 0;
     let error = loop {
-        match cx.db().execute("INSERT INTO hostile_blobs (data) VALUES (zeroblob(1000000))", &[]) {
+        match cx.db().execute(
+            "INSERT INTO hostile_blobs (data) VALUES (zeroblob(1000000))",
+            &[],
+        ) {
             Ok(_) => inserted += 1,
             Err(e) => break json!({ "code": e.code, "message": e.message }),
         }
@@ -197,6 +238,8 @@ fn sql(cx: &mut Ctx) -> Result<Reply> {
         "host-table" => "SELECT * FROM api_keys",
         "host-users" => "SELECT * FROM users",
         "other-plugin" => "SELECT * FROM guestbook_entries",
+        "other-fts" => "SELECT * FROM capable_notes_fts WHERE capable_notes_fts MATCH 'secret'",
+        "other-fts-shadow" => "SELECT * FROM capable_notes_fts_data",
         "attach" => "ATTACH DATABASE 'stolen.db' AS stolen",
         "pragma" => "PRAGMA journal_mode = DELETE",
         "pragma-read" => "PRAGMA table_info(api_keys)",
@@ -221,7 +264,10 @@ fn undeclared(cx: &mut Ctx) -> Result<Reply> {
 
 fn insert(cx: &mut Ctx) -> Result<String> {
     let id = cx.new_id("thing_");
-    cx.db().execute("INSERT INTO hostile_things (id, note) VALUES (?1, ?2)", &[&id, &"written"])?;
+    cx.db().execute(
+        "INSERT INTO hostile_things (id, note) VALUES (?1, ?2)",
+        &[&id, &"written"],
+    )?;
     cx.emit("hostile.thing_created", &json!({ "id": id }))?;
     Ok(id)
 }
@@ -237,7 +283,10 @@ fn write_then_trap(cx: &mut Ctx) -> Result<Reply> {
 }
 
 fn count(cx: &mut Ctx) -> Result<Reply> {
-    let n: i64 = cx.db().query_one("SELECT COUNT(*) AS n FROM hostile_things", &[])?.map_or(Ok(0), |r| r.get("n"))?;
+    let n: i64 = cx
+        .db()
+        .query_one("SELECT COUNT(*) AS n FROM hostile_things", &[])?
+        .map_or(Ok(0), |r| r.get("n"))?;
     Reply::ok(&json!({ "count": n }))
 }
 
@@ -255,11 +304,18 @@ fn headers(cx: &mut Ctx) -> Result<Reply> {
     if cx.header("if-none-match") == Some(ETAG) {
         return Ok(Reply::not_modified()?.header("ETag", ETAG));
     }
-    let seen: Vec<String> = ["authorization", "cookie", "x-api-key", "x-custom", "if-match", "accept"]
-        .into_iter()
-        .filter(|name| cx.header(name).is_some())
-        .map(str::to_owned)
-        .collect();
+    let seen: Vec<String> = [
+        "authorization",
+        "cookie",
+        "x-api-key",
+        "x-custom",
+        "if-match",
+        "accept",
+    ]
+    .into_iter()
+    .filter(|name| cx.header(name).is_some())
+    .map(str::to_owned)
+    .collect();
     Ok(Reply::ok(&json!({ "seen": seen }))?
         .header("ETag", ETAG)
         .header("Cache-Control", "private, max-age=60")

@@ -1,0 +1,220 @@
+//! Contract 1.1's capabilities as the end-to-end tests drive them: full-text search over its own
+//! FTS5 index, timers and `on-timer`, the tenant's files, users in a batch.
+use mobieus_sdk::prelude::*;
+
+struct Capable;
+
+impl Plugin for Capable {
+    fn manifest() -> Manifest {
+        Manifest::new("capable", "1.0.0")
+            .claims(["capable"])
+            .scope("capable:use", "Use it.")
+            .uses([Capability::Search, Capability::Timers, Capability::Files])
+            .event("capable.timer_fired", "A timer fired.")
+            .migration(
+                1,
+                "notes",
+                "CREATE TABLE capable_notes (id INTEGER PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL);
+                 CREATE VIRTUAL TABLE capable_notes_fts USING fts5(title, body, content = 'capable_notes', content_rowid = 'id', tokenize = 'porter unicode61');
+                 CREATE VIRTUAL TABLE capable_names USING fts5(name, tokenize = 'trigram');
+                 CREATE TABLE capable_fired (key TEXT NOT NULL, payload TEXT NOT NULL, at_ms INTEGER NOT NULL, fired_at INTEGER NOT NULL);",
+            )
+    }
+
+    fn router() -> Router {
+        let r = |route: Route| route;
+        Router::new()
+            .route(r(Route::post(
+                "/api/v1/capable/notes",
+                "capable:use",
+                add_note,
+            )))
+            .route(r(Route::get(
+                "/api/v1/capable/search",
+                "capable:use",
+                search,
+            )))
+            .route(r(Route::post(
+                "/api/v1/capable/timers",
+                "capable:use",
+                set_timer,
+            )))
+            .route(r(Route::delete(
+                "/api/v1/capable/timers/{key}",
+                "capable:use",
+                cancel_timer,
+            )))
+            .route(r(Route::get(
+                "/api/v1/capable/timers/set-in-a-get",
+                "capable:use",
+                timer_in_get,
+            )))
+            .route(r(Route::get("/api/v1/capable/fired", "capable:use", fired)))
+            .route(r(Route::get(
+                "/api/v1/capable/files/{id}",
+                "capable:use",
+                read_file,
+            )))
+            .route(r(Route::get("/api/v1/capable/users", "capable:use", users)))
+    }
+
+    fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
+        let payload: String = serde_json_str(&timer.payload);
+        if payload == "fail" {
+            return Err("asked to fail".into());
+        }
+        let fired = || -> Result<()> {
+            cx.db().execute(
+                "INSERT INTO capable_fired (key, payload, at_ms, fired_at) VALUES (?1, ?2, ?3, ?4)",
+                &[&timer.key, &payload, &timer.at_ms, &cx.now_ms()],
+            )?;
+            cx.emit(
+                "capable.timer_fired",
+                &json!({ "key": timer.key, "payload": payload }),
+            )?;
+            if payload == "again" {
+                // Set again under its own key: it must survive this timer's deletion.
+                cx.set_timer(&timer.key, cx.now_ms() + 50, &"second")?;
+            }
+            Ok(())
+        };
+        fired().map_err(|e| e.message)
+    }
+}
+
+fn serde_json_str(text: &str) -> String {
+    mobieus_sdk::json::from_str(text).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    title: String,
+    body: String,
+}
+
+fn add_note(cx: &mut Ctx) -> Result<Reply> {
+    let note: NewNote = cx.json()?;
+    cx.db().execute(
+        "INSERT INTO capable_notes (title, body) VALUES (?1, ?2)",
+        &[&note.title, &note.body],
+    )?;
+    let id: i64 = cx
+        .db()
+        .query_one("SELECT last_insert_rowid() AS id", &[])?
+        .map_or(Ok(0), |r| r.get("id"))?;
+    cx.db().execute(
+        "INSERT INTO capable_notes_fts (rowid, title, body) VALUES (?1, ?2, ?3)",
+        &[&id, &note.title, &note.body],
+    )?;
+    cx.db().execute(
+        "INSERT INTO capable_names (name) VALUES (?1)",
+        &[&note.title],
+    )?;
+    Reply::created(&json!({ "id": id }))
+}
+
+fn search(cx: &mut Ctx) -> Result<Reply> {
+    let q = cx
+        .query("q")
+        .ok_or_else(|| Error::validation("q", "required"))?;
+    let rows = cx.db().query(
+        "SELECT rowid AS id, highlight(capable_notes_fts, 0, '<b>', '</b>') AS title,
+                snippet(capable_notes_fts, 1, '<b>', '</b>', '…', 8) AS snippet, bm25(capable_notes_fts) AS score
+         FROM capable_notes_fts WHERE capable_notes_fts MATCH ?1 ORDER BY rank LIMIT 20",
+        &[&q],
+    )?;
+    let mut hits = vec![];
+    for row in rows {
+        hits.push(json!({
+            "id": row.get::<i64>("id")?,
+            "title": row.get::<String>("title")?,
+            "snippet": row.get::<String>("snippet")?,
+            "score": row.get::<f64>("score")?,
+        }));
+    }
+    let names: i64 = cx
+        .db()
+        .query_one(
+            "SELECT count(*) AS n FROM capable_names WHERE name MATCH ?1",
+            &[&format!("\"{q}\"")],
+        )?
+        .map_or(Ok(0), |r| r.get("n"))?;
+    Reply::ok(&json!({ "data": hits, "trigram_matches": names }))
+}
+
+#[derive(Deserialize)]
+struct NewTimer {
+    key: String,
+    in_ms: i64,
+    payload: String,
+}
+
+fn set_timer(cx: &mut Ctx) -> Result<Reply> {
+    let t: NewTimer = cx.json()?;
+    cx.set_timer(&t.key, cx.now_ms() + t.in_ms, &t.payload)?;
+    Reply::created(&json!({ "key": t.key }))
+}
+
+fn cancel_timer(cx: &mut Ctx) -> Result<Reply> {
+    let key = cx.param("key")?;
+    Reply::ok(&json!({ "cancelled": cx.cancel_timer(&key)? }))
+}
+
+fn timer_in_get(cx: &mut Ctx) -> Result<Reply> {
+    match cx.set_timer("nope", 0, &"x") {
+        Ok(()) => Reply::ok(&json!({ "set": true })),
+        Err(e) => Reply::ok(&json!({ "set": false, "error": e.message })),
+    }
+}
+
+fn fired(cx: &mut Ctx) -> Result<Reply> {
+    let rows = cx.db().query(
+        "SELECT key, payload FROM capable_fired ORDER BY fired_at, key",
+        &[],
+    )?;
+    let mut out = vec![];
+    for row in rows {
+        out.push(
+            json!({ "key": row.get::<String>("key")?, "payload": row.get::<String>("payload")? }),
+        );
+    }
+    Reply::ok(&json!({ "data": out }))
+}
+
+fn read_file(cx: &mut Ctx) -> Result<Reply> {
+    let id = cx.param("id")?;
+    let Some(info) = cx.file(&id)? else {
+        return Err(Error::not_found("file"));
+    };
+    if info.status != "clean" {
+        return Err(Error::conflict(
+            "file_not_clean",
+            format!("The file is {}.", info.status),
+        ));
+    }
+    let bytes = cx.read_file(&id, 8 << 20)?;
+    let sum = bytes
+        .iter()
+        .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
+    Reply::ok(&json!({
+        "filename": info.filename,
+        "size": info.size,
+        "read": bytes.len(),
+        "checksum": sum.to_string(),
+        "sha256": info.sha256,
+    }))
+}
+
+fn users(cx: &mut Ctx) -> Result<Reply> {
+    let ids: Vec<String> = cx
+        .query("ids")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let found = cx.users(&ids)?;
+    Reply::ok(&json!({ "usernames": found.iter().map(|u| u.username.clone()).collect::<Vec<_>>() }))
+}
+
+mobieus_sdk::export!(Capable);
