@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod paging;
 pub mod plugins;
 pub mod router;
+pub mod sealed;
 pub mod settings;
 pub mod state;
 pub mod time;

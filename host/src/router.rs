@@ -180,7 +180,8 @@ mod tests {
         };
         let runtime = Runtime::new(Default::default(), None).unwrap();
         let plugins = Arc::new(Plugins::new(runtime, dir.join("plugins")));
-        let webhooks = Webhooks::new(Default::default()).unwrap();
+        let key = Arc::new(crate::sealed::ServerKey::ephemeral());
+        let webhooks = Webhooks::new(Default::default(), key).unwrap();
         let state = AppState::new(store, config, [7; 32], webhooks, plugins);
         (
             state,

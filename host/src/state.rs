@@ -172,6 +172,12 @@ impl FromRef<AppState> for PluginRoutes {
     }
 }
 
+impl FromRef<AppState> for Arc<Webhooks> {
+    fn from_ref(state: &AppState) -> Arc<Webhooks> {
+        state.webhooks.clone()
+    }
+}
+
 impl FromRef<AppState> for Arc<Plugins> {
     fn from_ref(state: &AppState) -> Arc<Plugins> {
         state.plugins.clone()

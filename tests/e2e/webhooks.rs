@@ -676,3 +676,67 @@ async fn sandbox_webhooks_carry_sandbox_events_only() {
     assert_eq!(receiver.count(), 1);
     assert_eq!(got[0].json()["data"]["user"]["username"], "test-user");
 }
+
+/// The secret column as the tenant file holds it.
+fn stored_secret(server: &Server, id: &str) -> String {
+    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    file.query_row(
+        "SELECT secret FROM webhook_endpoints WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn signing_secrets_are_sealed_at_rest_and_old_plaintext_ones_are_sealed_at_start() {
+    let mut server = Server::start_with(DEV);
+    server.create_tenant("acme", "pro");
+    let (_, api_key) = server.create_key("acme", "live", ALL_CORE, &[]);
+    let acme = server.client("acme").key(&api_key);
+    let receiver = Receiver::http().await;
+    let (id, secret) = register(&acme, &receiver.url("/"), json!(["user.registered"])).await;
+    // A copied tenant file alone does not reveal it: the key is derived from the server secret,
+    // outside the tenant's directory.
+    let stored = stored_secret(&server, &id);
+    assert!(
+        stored.starts_with("sealed.v1.") && !stored.contains(&secret[6..]),
+        "{stored}"
+    );
+    let key = server.data_dir().join("server.secret");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A file from before secrets were sealed: the plaintext is sealed at the next start, and
+    // deliveries keep its signatures.
+    server.kill();
+    let legacy = format!("whsec_{}", STANDARD.encode([9u8; 32]));
+    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    file.execute(
+        "UPDATE webhook_endpoints SET secret = ?2 WHERE id = ?1",
+        [&id, &legacy],
+    )
+    .unwrap();
+    drop(file);
+    server.restart();
+    eventually(WAIT, async || {
+        server
+            .log()
+            .contains("sealed 1 webhook secrets kept in plaintext")
+            .then_some(())
+    })
+    .await;
+    assert!(stored_secret(&server, &id).starts_with("sealed.v1."));
+    let acme = server.client("acme").key(&api_key);
+    acme.user("ada").await;
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(
+        (
+            verify_mobieus(&got[0], &legacy),
+            verify_standard(&got[0], &legacy)
+        ),
+        (1, 1)
+    );
+}

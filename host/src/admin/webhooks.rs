@@ -233,10 +233,10 @@ pub async fn rotate(
         .get("grace_period_hours")
         .parse()
         .unwrap_or(manage::DEFAULT_GRACE_HOURS);
-    let i = id.clone();
+    let (i, key) = (id.clone(), state.webhooks.key.clone());
     let action = "webhook.secret_rotated";
     let rotated = act(&state, &admin, env, action, id.clone(), move |w| {
-        manage::rotate_secret(w, &i, hours)
+        manage::rotate_secret(w, &key, &i, hours)
     })
     .await?;
     // The new secret is in this one answer only: never stored in a page or in the log.

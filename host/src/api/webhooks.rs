@@ -3,6 +3,8 @@
 //! `POST /api/v1/webhooks` registers an endpoint (the signing secret is shown once); `GET`,
 //! `PATCH`, `DELETE` manage it; deliveries and their attempts are listed, retried, replayed.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{FromRequest, OriginalUri, Request, State};
 use axum::http::StatusCode;
@@ -23,7 +25,7 @@ use crate::state::AppState;
 use crate::time::{parse_rfc3339, to_rfc3339};
 use crate::webhooks::manage::{self, Rotated, not_found};
 use crate::webhooks::store::{self, Delivery, Endpoint};
-use crate::webhooks::{self as hooks, filter, sign, ssrf, worker};
+use crate::webhooks::{self as hooks, Webhooks, filter, sign, ssrf, worker};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -211,9 +213,11 @@ async fn create(
             .mark_target(tenants::registry::Target::Webhooks, &tenant_id, env)
     })
     .await??;
+    let key = state.webhooks.key.clone();
     api::write(&ctx, StatusCode::CREATED, move |w| {
         let id = format!("whk_{}", w.new_ulid());
         let secret = sign::new_secret();
+        let sealed = store::seal_secret(&key, &id, &secret);
         let at = to_rfc3339(&Utc::now());
         w.execute(
             "INSERT INTO webhook_endpoints (id, url, description, events, filter, secret, created_at, updated_at)
@@ -224,7 +228,7 @@ async fn create(
                 new.description,
                 serde_json::to_string(&new.events)?,
                 new.filter.as_ref().map(Value::to_string),
-                secret,
+                sealed,
                 at
             ],
         )?;
@@ -371,6 +375,7 @@ async fn enable(ctx: Ctx, ApiPath(id): ApiPath<String>) -> Result<Response> {
     security(("api_key" = ["webhooks:manage"])),
     responses((status = 200, description = "The new secret, this once.", body = Rotated)))]
 async fn rotate_secret(
+    State(webhooks): State<Arc<Webhooks>>,
     ctx: Ctx,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<Rotate>,
@@ -379,7 +384,7 @@ async fn rotate_secret(
         .grace_period_hours
         .unwrap_or(manage::DEFAULT_GRACE_HOURS);
     api::write(&ctx, StatusCode::OK, move |w| {
-        manage::rotate_secret(w, &id, hours)
+        manage::rotate_secret(w, &webhooks.key, &id, hours)
     })
     .await
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Args;
-use rand::RngCore;
 use tenants::{Env, Plan, PoolConfig, Slug, Store};
 
 use super::common::{CliResult, PluginArgs, actor, default_blocking_threads};
@@ -138,7 +137,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     // can name the real port), create the demo tenant on an empty data dir.
     let fresh = !data_dir.join("registry.db").exists();
     let store = Store::open(data_dir, pool_config())?;
-    let secret = server_secret(data_dir)?;
+    let secret = crate::sealed::server_secret(data_dir)
+        .map_err(|e| super::common::user_error(format!("{e:#}")))?;
     let listener = std::net::TcpListener::bind(args.listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -154,7 +154,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     for relaxation in webhook_config.relaxations() {
         tracing::warn!("webhooks: {relaxation} (development and tests only)");
     }
-    let webhooks = Webhooks::new(webhook_config)
+    let key = crate::sealed::ServerKey::from_secret(&secret);
+    let webhooks = Webhooks::new(webhook_config, std::sync::Arc::new(key))
         .map_err(|e| super::common::user_error(format!("webhook client: {e:#}")))?;
     let blocking_threads = args
         .blocking_threads
@@ -334,30 +335,6 @@ fn pool_config() -> PoolConfig {
 }
 
 /// Signs cursors. Created once per data dir, readable only by its owner.
-fn server_secret(data_dir: &Path) -> CliResult<[u8; 32]> {
-    let path = data_dir.join("server.secret");
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(secret);
-    }
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(&secret)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)?;
-    Ok(secret)
-}
-
 /// Flushes key last-use every few seconds; closes idle databases, prunes rate-limit windows and
 /// sweeps expired idempotency records now and then.
 async fn housekeeping(state: AppState) {

@@ -10,6 +10,7 @@ use tenants::db::Write;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Result};
+use crate::sealed::ServerKey;
 use crate::time::to_rfc3339;
 use crate::webhooks::store::{self, Delivery, Endpoint};
 use crate::webhooks::{TEST, sign};
@@ -50,21 +51,32 @@ pub const GRACE_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
 pub const DEFAULT_GRACE_HOURS: u32 = 24;
 
 /// A new signing secret; the previous one keeps verifying for `grace_hours`.
-pub fn rotate_secret(w: &mut Write<'_>, id: &str, grace_hours: u32) -> Result<Rotated> {
+pub fn rotate_secret(
+    w: &mut Write<'_>,
+    key: &ServerKey,
+    id: &str,
+    grace_hours: u32,
+) -> Result<Rotated> {
     if !GRACE_HOURS.contains(&grace_hours) {
         return Err(ApiError::validation(
             "grace_period_hours",
             "1 to 168 (7 days)",
         ));
     }
-    let secrets = store::secrets(w, id)?.ok_or_else(not_found)?;
+    let secrets = store::secrets(w, key, id)?.ok_or_else(not_found)?;
     let now = Utc::now();
     let until = now + chrono::Duration::hours(i64::from(grace_hours));
     let secret = sign::new_secret();
     w.execute(
         "UPDATE webhook_endpoints SET secret = ?2, previous_secret = ?3, previous_expires_at = ?4, updated_at = ?5
          WHERE id = ?1",
-        params![id, secret, secrets.current, until.timestamp(), to_rfc3339(&now)],
+        params![
+            id,
+            store::seal_secret(key, id, &secret),
+            store::seal_secret(key, id, &secrets.current),
+            until.timestamp(),
+            to_rfc3339(&now)
+        ],
     )?;
     Ok(Rotated {
         id: id.to_owned(),

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tenants::DbId;
 use tokio::sync::mpsc;
 
+use crate::sealed::ServerKey;
 use crate::webhooks::ssrf::{Guard, Policy, SystemLookup};
 
 pub const DELIVERY_FAILED: &str = "webhook.delivery_failed";
@@ -101,6 +102,8 @@ pub enum Msg {
 /// the worker.
 pub struct Webhooks {
     pub config: WebhookConfig,
+    /// Seals the endpoints' signing secrets in the tenant files.
+    pub key: Arc<ServerKey>,
     pub guard: Guard,
     client: reqwest::Client,
     wake: mpsc::UnboundedSender<Msg>,
@@ -108,7 +111,7 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(config: WebhookConfig) -> anyhow::Result<Self> {
+    pub fn new(config: WebhookConfig, key: Arc<ServerKey>) -> anyhow::Result<Self> {
         let guard = Guard::new(config.policy.clone(), Arc::new(SystemLookup));
         let mut builder = reqwest::Client::builder()
             .dns_resolver(Arc::new(guard.clone()))
@@ -122,6 +125,7 @@ impl Webhooks {
         }
         let (wake, inbox) = mpsc::unbounded_channel();
         Ok(Webhooks {
+            key,
             config,
             guard,
             client: builder.build()?,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use tenants::db::Write;
 
 use crate::error::Result;
+use crate::sealed::ServerKey;
 use crate::time::to_rfc3339;
 use crate::webhooks::filter;
 
@@ -98,19 +99,82 @@ pub fn recent_deliveries(
     .collect()
 }
 
-pub fn secrets(conn: &Connection, id: &str) -> rusqlite::Result<Option<Secrets>> {
+/// Where an endpoint's sealed secrets belong: a sealed value opens only in its own row.
+fn context(id: &str) -> String {
+    format!("webhook:{id}")
+}
+
+/// A signing secret as the endpoint's row keeps it: sealed with the server key.
+pub fn seal_secret(key: &ServerKey, id: &str, secret: &str) -> String {
+    key.seal(secret, &context(id))
+}
+
+/// A secret as the row holds it, opened: sealed, or plaintext from before secrets were sealed
+/// (until [`seal_plaintext_secrets`] runs at the next start).
+fn open_secret(key: &ServerKey, id: &str, stored: String) -> rusqlite::Result<String> {
+    if !ServerKey::is_sealed(&stored) {
+        return Ok(stored);
+    }
+    key.open(&stored, &context(id)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl Secrets {
+    /// From `secret, previous_secret, previous_expires_at` at `at` in `row`.
+    pub fn from_row(
+        key: &ServerKey,
+        id: &str,
+        row: &rusqlite::Row<'_>,
+        at: usize,
+    ) -> rusqlite::Result<Secrets> {
+        let previous: Option<String> = row.get(at + 1)?;
+        let until: Option<i64> = row.get(at + 2)?;
+        Ok(Secrets {
+            current: open_secret(key, id, row.get(at)?)?,
+            previous: match previous.zip(until) {
+                Some((p, until)) => Some((open_secret(key, id, p)?, until)),
+                None => None,
+            },
+        })
+    }
+}
+
+pub fn secrets(conn: &Connection, key: &ServerKey, id: &str) -> rusqlite::Result<Option<Secrets>> {
     conn.prepare_cached(
         "SELECT secret, previous_secret, previous_expires_at FROM webhook_endpoints WHERE id = ?1",
     )?
-    .query_row([id], |r| {
-        let previous: Option<String> = r.get(1)?;
-        let until: Option<i64> = r.get(2)?;
-        Ok(Secrets {
-            current: r.get(0)?,
-            previous: previous.zip(until),
-        })
-    })
+    .query_row([id], |r| Secrets::from_row(key, id, r, 0))
     .optional()
+}
+
+/// Seals the secrets a file still holds in plaintext (written before they were sealed). Returns
+/// how many rows it sealed.
+pub fn seal_plaintext_secrets(w: &mut Write<'_>, key: &ServerKey) -> rusqlite::Result<usize> {
+    let rows: Vec<(String, String, Option<String>)> = w
+        .prepare("SELECT id, secret, previous_secret FROM webhook_endpoints")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut sealed = 0;
+    for (id, secret, previous) in rows {
+        let plain = |s: &String| !ServerKey::is_sealed(s);
+        if !plain(&secret) && !previous.as_ref().is_some_and(plain) {
+            continue;
+        }
+        let seal = |s: String| {
+            if plain(&s) {
+                seal_secret(key, &id, &s)
+            } else {
+                s
+            }
+        };
+        w.execute(
+            "UPDATE webhook_endpoints SET secret = ?2, previous_secret = ?3 WHERE id = ?1",
+            rusqlite::params![id, seal(secret), previous.map(seal)],
+        )?;
+        sealed += 1;
+    }
+    Ok(sealed)
 }
 
 /// Whether an endpoint subscribed to `events` wants an event of type `kind`.

@@ -73,12 +73,26 @@ async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
     let mut polling: HashSet<DbId> = HashSet::new();
     let mut again: HashSet<DbId> = HashSet::new();
     // Deliveries left pending by an earlier run: every file that has had endpoints, due now.
+    // Secrets written before they were sealed are sealed first.
     let registry = state.clone();
     match tokio::task::spawn_blocking(move || {
-        registry
+        let targets = registry
             .store
             .registry()
-            .targets(tenants::registry::Target::Webhooks)
+            .targets(tenants::registry::Target::Webhooks)?;
+        for (tenant, env) in &targets {
+            let key = registry.webhooks.key.clone();
+            let sealed = registry
+                .store
+                .db(tenant, *env)
+                .and_then(|db| db.write(move |w| Ok(store::seal_plaintext_secrets(w, &key)?)));
+            match sealed {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tenant = %tenant.slug, env = env.as_str(), "sealed {n} webhook secrets kept in plaintext"),
+                Err(e) => tracing::error!(tenant = %tenant.slug, "sealing webhook secrets: {e}"),
+            }
+        }
+        Ok::<_, tenants::Error>(targets)
     })
     .await
     {
@@ -176,9 +190,9 @@ fn take_due(state: &Worker, inflight: &Mutex<InFlight>, id: &DbId) -> Result<Tak
                 "SELECT id, url, secret, previous_secret, previous_expires_at FROM webhook_endpoints WHERE enabled = 1",
             )?
             .query_map([], |r| {
-                let previous: Option<String> = r.get(3)?;
-                let until: Option<i64> = r.get(4)?;
-                Ok((r.get(0)?, r.get(1)?, Secrets { current: r.get(2)?, previous: previous.zip(until) }))
+                let id: String = r.get(0)?;
+                let secrets = Secrets::from_row(&state.webhooks.key, &id, r, 2)?;
+                Ok((id, r.get(1)?, secrets))
             })?
             .collect::<rusqlite::Result<_>>()?;
         let enabled = endpoints.iter().map(|(id, _, _)| id.clone()).collect();
