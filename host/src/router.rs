@@ -182,7 +182,8 @@ mod tests {
         let plugins = Arc::new(Plugins::new(runtime, dir.join("plugins")));
         let key = Arc::new(crate::sealed::ServerKey::ephemeral());
         let webhooks = Webhooks::new(Default::default(), key).unwrap();
-        let state = AppState::new(store, config, [7; 32], webhooks, plugins);
+        let mail = crate::mail::Mail::new(Default::default()).unwrap();
+        let state = AppState::new(store, config, [7; 32], webhooks, mail, plugins);
         (
             state,
             minted.drain(..).map(|(_, plaintext)| plaintext).collect(),

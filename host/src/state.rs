@@ -15,11 +15,14 @@ use crate::http::gate::Gate;
 use crate::http::idempotency::InFlight;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::RateLimiter;
+use crate::mail::Mail;
+use crate::mail::worker::MailWorker;
 use crate::paging::CursorKey;
 use crate::plugins::dispatch::PluginRoutes;
 use crate::plugins::events::{self, Dispatcher};
 use crate::plugins::registry::Plugins;
-use crate::plugins::timers::{self, TimerWorker, Timers};
+use crate::plugins::timers::{self, TimerWorker};
+use crate::schedule::Due;
 use crate::webhooks::{self, Webhooks};
 
 #[derive(Debug, Clone)]
@@ -42,7 +45,9 @@ pub struct Shared {
     pub webhooks: Arc<Webhooks>,
     pub plugins: Arc<Plugins>,
     pub plugin_events: Arc<Dispatcher>,
-    pub timers: Arc<Timers>,
+    /// Plugin timers' due work.
+    pub timers: Arc<Due>,
+    pub mail: Arc<Mail>,
     pub scanner: Arc<Scanner>,
     pub admin_logins: LoginThrottle,
 }
@@ -57,17 +62,20 @@ impl AppState {
         config: Config,
         cursor_secret: [u8; 32],
         webhooks: Webhooks,
+        mail: Mail,
         plugins: Arc<Plugins>,
     ) -> Self {
         let scanner = Arc::new(Scanner::new(config.clamd.clone()));
         let (webhooks, plugin_events) = (Arc::new(webhooks), Arc::new(Dispatcher::default()));
         // The hook lives in the store; it holds the workers' inboxes, not the state.
-        let timers = Arc::new(Timers::default());
-        let (w, e, s, t) = (
+        let timers = Arc::new(Due::new(tenants::registry::Target::Timers));
+        let mail = Arc::new(mail);
+        let (w, e, s, t, m) = (
             webhooks.clone(),
             plugin_events.clone(),
             scanner.clone(),
             timers.clone(),
+            mail.due.clone(),
         );
         store.pools().set_commit_hook(Arc::new(move |id, signals| {
             if signals.contains(&webhooks::store::SIGNAL) {
@@ -82,6 +90,9 @@ impl AppState {
             if signals.contains(&timers::SIGNAL) {
                 t.notify(id);
             }
+            if signals.contains(&crate::mail::SIGNAL) {
+                m.notify(id);
+            }
         }));
         AppState(Arc::new(Shared {
             scanner,
@@ -95,12 +106,13 @@ impl AppState {
             plugins,
             plugin_events,
             timers,
+            mail,
             admin_logins: Default::default(),
         }))
     }
 
     /// The background workers' handles: webhook deliveries, plugin `on-event` drains, plugin
-    /// timers, file scans.
+    /// timers, mail, file scans.
     pub fn start_workers(&self) {
         webhooks::worker::start(webhooks::worker::Worker {
             store: self.store.clone(),
@@ -114,7 +126,11 @@ impl AppState {
         timers::start(TimerWorker {
             store: self.store.clone(),
             plugins: self.plugins.clone(),
-            timers: self.timers.clone(),
+            due: self.timers.clone(),
+        });
+        crate::mail::worker::start(MailWorker {
+            store: self.store.clone(),
+            mail: self.mail.clone(),
         });
         scanner::start(scanner::ScanWorker {
             store: self.store.clone(),
@@ -165,6 +181,7 @@ impl FromRef<AppState> for PluginRoutes {
         PluginRoutes {
             store: state.store.clone(),
             timers: state.timers.clone(),
+            mail: state.mail.due.clone(),
             plugins: state.plugins.clone(),
             idempotency: state.idempotency.clone(),
             cursor_key: state.cursor_key.clone(),

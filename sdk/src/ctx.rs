@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::mobieus::plugin::{
-    clock, config, events, files, log, random, timers, types as wit, users,
+    clock, config, events, files, log, mail, random, timers, types as wit, users,
 };
 use crate::{Db, Error, Result};
 
@@ -57,6 +57,49 @@ impl From<wit::Timer> for Timer {
             at_ms: t.at_ms,
             payload: t.payload,
         }
+    }
+}
+
+/// A message for [`Ctx::send_mail`]: `Mail::new(subject, text).to_user(id).html(..).attach(..)`.
+pub struct Mail(mail::Message);
+
+impl Mail {
+    pub fn new(subject: &str, text: &str) -> Mail {
+        Mail(mail::Message {
+            to: vec![],
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            html: None,
+            attachments: vec![],
+        })
+    }
+
+    /// To a host user, at the address on file.
+    pub fn to_user(mut self, id: &str) -> Mail {
+        self.0.to.push(mail::Recipient::User(id.to_owned()));
+        self
+    }
+
+    /// To an address: `ada@example.com` or `Ada <ada@example.com>`.
+    pub fn to_address(mut self, address: &str) -> Mail {
+        self.0.to.push(mail::Recipient::Address(address.to_owned()));
+        self
+    }
+
+    /// An HTML alternative to the text.
+    pub fn html(mut self, html: &str) -> Mail {
+        self.0.html = Some(html.to_owned());
+        self
+    }
+
+    /// An attachment, e.g. `("invite.ics", "text/calendar; method=REQUEST", bytes)`.
+    pub fn attach(mut self, filename: &str, content_type: &str, content: Vec<u8>) -> Mail {
+        self.0.attachments.push(mail::Attachment {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            content,
+        });
+        self
     }
 }
 
@@ -244,6 +287,12 @@ impl Ctx {
     /// Cancels the timer `key`; whether there was one.
     pub fn cancel_timer(&self, key: &str) -> Result<bool> {
         Ok(timers::cancel(key)?)
+    }
+
+    /// Queues a message in the host's outbox, in the request's transaction (if the request fails,
+    /// nothing is sent); returns its id. Needs [`crate::Capability::Mail`].
+    pub fn send_mail(&self, message: Mail) -> Result<String> {
+        Ok(mail::send(&message.0)?)
     }
 
     /// A host file's metadata. Needs [`crate::Capability::Files`].

@@ -61,7 +61,7 @@ pub mod bindings {
     });
 }
 
-pub use ctx::{Caller, Ctx, Event, FileInfo, Timer, User};
+pub use ctx::{Caller, Ctx, Event, FileInfo, Mail, Timer, User};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
 pub use extract::{
@@ -81,9 +81,9 @@ pub use {garde, schemars};
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Capability, Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Manifest,
-        NoContent, Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Timer, Value,
-        json,
+        Capability, Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Mail,
+        Manifest, NoContent, Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Timer,
+        Value, json,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;

@@ -12,6 +12,8 @@ pub enum Capability {
     Timers,
     /// [`crate::Ctx::file`] and [`crate::Ctx::read_file`].
     Files,
+    /// [`crate::Ctx::send_mail`].
+    Mail,
 }
 
 impl From<Capability> for wit::Capability {
@@ -20,6 +22,7 @@ impl From<Capability> for wit::Capability {
             Capability::Search => wit::Capability::Search,
             Capability::Timers => wit::Capability::Timers,
             Capability::Files => wit::Capability::Files,
+            Capability::Mail => wit::Capability::Mail,
         }
     }
 }

@@ -59,6 +59,12 @@ pub const DATA: &[Migration] = &[
         name: "plugin_timers",
         sql: include_str!("../migrations/data/0007_plugin_timers.sql"),
     },
+    Migration {
+        set: "data",
+        version: 8,
+        name: "mail_outbox",
+        sql: include_str!("../migrations/data/0008_mail_outbox.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

@@ -30,6 +30,12 @@ CREATE TABLE IF NOT EXISTS timer_targets (
     tenant_id TEXT NOT NULL,
     env       TEXT NOT NULL,
     PRIMARY KEY (tenant_id, env)
+);
+-- Tenant files that have (or had) mail in their outbox: where the mail worker looks at start.
+CREATE TABLE IF NOT EXISTS mail_targets (
+    tenant_id TEXT NOT NULL,
+    env       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, env)
 );";
 
 /// Which background worker a tenant file has work for, so it finds the file again at start
@@ -38,15 +44,17 @@ CREATE TABLE IF NOT EXISTS timer_targets (
 pub enum Target {
     Webhooks,
     Timers,
+    Mail,
 }
 
 impl Target {
-    const ALL: [Target; 2] = [Target::Webhooks, Target::Timers];
+    const ALL: [Target; 3] = [Target::Webhooks, Target::Timers, Target::Mail];
 
     fn table(self) -> &'static str {
         match self {
             Target::Webhooks => "webhook_targets",
             Target::Timers => "timer_targets",
+            Target::Mail => "mail_targets",
         }
     }
 }

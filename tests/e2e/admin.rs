@@ -187,6 +187,7 @@ const PAGES: &[&str] = &[
     "/admin/plugins",
     "/admin/billing",
     "/admin/audit",
+    "/admin/mail",
 ];
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod files;
 mod idempotency;
 mod limits;
 mod liveness;
+mod mail;
 mod market;
 mod moderation;
 mod openapi;

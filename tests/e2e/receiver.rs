@@ -83,6 +83,9 @@ pub struct Receiver {
 /// A CA for the HTTPS receivers, and a leaf certificate for 127.0.0.1 signed by it.
 pub struct TestCa {
     pub ca_pem: String,
+    /// The leaf (for 127.0.0.1 and localhost) and its key, as PEM, for servers that read files.
+    pub leaf_pem: String,
+    pub key_pem: String,
     leaf_der: Vec<u8>,
     key_der: Vec<u8>,
 }
@@ -103,6 +106,8 @@ impl TestCa {
             .unwrap();
         TestCa {
             ca_pem: ca.pem(),
+            leaf_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
             leaf_der: leaf.der().to_vec(),
             key_der: leaf_key.serialize_der(),
         }

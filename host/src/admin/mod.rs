@@ -11,6 +11,7 @@ pub mod audit;
 pub mod billing;
 pub mod keys;
 pub mod login;
+pub mod mail;
 pub mod page;
 pub mod plugins;
 pub mod session;
@@ -54,4 +55,5 @@ pub fn router() -> Router<AppState> {
         .route("/admin/plugins/{name}", post(plugins::switch))
         .route("/admin/billing", get(billing::index).post(billing::change))
         .route("/admin/audit", get(audit::index))
+        .route("/admin/mail", get(mail::index))
 }

@@ -54,16 +54,24 @@ pub fn open_store(data_dir: &std::path::Path) -> CliResult<::tenants::Store> {
     )?)
 }
 
+/// The tenant, or a user error naming the slug.
+pub fn tenant(
+    store: &::tenants::Store,
+    slug: &str,
+) -> CliResult<std::sync::Arc<::tenants::Tenant>> {
+    store.tenant(slug)?.ok_or_else(|| {
+        user_error(format!(
+            "tenant `{slug}` does not exist (see `mobieus tenant list`)"
+        ))
+    })
+}
+
 /// The tenant's live database, or a user error naming the slug.
 pub fn tenant_db(
     store: &::tenants::Store,
     slug: &str,
 ) -> CliResult<std::sync::Arc<::tenants::TenantDb>> {
-    let tenant = store.tenant(slug)?.ok_or_else(|| {
-        user_error(format!(
-            "tenant `{slug}` does not exist (see `mobieus tenant list`)"
-        ))
-    })?;
+    let tenant = tenant(store, slug)?;
     Ok(store.db(&tenant, ::tenants::Env::Live)?)
 }
 

@@ -4,6 +4,7 @@
 mod admins;
 mod common;
 mod keys;
+mod mail;
 mod plugins;
 pub mod serve;
 mod settings;
@@ -39,7 +40,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default command).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list, re-plan and delete tenants.
     #[command(subcommand)]
     Tenant(tenants::TenantCommand),
@@ -58,19 +59,23 @@ pub enum Command {
     /// Install plugins; turn them on and off per tenant.
     #[command(subcommand)]
     Plugin(plugins::PluginCommand),
+    /// The mail plugins sent: sent, pending, failed, or written as .eml files.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve::run(&cli.data_dir, ServeArgs::default()),
-        Some(Command::Serve(args)) => serve::run(&cli.data_dir, args),
+        Some(Command::Serve(args)) => serve::run(&cli.data_dir, *args),
         Some(Command::Tenant(cmd)) => tenants::run(&cli.data_dir, cmd),
         Some(Command::Key(cmd)) => keys::run(&cli.data_dir, cmd),
         Some(Command::Settings(cmd)) => settings::run(&cli.data_dir, cmd),
         Some(Command::Audit(cmd)) => settings::run_audit(&cli.data_dir, cmd),
         Some(Command::Plugin(cmd)) => plugins::run(&cli.data_dir, cmd),
         Some(Command::Admin(cmd)) => admins::run(&cli.data_dir, cmd),
+        Some(Command::Mail(cmd)) => mail::run(&cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

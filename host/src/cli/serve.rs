@@ -44,7 +44,56 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub mail: MailArgs,
+    #[command(flatten)]
     pub plugins: PluginArgs,
+}
+
+/// Mail plugins send (capability `mail`). Without `--smtp` nothing is dropped: messages are
+/// written as `.eml` files under each tenant's directory (`mobieus mail list`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MailArgs {
+    /// The SMTP server: smtp://host:25 (plain), smtp://user:pass@host:587?tls=required
+    /// (STARTTLS), smtps://user:pass@host:465 (TLS).
+    #[arg(long, env = "MOBIEUS_SMTP", hide_env_values = true)]
+    pub smtp: Option<String>,
+    /// The From of every message, e.g. "Acme Community <community@acme.example>".
+    #[arg(long)]
+    pub mail_from: Option<lettre::message::Mailbox>,
+    /// Waits before each retry of a failed send, e.g. 1s,2s. Default: 1m,5m,30m,2h,6h.
+    #[arg(long, value_parser = parse_waits)]
+    pub mail_retry_schedule: Option<Waits>,
+    /// Trust this PEM root certificate for the SMTP server's TLS (repeatable).
+    #[arg(long)]
+    pub smtp_ca_file: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Waits(Vec<Duration>);
+
+fn parse_waits(s: &str) -> Result<Waits, String> {
+    crate::webhooks::retry::parse_schedule(s).map(Waits)
+}
+
+impl MailArgs {
+    fn config(&self) -> CliResult<crate::mail::MailConfig> {
+        let mut config = crate::mail::MailConfig {
+            smtp: self.smtp.clone(),
+            ..Default::default()
+        };
+        if let Some(from) = &self.mail_from {
+            config.from = from.clone();
+        }
+        if let Some(Waits(retry)) = &self.mail_retry_schedule {
+            config.retry = retry.clone();
+        }
+        for path in &self.smtp_ca_file {
+            config.extra_roots.push(std::fs::read(path).map_err(|e| {
+                super::common::user_error(format!("--smtp-ca-file {}: {e}", path.display()))
+            })?);
+        }
+        Ok(config)
+    }
 }
 
 /// Webhook delivery. All but `--webhook-timeout` relax the production rules, for development and
@@ -126,6 +175,7 @@ impl Default for ServeArgs {
             clamd: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             webhooks: WebhookArgs::default(),
+            mail: MailArgs::default(),
             plugins: PluginArgs::default(),
         }
     }
@@ -154,6 +204,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     for relaxation in webhook_config.relaxations() {
         tracing::warn!("webhooks: {relaxation} (development and tests only)");
     }
+    let mail = crate::mail::Mail::new(args.mail.config()?)
+        .map_err(|e| super::common::user_error(format!("{e:#}")))?;
     let key = crate::sealed::ServerKey::from_secret(&secret);
     let webhooks = Webhooks::new(webhook_config, std::sync::Arc::new(key))
         .map_err(|e| super::common::user_error(format!("webhook client: {e:#}")))?;
@@ -166,7 +218,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin ready");
     }
     watch_plugins(plugins.clone());
-    let state = AppState::new(store, config, secret, webhooks, plugins);
+    let state = AppState::new(store, config, secret, webhooks, mail, plugins);
     tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
     let stop = watch_signals(args.shutdown_grace)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,16 +11,23 @@ pub enum Capability {
     Search,
     Timers,
     Files,
+    Mail,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 3] = [Capability::Search, Capability::Timers, Capability::Files];
+    pub const ALL: [Capability; 4] = [
+        Capability::Search,
+        Capability::Timers,
+        Capability::Files,
+        Capability::Mail,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Capability::Search => "search",
             Capability::Timers => "timers",
             Capability::Files => "files",
+            Capability::Mail => "mail",
         }
     }
 
@@ -30,6 +37,7 @@ impl Capability {
             Capability::Search => None,
             Capability::Timers => Some("mobieus:plugin/timers"),
             Capability::Files => Some("mobieus:plugin/files"),
+            Capability::Mail => Some("mobieus:plugin/mail"),
         }
     }
 
@@ -44,6 +52,7 @@ impl From<Wit> for Capability {
             Wit::Search => Capability::Search,
             Wit::Timers => Capability::Timers,
             Wit::Files => Capability::Files,
+            Wit::Mail => Capability::Mail,
         }
     }
 }

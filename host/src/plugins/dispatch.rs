@@ -27,23 +27,26 @@ use crate::http::request_id::RequestId;
 use crate::http::scope;
 use crate::paging::CursorKey;
 use crate::plugins::bindings::types;
+use crate::plugins::capabilities::Capability;
 use crate::plugins::manifest::Route;
 use crate::plugins::read_pool::NotRun;
 use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
-use crate::plugins::timers::Timers;
 use crate::plugins::{cursors, headers};
 use crate::plugins::{limits, migrate};
+use crate::schedule::Due;
 
-/// What plugin routes need: the tenant files and their uploads, the timer worker's marks, the
+/// What plugin routes need: the tenant files and their uploads, the due work's marks, the
 /// loaded plugins, the idempotency keys in flight, and the key that seals their list cursors
 /// ([`cursors`]).
 #[derive(Clone)]
 pub struct PluginRoutes {
     pub store: Arc<tenants::Store>,
-    pub timers: Arc<Timers>,
+    /// The due work a plugin's write may add: timers, mail.
+    pub timers: Arc<Due>,
+    pub mail: Arc<Due>,
     pub plugins: Arc<Plugins>,
     pub idempotency: Arc<InFlight>,
     pub cursor_key: CursorKey,
@@ -336,16 +339,20 @@ impl Invocation {
             body.to_vec(),
         );
         let _permit = permit(&self.state).await?;
+        // Before the write: a file with timers or mail is marked for its worker, which finds it
+        // again after a restart.
         let file = self.auth.db.id();
-        if self.state.timers.must_mark(&self.plugin, file) {
-            let (timers, store, file) = (
-                self.state.timers.clone(),
-                self.state.store.clone(),
-                file.clone(),
-            );
-            tokio::task::spawn_blocking(move || timers.mark(&store, &file))
-                .await
-                .map_err(ApiError::internal)??;
+        let caps = self.plugin.manifest.capabilities;
+        for (capability, due) in [
+            (Capability::Timers, &self.state.timers),
+            (Capability::Mail, &self.state.mail),
+        ] {
+            if caps.contains(capability) && !due.is_marked(file) {
+                let (due, store, file) = (due.clone(), self.state.store.clone(), file.clone());
+                tokio::task::spawn_blocking(move || due.mark(&store, &file))
+                    .await
+                    .map_err(ApiError::internal)??;
+            }
         }
         let call = new_call(
             &self.state,

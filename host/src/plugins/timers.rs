@@ -1,10 +1,9 @@
 //! Plugin timers (contract 1.1 `timers`): rows in the tenant file (`plugin_timers`), set in the
 //! transaction of the call that set them, and a worker that fires them through `on-timer`.
 //!
-//! The worker keeps, per tenant file with timers, the time its earliest timer is due: one probe
-//! of the `due_at` index, and a sleep until then. A commit that set a timer wakes it for that
-//! file (the `tenants` commit hook). Idle timers cost nothing but their rows: 100,000 pending
-//! timers are one index probe per due check. A due timer is fired in one writer job: the row is
+//! The worker ([`crate::schedule`]) keeps, per tenant file with timers, the time its earliest
+//! timer is due: one probe of the `due_at` index, and a sleep until then. Idle timers cost
+//! nothing but their rows: 100,000 pending timers are one index probe per due check. A due timer is fired in one writer job: the row is
 //! deleted and `on-timer` runs in a savepoint, so the call's writes and the deletion commit
 //! together (a timer the handler sets again under its own key survives); a failed call keeps the
 //! row, pushed back by a backoff, and after [`MAX_ATTEMPTS`] it is dropped with a log line. At
@@ -14,23 +13,21 @@
 //! declares `timers` first writes to it, and when the worker first looks at it (a reaction's
 //! timer), so the worker finds it again after a restart.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tenants::db::Write;
-use tenants::registry::Target;
 use tenants::{DbId, Env};
-use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::files::blobs::Blobs;
 use crate::plugins::bindings::types;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::reaction::{self, Reaction};
-use crate::plugins::registry::{LoadedPlugin, Plugins};
+use crate::plugins::registry::Plugins;
 use crate::plugins::state::Emits;
+use crate::schedule::{self, Due};
 
 /// Raised by a write that set a timer.
 pub const SIGNAL: &str = "plugin_timers";
@@ -86,119 +83,20 @@ fn earliest(conn: &Connection) -> rusqlite::Result<Option<i64>> {
         .query_row([], |r| r.get(0))
 }
 
-/// The timer worker's handle: its inbox of files to look at, and the files already marked in the
-/// registry by this process.
-#[derive(Default)]
-pub struct Timers {
-    wakeups: crate::wakeups::Wakeups,
-    marked: Mutex<HashSet<DbId>>,
-}
-
-impl Timers {
-    pub fn notify(&self, id: &DbId) {
-        self.wakeups.notify(id);
-    }
-
-    /// Whether a write of `plugin` to the file `id` must first [`Timers::mark`] it.
-    pub fn must_mark(&self, plugin: &LoadedPlugin, id: &DbId) -> bool {
-        plugin.manifest.capabilities.contains(Capability::Timers)
-            && !self
-                .marked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(id)
-    }
-
-    /// Marks the file in the registry for the worker (blocking; once per file and process).
-    pub fn mark(&self, store: &tenants::Store, id: &DbId) -> tenants::Result<()> {
-        if self
-            .marked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
-        {
-            return Ok(());
-        }
-        store
-            .registry()
-            .mark_target(Target::Timers, &id.tenant_id, id.env)?;
-        self.marked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone());
-        Ok(())
-    }
-}
-
 /// What the worker needs.
 #[derive(Clone)]
 pub struct TimerWorker {
     pub store: Arc<tenants::Store>,
     pub plugins: Arc<Plugins>,
-    pub timers: Arc<Timers>,
+    pub due: Arc<Due>,
 }
 
 /// Starts the worker. Call once, inside the runtime.
 pub fn start(state: TimerWorker) {
-    let Some(mut inbox) = state.timers.wakeups.take() else {
-        return;
-    };
-    tokio::spawn(async move {
-        let (done_tx, mut done) = mpsc::unbounded_channel::<(DbId, Option<i64>)>();
-        let mut due: HashMap<DbId, i64> = HashMap::new();
-        let mut running: HashSet<DbId> = HashSet::new();
-        let mut again: HashSet<DbId> = HashSet::new();
-        let registry = state.store.clone();
-        match tokio::task::spawn_blocking(move || registry.registry().targets(Target::Timers)).await
-        {
-            Ok(Ok(targets)) => {
-                for (tenant, env) in targets {
-                    let id = DbId {
-                        tenant_id: tenant.id.clone(),
-                        env,
-                    };
-                    due.insert(id, 0);
-                }
-            }
-            Ok(Err(e)) => tracing::error!("timer worker: cannot list its files: {e}"),
-            Err(e) => tracing::error!("timer worker: cannot list its files: {e}"),
-        }
-        loop {
-            let now = chrono::Utc::now().timestamp_millis();
-            let ready: Vec<DbId> = due
-                .iter()
-                .filter(|(_, at)| **at <= now)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in ready {
-                due.remove(&id);
-                running.insert(id.clone());
-                let (state, done_tx) = (state.clone(), done_tx.clone());
-                tokio::spawn(async move {
-                    let next = fire(&state, &id).await;
-                    let _ = done_tx.send((id, next));
-                });
-            }
-            let sleep = due.values().min().map_or(Duration::from_secs(3600), |at| {
-                Duration::from_millis((at - now).clamp(1, 3_600_000) as u64)
-            });
-            tokio::select! {
-                woken = inbox.recv() => match woken {
-                    None => return,
-                    Some(id) if running.contains(&id) => { again.insert(id); }
-                    Some(id) => { due.insert(id, 0); }
-                },
-                Some((id, next)) = done.recv() => {
-                    running.remove(&id);
-                    let next = if again.remove(&id) { Some(0) } else { next };
-                    if let Some(at) = next {
-                        let slot = due.entry(id).or_insert(at);
-                        *slot = (*slot).min(at);
-                    }
-                }
-                _ = tokio::time::sleep(sleep) => {}
-            }
-        }
+    let (store, due) = (state.store.clone(), state.due.clone());
+    schedule::start(store, due, "timer", move |id| {
+        let state = state.clone();
+        async move { fire(&state, &id).await }
     });
 }
 
@@ -217,11 +115,11 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
         Ok(Ok(None)) => return None,
         Ok(Err(e)) => {
             tracing::error!(tenant = %id.tenant_id, "timers: {e}");
-            return Some(chrono::Utc::now().timestamp_millis() + 5_000);
+            return Some(schedule::now_ms() + 5_000);
         }
         Err(e) => {
             tracing::error!("timers: {e}");
-            return Some(chrono::Utc::now().timestamp_millis() + 5_000);
+            return Some(schedule::now_ms() + 5_000);
         }
     };
     let enabled = Arc::new(enabled);
@@ -233,7 +131,7 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
             Ok(Step::Idle(next)) => return next,
             Err(e) => {
                 tracing::warn!(tenant = %id.tenant_id, "timers: {e}");
-                return Some(chrono::Utc::now().timestamp_millis() + 1_000);
+                return Some(schedule::now_ms() + 1_000);
             }
         }
     }
@@ -247,7 +145,7 @@ fn open(state: &TimerWorker, id: &DbId) -> Result<Opened, ApiError> {
     let Some(tenant) = state.store.registry().get_by_id(&id.tenant_id)? else {
         return Ok(None);
     };
-    state.timers.mark(&state.store, id)?;
+    state.due.mark(&state.store, id)?;
     let live = state.store.db(&tenant, Env::Live)?;
     let settings = live.read(|conn| Ok::<_, ApiError>(crate::settings::load(conn)?))?;
     let enabled = state
@@ -269,7 +167,7 @@ fn step(
     blobs: &Blobs,
     enabled: &HashSet<String>,
 ) -> Result<Step, ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = schedule::now_ms();
     let next: Option<(String, String, i64, String, u32)> = w
         .prepare_cached(
             "SELECT plugin, key, at_ms, payload, attempts FROM plugin_timers

@@ -156,6 +156,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/plugins.html",
     "admin/billing.html",
     "admin/audit.html",
+    "admin/mail.html",
 );
 
 /// Renders `name` with `context` into a page.

@@ -9,6 +9,7 @@ mod db;
 mod events;
 mod files;
 mod log;
+mod mail;
 mod random;
 mod timers;
 mod users;

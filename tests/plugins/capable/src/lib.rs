@@ -9,7 +9,7 @@ impl Plugin for Capable {
         Manifest::new("capable", "1.0.0")
             .claims(["capable"])
             .scope("capable:use", "Use it.")
-            .uses([Capability::Search, Capability::Timers, Capability::Files])
+            .uses([Capability::Search, Capability::Timers, Capability::Files, Capability::Mail])
             .event("capable.timer_fired", "A timer fired.")
             .migration(
                 1,
@@ -56,6 +56,7 @@ impl Plugin for Capable {
                 read_file,
             )))
             .route(r(Route::get("/api/v1/capable/users", "capable:use", users)))
+            .route(r(Route::post("/api/v1/capable/mail", "capable:use", send_mail)))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
@@ -215,6 +216,50 @@ fn users(cx: &mut Ctx) -> Result<Reply> {
         .collect();
     let found = cx.users(&ids)?;
     Reply::ok(&json!({ "usernames": found.iter().map(|u| u.username.clone()).collect::<Vec<_>>() }))
+}
+
+#[derive(Deserialize)]
+struct NewMail {
+    #[serde(default)]
+    to_user: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    subject: String,
+    text: String,
+    #[serde(default)]
+    html: Option<String>,
+    #[serde(default)]
+    invite: bool,
+    /// Queue it, then fail the request: nothing may be sent.
+    #[serde(default)]
+    then_fail: bool,
+}
+
+const INVITE: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//capable//test//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:evt-1@capable\r\nDTSTAMP:20261206T120000Z\r\nDTSTART:20261210T150000Z\r\nSUMMARY:Kick-off\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+fn send_mail(cx: &mut Ctx) -> Result<Reply> {
+    let m: NewMail = cx.json()?;
+    let mut mail = Mail::new(&m.subject, &m.text);
+    if let Some(user) = &m.to_user {
+        mail = mail.to_user(user);
+    }
+    if let Some(to) = &m.to {
+        mail = mail.to_address(to);
+    }
+    if let Some(html) = &m.html {
+        mail = mail.html(html);
+    }
+    if m.invite {
+        mail = mail.attach("invite.ics", "text/calendar; method=REQUEST", INVITE.as_bytes().to_vec());
+    }
+    let id = match cx.send_mail(mail) {
+        Ok(id) => id,
+        Err(e) => return Err(Error::validation("to", e.message)),
+    };
+    if m.then_fail {
+        return Err(Error::conflict("asked_to_fail", "Failed after queueing mail."));
+    }
+    Reply::created(&json!({ "id": id }))
 }
 
 mobieus_sdk::export!(Capable);
