@@ -106,17 +106,28 @@ impl Mail {
 /// A request, and the host's capabilities, for one handler call.
 pub struct Ctx {
     request: Option<wit::Request>,
+    /// The query parameters the matched route declares ([`crate::Route::query`]).
+    declared: Vec<&'static str>,
 }
 
 impl Ctx {
-    pub(crate) fn for_request(request: wit::Request) -> Ctx {
+    pub(crate) fn for_request(request: wit::Request, declared: Vec<&'static str>) -> Ctx {
         Ctx {
             request: Some(request),
+            declared,
         }
     }
 
     pub(crate) fn for_event() -> Ctx {
-        Ctx { request: None }
+        Ctx {
+            request: None,
+            declared: vec![],
+        }
+    }
+
+    /// The query parameters the route declares: a list's filters.
+    pub fn declared_query(&self) -> &[&'static str] {
+        &self.declared
     }
 
     fn request(&self) -> Result<&wit::Request> {

@@ -21,6 +21,11 @@ pub trait FromRequest: Sized {
     fn body_schema() -> Option<Value> {
         None
     }
+
+    /// The name of that schema in the API document (`NewListing`).
+    fn body_name() -> Option<String> {
+        None
+    }
 }
 
 /// What a handler's answer becomes.
@@ -29,6 +34,16 @@ pub trait IntoReply {
 
     /// The JSON Schema of the success body, when the type says it.
     fn schema() -> Option<Value> {
+        None
+    }
+
+    /// The name of that schema in the API document (`Listing`).
+    fn name() -> Option<String> {
+        None
+    }
+
+    /// The status a success answers, when the type says it.
+    fn status() -> Option<u16> {
         None
     }
 }
@@ -59,6 +74,10 @@ impl<T: DeserializeOwned + JsonSchema + garde::Validate<Context = ()>> FromReque
     fn body_schema() -> Option<Value> {
         Some(schema::<T>())
     }
+
+    fn body_name() -> Option<String> {
+        Some(T::schema_name().into_owned())
+    }
 }
 
 impl<T: DeserializeOwned + JsonSchema + Default + garde::Validate<Context = ()>> FromRequest
@@ -72,6 +91,10 @@ impl<T: DeserializeOwned + JsonSchema + Default + garde::Validate<Context = ()>>
 
     fn body_schema() -> Option<Value> {
         Some(schema::<T>())
+    }
+
+    fn body_name() -> Option<String> {
+        Some(T::schema_name().into_owned())
     }
 }
 
@@ -124,6 +147,14 @@ impl<T: IntoReply> IntoReply for Result<T> {
     fn schema() -> Option<Value> {
         T::schema()
     }
+
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn status() -> Option<u16> {
+        T::status()
+    }
 }
 
 impl<T: Serialize + JsonSchema> IntoReply for Json<T> {
@@ -133,6 +164,14 @@ impl<T: Serialize + JsonSchema> IntoReply for Json<T> {
 
     fn schema() -> Option<Value> {
         Some(answer_schema::<T>())
+    }
+
+    fn name() -> Option<String> {
+        Some(T::schema_name().into_owned())
+    }
+
+    fn status() -> Option<u16> {
+        Some(200)
     }
 }
 
@@ -144,11 +183,23 @@ impl<T: Serialize + JsonSchema> IntoReply for Created<T> {
     fn schema() -> Option<Value> {
         Some(answer_schema::<T>())
     }
+
+    fn name() -> Option<String> {
+        Some(T::schema_name().into_owned())
+    }
+
+    fn status() -> Option<u16> {
+        Some(201)
+    }
 }
 
 impl IntoReply for NoContent {
     fn into_reply(self) -> Result<Reply> {
         Reply::no_content()
+    }
+
+    fn status() -> Option<u16> {
+        Some(204)
     }
 }
 
@@ -159,6 +210,14 @@ impl<T: Serialize + JsonSchema> IntoReply for Page<T> {
 
     fn schema() -> Option<Value> {
         Some(crate::page_schema(answer_schema::<T>()))
+    }
+
+    fn name() -> Option<String> {
+        Some(format!("{}Page", T::schema_name()))
+    }
+
+    fn status() -> Option<u16> {
+        Some(200)
     }
 }
 
@@ -188,12 +247,42 @@ fn schema_with<T: JsonSchema>(settings: schemars::generate::SchemaSettings) -> V
     value
 }
 
+/// What a handler's types say of its route, for the manifest: the body's and the answer's
+/// schemas and names, and the success status.
+#[derive(Default)]
+pub struct Shapes {
+    pub request: Option<Value>,
+    pub request_name: Option<String>,
+    pub response: Option<Value>,
+    pub response_name: Option<String>,
+    pub status: Option<u16>,
+}
+
+impl Shapes {
+    fn answer<R: IntoReply>() -> Shapes {
+        Shapes {
+            response: R::schema(),
+            response_name: R::name(),
+            status: R::status(),
+            ..Shapes::default()
+        }
+    }
+
+    /// The first extractor that reads a body gives the request's shape.
+    fn body<A: FromRequest>(mut self) -> Shapes {
+        if self.request.is_none() {
+            self.request = A::body_schema();
+            self.request_name = A::body_name();
+        }
+        self
+    }
+}
+
 /// A handler: a function of `&mut Ctx` and zero to two extractors, answering an [`IntoReply`].
 /// `Args` only tells the implementations apart.
 pub trait Handler<Args>: Copy + 'static {
     fn call(self, cx: &mut Ctx) -> Result<Reply>;
-    fn request_schema() -> Option<Value>;
-    fn response_schema() -> Option<Value>;
+    fn shapes() -> Shapes;
 }
 
 impl<F, R> Handler<()> for F
@@ -205,12 +294,8 @@ where
         self(cx).into_reply()
     }
 
-    fn request_schema() -> Option<Value> {
-        None
-    }
-
-    fn response_schema() -> Option<Value> {
-        R::schema()
+    fn shapes() -> Shapes {
+        Shapes::answer::<R>()
     }
 }
 
@@ -225,12 +310,8 @@ where
         self(cx, a).into_reply()
     }
 
-    fn request_schema() -> Option<Value> {
-        A::body_schema()
-    }
-
-    fn response_schema() -> Option<Value> {
-        R::schema()
+    fn shapes() -> Shapes {
+        Shapes::answer::<R>().body::<A>()
     }
 }
 
@@ -247,12 +328,8 @@ where
         self(cx, a, b).into_reply()
     }
 
-    fn request_schema() -> Option<Value> {
-        A::body_schema().or_else(B::body_schema)
-    }
-
-    fn response_schema() -> Option<Value> {
-        R::schema()
+    fn shapes() -> Shapes {
+        Shapes::answer::<R>().body::<A>().body::<B>()
     }
 }
 

@@ -119,7 +119,7 @@ pub mod __private {
     }
 
     pub fn manifest_extension<P: Plugin>() -> wit::ManifestExtension {
-        P::manifest().extension()
+        P::manifest().extension(&P::router())
     }
 
     pub fn on_timer<P: Plugin>(timer: wit::Timer) -> std::result::Result<(), String> {

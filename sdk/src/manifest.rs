@@ -118,9 +118,41 @@ impl Manifest {
         self
     }
 
-    pub(crate) fn extension(&self) -> wit::ManifestExtension {
+    pub(crate) fn extension(&self, router: &Router) -> wit::ManifestExtension {
         wit::ManifestExtension {
             capabilities: self.capabilities.iter().map(|c| (*c).into()).collect(),
+            routes: router
+                .routes
+                .iter()
+                .map(|r| {
+                    let shapes = r.shapes();
+                    wit::RouteDoc {
+                        operation_id: r.operation_id(),
+                        success_status: shapes.status.unwrap_or(200),
+                        errors: r
+                            .errors
+                            .iter()
+                            .map(|(status, code, description)| wit::ErrorDoc {
+                                status: *status,
+                                code: code.clone(),
+                                description: description.clone(),
+                            })
+                            .collect(),
+                        query: r
+                            .query
+                            .iter()
+                            .map(|(name, description, required)| wit::ParamDoc {
+                                name: (*name).to_owned(),
+                                description: (*description).to_owned(),
+                                required: *required,
+                                schema: None,
+                            })
+                            .collect(),
+                        request_name: shapes.request_name,
+                        response_name: shapes.response_name,
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -138,14 +170,17 @@ impl Manifest {
             routes: router
                 .routes
                 .iter()
-                .map(|r| wit::Route {
-                    method: r.method.to_owned(),
-                    path: r.path.clone(),
-                    scope: r.scope.clone(),
-                    operation_id: r.operation_id(),
-                    summary: r.summary.clone(),
-                    request_schema: r.request_schema().map(|s| s.to_string()),
-                    response_schema: r.response_schema().map(|s| s.to_string()),
+                .map(|r| {
+                    let shapes = r.shapes();
+                    wit::Route {
+                        method: r.method.to_owned(),
+                        path: r.path.clone(),
+                        scope: r.scope.clone(),
+                        operation_id: r.operation_id(),
+                        summary: r.summary.clone(),
+                        request_schema: shapes.request.map(|s| s.to_string()),
+                        response_schema: shapes.response.map(|s| s.to_string()),
+                    }
                 })
                 .collect(),
             scopes: self

@@ -19,9 +19,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// A list that takes no filters beyond paging and time.
+    /// A list that takes paging, time, and the filters its route declares with
+    /// [`crate::Route::query`] (written once: they are in the API document too).
     pub fn from(cx: &Ctx) -> Result<PageRequest> {
-        PageRequest::parse(cx, &[])
+        PageRequest::parse(cx, cx.declared_query())
     }
 
     /// A list that also takes the named filters (`?status=active`).

@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::bindings::mobieus::plugin::types as wit;
-use crate::extract::Handler;
+use crate::extract::{Handler, Shapes};
 use crate::{Ctx, Error, Result};
 
 /// A handler with its extractors applied: what a route calls.
@@ -20,8 +20,11 @@ pub struct Route {
     pub(crate) summary: String,
     request_schema: Option<fn() -> Value>,
     response_schema: Option<fn() -> Value>,
-    derived_request: fn() -> Option<Value>,
-    derived_response: fn() -> Option<Value>,
+    shapes: fn() -> Shapes,
+    status: Option<u16>,
+    pub(crate) errors: Vec<(u16, String, String)>,
+    /// Name, description, required.
+    pub(crate) query: Vec<(&'static str, &'static str, bool)>,
 }
 
 impl Route {
@@ -36,8 +39,10 @@ impl Route {
             summary: String::new(),
             request_schema: None,
             response_schema: None,
-            derived_request: H::request_schema,
-            derived_response: H::response_schema,
+            shapes: H::shapes,
+            status: None,
+            errors: vec![],
+            query: vec![],
         }
     }
 
@@ -61,18 +66,49 @@ impl Route {
         Route::new("DELETE", path, scope, handler)
     }
 
-    /// The request body's schema: the one given, or the handler's `Json<T>`'s.
-    pub(crate) fn request_schema(&self) -> Option<Value> {
-        self.request_schema
-            .map(|f| f())
-            .or_else(self.derived_request)
+    /// The route's shapes: the schemas given, or else the handler's types' (a schema given by
+    /// hand has no name).
+    pub(crate) fn shapes(&self) -> Shapes {
+        let mut shapes = (self.shapes)();
+        if let Some(given) = self.request_schema {
+            shapes.request = Some(given());
+            shapes.request_name = None;
+        }
+        if let Some(given) = self.response_schema {
+            shapes.response = Some(given());
+            shapes.response_name = None;
+        }
+        shapes.status = self.status.or(shapes.status);
+        shapes
     }
 
-    /// The success body's schema: the one given, or the handler's answer type's.
-    pub(crate) fn response_schema(&self) -> Option<Value> {
-        self.response_schema
-            .map(|f| f())
-            .or_else(self.derived_response)
+    /// The status a success answers, where the handler's answer type does not say it (a
+    /// [`Reply`]); `Created<T>` is 201, `NoContent` 204, `Json<T>` and `Page<T>` 200.
+    pub fn status(mut self, status: u16) -> Route {
+        self.status = Some(status);
+        self
+    }
+
+    /// An error this route answers, for the API document: `.error(404, "listing_not_found",
+    /// "No listing has this id.")`.
+    pub fn error(mut self, status: u16, code: &str, description: &str) -> Route {
+        self.errors
+            .push((status, code.to_owned(), description.to_owned()));
+        self
+    }
+
+    /// A query parameter it reads (a filter), for the API document. A list's `limit`, `cursor`,
+    /// `since` and `until` are the host's and need no declaring.
+    /// [`crate::PageRequest::from`] takes these as the list's filters.
+    pub fn query(mut self, name: &'static str, description: &'static str) -> Route {
+        self.query.push((name, description, false));
+        self
+    }
+
+    /// A query parameter it cannot do without.
+    pub fn required_query(mut self, name: &'static str, description: &'static str) -> Route {
+        self.query.push((name, description, true));
+        self
     }
 
     /// The OpenAPI operation id (default: derived from method and path).
@@ -135,7 +171,8 @@ impl Router {
         let Some(route) = route else {
             return Error::new(404, "not_found", "No such endpoint.").into_response();
         };
-        let mut cx = Ctx::for_request(request);
+        let declared = route.query.iter().map(|(name, _, _)| *name).collect();
+        let mut cx = Ctx::for_request(request, declared);
         match (route.handler)(&mut cx) {
             Ok(reply) => reply.into_response(),
             Err(e) => e.into_response(),

@@ -121,7 +121,7 @@ async fn the_document_validates_as_openapi_3_1_on_tenant_and_platform_hosts() {
                 .find(|(s, _)| s.starts_with('2'))
                 .unwrap()
                 .1;
-            let schema = &ok["content"]["application/json"]["schema"];
+            let schema = resolve(&doc, &ok["content"]["application/json"]["schema"]);
             assert_eq!(
                 schema["required"],
                 json!(["data", "has_more", "next_cursor", "total_count"]),
@@ -141,6 +141,50 @@ async fn the_document_validates_as_openapi_3_1_on_tenant_and_platform_hosts() {
     }
     // The tenant's plugins are in it; the key sees what the document says.
     assert!(ids.contains("createListing") && ids.contains("createReport"));
+    // Contract 1.1 says more of a plugin's operation than 2XX: its status, its errors by code,
+    // its filters, and its schemas by name.
+    let create = &doc["paths"]["/api/v1/listings"]["post"];
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Listing"
+    );
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NewListing"
+    );
+    assert!(create["responses"].get("2XX").is_none() && create["responses"].get("4XX").is_none());
+    let sell = &doc["paths"]["/api/v1/listings/{id}/sell"]["post"];
+    assert_eq!(
+        sell["responses"]["404"]["x-error-codes"],
+        json!(["listing_not_found"])
+    );
+    assert_eq!(
+        sell["responses"]["409"]["x-error-codes"],
+        json!(["invalid_listing_state"])
+    );
+    let list = &doc["paths"]["/api/v1/listings"]["get"];
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "limit",
+            "cursor",
+            "since",
+            "until",
+            "status",
+            "seller_id",
+            "seller"
+        ]
+    );
+    assert_eq!(
+        list["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ListingPage"
+    );
     assert!(doc["webhooks"]["listing.created"].is_object());
     assert!(doc["webhooks"]["post.created"].is_object());
 

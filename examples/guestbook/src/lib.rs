@@ -44,7 +44,8 @@ impl Plugin for Guestbook {
             .route(
                 Route::get("/api/v1/guestbook/entries/{id}", "guestbook:read", get)
                     .id("getGuestbookEntry")
-                    .summary("One entry"),
+                    .summary("One entry")
+                    .error(404, "entry_not_found", "No entry has this id."),
             )
     }
 }

@@ -1,7 +1,8 @@
 //! A tenant's view of the API: the host's document with the operations of each plugin it has
 //! on, from the plugins' manifests. The manifest gives each route's path, method, operation id,
-//! summary, scope and JSON Schemas; the success status is not part of the contract, so a plugin
-//! operation answers `2XX`.
+//! summary, scope and JSON Schemas; from contract 1.1 also its success status, the errors it
+//! answers, its query parameters and names for its schemas, which become components. A 1.0
+//! plugin's operation answers `2XX` and `4XX`, all its contract can say.
 
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -83,6 +84,7 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
         }));
     }
     for route in &manifest.routes {
+        let route_doc = route.doc.as_ref();
         let mut parameters: Vec<Value> = path_params(&route.path)
             .map(|name| {
                 json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
@@ -96,24 +98,48 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
                     .map(|p| serde_json::to_value(p).expect("a parameter serializes")),
             );
         }
+        for q in route_doc.iter().flat_map(|d| &d.query) {
+            let schema = q
+                .schema
+                .as_deref()
+                .and_then(parse_schema)
+                .unwrap_or_else(|| json!({ "type": "string" }));
+            parameters.push(json!({
+                "name": q.name, "in": "query", "required": q.required,
+                "description": q.description, "schema": schema
+            }));
+        }
+        let success = route_doc.map_or_else(|| "2XX".to_owned(), |d| d.success_status.to_string());
         let mut op = json!({
             "tags": [tag],
             "summary": route.summary,
             "operationId": route.operation_id,
             "security": [{ "api_key": [route.scope] }],
             "x-plugin": manifest.name,
-            "responses": {
-                "2XX": { "description": "Success." },
-                "4XX": { "$ref": "#/components/responses/ClientError" }
-            }
+            "responses": { &success: { "description": "Success." } }
         });
+        match route_doc {
+            None => {
+                op["responses"]["4XX"] = json!({ "$ref": "#/components/responses/ClientError" })
+            }
+            Some(d) => {
+                for (status, response) in error_responses(&d.errors) {
+                    op["responses"][status] = response;
+                }
+            }
+        }
         if !parameters.is_empty() {
             op["parameters"] = Value::Array(parameters);
         }
         if let Some(schema) = response {
-            op["responses"]["2XX"]["content"] = json!({ "application/json": { "schema": schema } });
+            let name = route_doc.and_then(|d| d.response_name.as_deref());
+            let schema = component(doc, &manifest.name, name, schema);
+            op["responses"][&success]["content"] =
+                json!({ "application/json": { "schema": schema } });
         }
         if let Some(schema) = route.request_schema.as_deref().and_then(parse_schema) {
+            let name = route_doc.and_then(|d| d.request_name.as_deref());
+            let schema = component(doc, &manifest.name, name, schema);
             op["requestBody"] = json!({
                 "required": true,
                 "content": { "application/json": { "schema": schema } }
@@ -129,6 +155,78 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
     }
 }
 
+/// The declared errors, one response per status: the envelope, its codes listed.
+fn error_responses(errors: &[(u16, String, String)]) -> Vec<(String, Value)> {
+    let mut by_status: std::collections::BTreeMap<u16, Vec<(&str, &str)>> = Default::default();
+    for (status, code, description) in errors {
+        by_status
+            .entry(*status)
+            .or_default()
+            .push((code, description));
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let description = codes
+                .iter()
+                .map(|(code, description)| format!("`{code}`: {description}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let names: Vec<&str> = codes.iter().map(|(code, _)| *code).collect();
+            (
+                status.to_string(),
+                json!({
+                    "description": description,
+                    "x-error-codes": names,
+                    "content": { "application/json": {
+                        "schema": { "$ref": "#/components/schemas/ErrorEnvelope" }
+                    } }
+                }),
+            )
+        })
+        .collect()
+}
+
+/// `schema` as the document will hold it: under its name among the components (a `$ref`), or
+/// inline when it has none. A name another schema already holds is taken with the plugin's name
+/// before it (`MarketListing`), then a number after.
+fn component(doc: &mut Value, plugin: &str, name: Option<&str>, schema: Value) -> Value {
+    let Some(name) = name else {
+        return schema;
+    };
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("the host document has component schemas");
+    let prefixed = format!("{}{name}", pascal(plugin));
+    let candidates = [name.to_owned(), prefixed.clone()]
+        .into_iter()
+        .chain((2..).map(|n| format!("{prefixed}{n}")));
+    for candidate in candidates {
+        match schemas.get(&candidate) {
+            Some(existing) if *existing != schema => continue,
+            Some(_) => {}
+            None => {
+                schemas.insert(candidate.clone(), schema);
+            }
+        }
+        return json!({ "$ref": format!("#/components/schemas/{candidate}") });
+    }
+    unreachable!("the candidates never end")
+}
+
+/// `market_plus` → `MarketPlus`.
+fn pascal(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// A manifest's schema, or none if it is not JSON (the manifest check let it through as text).
 fn parse_schema(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
@@ -142,4 +240,38 @@ fn is_page(schema: &Value) -> bool {
 fn path_params(path: &str) -> impl Iterator<Item = &str> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_name_taken_by_another_shape_gets_the_plugins_name() {
+        let mut doc = json!({ "components": { "schemas": { "Event": { "type": "object" } } } });
+        let mine = json!({ "type": "string" });
+        assert_eq!(
+            component(&mut doc, "market", Some("Listing"), mine.clone()),
+            json!({ "$ref": "#/components/schemas/Listing" })
+        );
+        // The same shape again is the same component.
+        assert_eq!(
+            component(&mut doc, "other", Some("Listing"), mine.clone()),
+            json!({ "$ref": "#/components/schemas/Listing" })
+        );
+        assert_eq!(
+            component(&mut doc, "my_plugin", Some("Event"), mine.clone()),
+            json!({ "$ref": "#/components/schemas/MyPluginEvent" })
+        );
+        assert_eq!(
+            component(
+                &mut doc,
+                "my_plugin",
+                Some("Event"),
+                json!({ "type": "integer" })
+            ),
+            json!({ "$ref": "#/components/schemas/MyPluginEvent2" })
+        );
+        assert_eq!(component(&mut doc, "x", None, mine.clone()), mine);
+    }
 }

@@ -30,6 +30,106 @@ pub struct Route {
     pub request_schema: Option<String>,
     #[serde(skip)]
     pub response_schema: Option<String>,
+    /// What the document says of it beyond 1.0 (a 1.1 component's manifest extension).
+    #[serde(skip)]
+    pub doc: Option<RouteDoc>,
+}
+
+/// A route's success status, errors, query parameters and schema names (contract 1.1).
+#[derive(Debug, Clone, Default)]
+pub struct RouteDoc {
+    pub success_status: u16,
+    /// Status, code, description.
+    pub errors: Vec<(u16, String, String)>,
+    pub query: Vec<QueryParam>,
+    pub request_name: Option<String>,
+    pub response_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryParam {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+    pub schema: Option<String>,
+}
+
+impl From<wit::RouteDoc> for RouteDoc {
+    fn from(d: wit::RouteDoc) -> Self {
+        RouteDoc {
+            success_status: d.success_status,
+            errors: d
+                .errors
+                .into_iter()
+                .map(|e| (e.status, e.code, e.description))
+                .collect(),
+            query: d
+                .query
+                .into_iter()
+                .map(|q| QueryParam {
+                    name: q.name,
+                    description: q.description,
+                    required: q.required,
+                    schema: q.schema,
+                })
+                .collect(),
+            request_name: d.request_name,
+            response_name: d.response_name,
+        }
+    }
+}
+
+/// `Listing`, `NewListing`: what a schema may be called among the document's components.
+fn schema_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl RouteDoc {
+    fn check(&self, route: &Route) -> Result<(), String> {
+        let at = format!("route {} {}", route.method, route.path);
+        if !(200..300).contains(&self.success_status) {
+            return Err(format!(
+                "{at}: success status {} is not 2xx",
+                self.success_status
+            ));
+        }
+        for (status, code, _) in &self.errors {
+            if !(400..600).contains(status) {
+                return Err(format!("{at}: error status {status} is not 4xx or 5xx"));
+            }
+            if !crate::event_log::is_valid_type(&format!("x.{code}")) || code.contains('.') {
+                return Err(format!("{at}: error code `{code}` is not snake_case"));
+            }
+        }
+        let mut names = HashSet::new();
+        for q in &self.query {
+            if !word(&q.name) || !names.insert(q.name.as_str()) {
+                return Err(format!(
+                    "{at}: query parameter `{}` is not a-z, 0-9 and _, once",
+                    q.name
+                ));
+            }
+            if q.schema
+                .as_deref()
+                .is_some_and(|s| serde_json::from_str::<serde_json::Value>(s).is_err())
+            {
+                return Err(format!(
+                    "{at}: query parameter `{}` has a schema that is not JSON",
+                    q.name
+                ));
+            }
+        }
+        for name in self.request_name.iter().chain(&self.response_name) {
+            if !schema_name(name) {
+                return Err(format!(
+                    "{at}: schema name `{name}` is not 1-64 letters and digits starting with a capital"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +169,15 @@ impl From<Component> for Manifest {
         manifest.contract = c.contract;
         if let Some(extension) = c.extension {
             manifest.capabilities = extension.capabilities.into_iter().map(Into::into).collect();
+            for doc in extension.routes {
+                if let Some(route) = manifest
+                    .routes
+                    .iter_mut()
+                    .find(|r| r.operation_id == doc.operation_id)
+                {
+                    route.doc = Some(doc.into());
+                }
+            }
         }
         manifest
     }
@@ -91,6 +200,7 @@ impl From<wit::Manifest> for Manifest {
                     summary: r.summary,
                     request_schema: r.request_schema,
                     response_schema: r.response_schema,
+                    doc: None,
                 })
                 .collect(),
             scopes: m
@@ -239,6 +349,9 @@ impl Manifest {
                     route.method, route.path, route.scope
                 ));
             }
+            if let Some(doc) = &route.doc {
+                doc.check(route)?;
+            }
             if !seen.insert((route.method.clone(), route.path.clone())) {
                 return Err(format!(
                     "route {} {} is declared twice",
@@ -294,6 +407,7 @@ mod tests {
                 summary: String::new(),
                 request_schema: None,
                 response_schema: None,
+                doc: None,
             }],
             scopes: vec![Described {
                 name: format!("{ns}:read"),
@@ -360,5 +474,74 @@ mod tests {
         let mut version = manifest("c", "gamma");
         version.version = "one".into();
         assert!(version.validate(&[]).is_err());
+    }
+
+    #[test]
+    fn route_docs_are_checked() {
+        let good = RouteDoc {
+            success_status: 201,
+            errors: vec![(404, "thing_not_found".into(), "No thing.".into())],
+            request_name: Some("NewThing".into()),
+            ..RouteDoc::default()
+        };
+        let with = |doc: RouteDoc| {
+            let mut m = manifest("c", "gamma");
+            m.routes[0].doc = Some(doc);
+            m.validate(&[])
+        };
+        assert!(with(good.clone()).is_ok());
+        for (bad, why) in [
+            (
+                RouteDoc {
+                    success_status: 404,
+                    ..good.clone()
+                },
+                "not 2xx",
+            ),
+            (
+                RouteDoc {
+                    errors: vec![(200, "ok".into(), String::new())],
+                    ..good.clone()
+                },
+                "not 4xx",
+            ),
+            (
+                RouteDoc {
+                    errors: vec![(404, "Not Found".into(), String::new())],
+                    ..good.clone()
+                },
+                "snake_case",
+            ),
+            (
+                RouteDoc {
+                    response_name: Some("lower".into()),
+                    ..good.clone()
+                },
+                "capital",
+            ),
+            (
+                RouteDoc {
+                    query: vec![
+                        QueryParam {
+                            name: "q".into(),
+                            description: String::new(),
+                            required: false,
+                            schema: None,
+                        },
+                        QueryParam {
+                            name: "q".into(),
+                            description: String::new(),
+                            required: false,
+                            schema: None,
+                        },
+                    ],
+                    ..good.clone()
+                },
+                "once",
+            ),
+        ] {
+            let refused = with(bad).unwrap_err();
+            assert!(refused.contains(why), "{refused}");
+        }
     }
 }

@@ -68,28 +68,42 @@ impl Plugin for Market {
             .route(
                 Route::get("/api/v1/listings", "listings:read", list)
                     .id("listListings")
-                    .summary("List listings, newest first (filters: status, seller_id, since, until)"),
+                    .summary("List listings, newest first")
+                    .query("status", "Only listings in this state: active, sold or withdrawn.")
+                    .query("seller_id", "Only this seller's listings (usr_…).")
+                    .query("seller", "The same as seller_id."),
             )
             .route(
                 Route::post("/api/v1/listings", "listings:write", create)
                     .id("createListing")
                     .summary("Put up a listing"),
             )
-            .route(Route::get("/api/v1/listings/{id}", "listings:read", get).id("getListing").summary("One listing"))
+            .route(
+                Route::get("/api/v1/listings/{id}", "listings:read", get)
+                    .id("getListing")
+                    .summary("One listing")
+                    .error(404, "listing_not_found", "No listing has this id."),
+            )
             .route(
                 Route::patch("/api/v1/listings/{id}", "listings:write", update)
                     .id("updateListing")
-                    .summary("Change an active listing"),
+                    .summary("Change an active listing")
+                    .error(404, "listing_not_found", "No listing has this id.")
+                    .error(409, "invalid_listing_state", "The listing is sold or withdrawn; only an active listing can change."),
             )
             .route(
                 Route::post("/api/v1/listings/{id}/sell", "listings:write", sell)
                     .id("sellListing")
-                    .summary("Mark an active listing sold to a buyer"),
+                    .summary("Mark an active listing sold to a buyer")
+                    .error(404, "listing_not_found", "No listing has this id.")
+                    .error(409, "invalid_listing_state", "The listing is sold or withdrawn; only an active listing can change."),
             )
             .route(
                 Route::post("/api/v1/listings/{id}/withdraw", "listings:write", withdraw)
                     .id("withdrawListing")
-                    .summary("Take an active listing down"),
+                    .summary("Take an active listing down")
+                    .error(404, "listing_not_found", "No listing has this id.")
+                    .error(409, "invalid_listing_state", "The listing is sold or withdrawn; only an active listing can change."),
             )
     }
 
@@ -203,7 +217,7 @@ fn find_active(cx: &Ctx) -> Result<Listing> {
 }
 
 fn list(cx: &mut Ctx) -> Result<Page<Listing>> {
-    let page = PageRequest::parse(cx, &["status", "seller_id", "seller"])?;
+    let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
     if let Some(status) = page.filter("status") {
         if !STATUSES.contains(&status) {

@@ -79,27 +79,37 @@ impl Plugin for Moderation {
             .route(
                 Route::get("/api/v1/reports", "reports:read", list)
                     .id("listReports")
-                    .summary("List reports, newest first (filters: status, target_type, since, until)"),
+                    .summary("List reports, newest first")
+                    .query("status", "Only reports in this state: open, resolved or dismissed.")
+                    .query("target_type", "Only reports about a post, listing, user or file."),
             )
             .route(
                 Route::get("/api/v1/reports/{id}", "reports:read", get)
                     .id("getReport")
-                    .summary("One report"),
+                    .summary("One report")
+                    .error(404, "report_not_found", "No report has this id."),
             )
             .route(
                 Route::post("/api/v1/reports/{id}/dismiss", "reports:manage", dismiss)
                     .id("dismissReport")
-                    .summary("Close a report without action"),
+                    .summary("Close a report without action")
+                    .error(404, "report_not_found", "No report has this id.")
+                    .error(400, "already_resolved", "The report was closed already."),
             )
             .route(
                 Route::post("/api/v1/reports/{id}/resolve", "reports:manage", resolve)
                     .id("resolveReport")
-                    .summary("Close a report, optionally taking an action on its target"),
+                    .summary("Close a report, optionally taking an action on its target")
+                    .error(404, "report_not_found", "No report has this id.")
+                    .error(400, "already_resolved", "The report was closed already."),
             )
             .route(
                 Route::get("/api/v1/moderation/actions", "reports:read", actions)
                     .id("listModerationActions")
-                    .summary("The moderator action log, newest first (filters: type, target_type, report_id)"),
+                    .summary("The moderator action log, newest first")
+                    .query("type", "Only actions of this type.")
+                    .query("target_type", "Only actions on a post, listing, user or file.")
+                    .query("report_id", "Only actions taken on this report (rpt_…)."),
             )
     }
 }
@@ -307,7 +317,7 @@ fn check_target(cx: &Ctx, target: &Target) -> Result<()> {
 }
 
 fn list(cx: &mut Ctx) -> Result<Page<Report>> {
-    let page = PageRequest::parse(cx, &["status", "target_type"])?;
+    let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
     if let Some(status) = page.filter("status") {
         one_of("status", status, STATUSES)?;
@@ -325,7 +335,7 @@ fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Report>> {
 }
 
 fn actions(cx: &mut Ctx) -> Result<Page<Action>> {
-    let page = PageRequest::parse(cx, &["type", "target_type", "report_id"])?;
+    let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
     if let Some(kind) = page.filter("type") {
         one_of("type", kind, ACTIONS)?;
