@@ -72,12 +72,18 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
     let (plugin, route, params) = match set.route(req.method().as_str(), req.uri().path()) {
         // Borrowed from the set: a route carries its schemas, too big to copy per request.
         Lookup::Found(plugin, route, params) => (plugin.clone(), route, params),
-        Lookup::MethodNotAllowed => {
-            return Err(ApiError::new(
+        Lookup::MethodNotAllowed(methods) => {
+            let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "This endpoint does not accept that method.",
-            ));
+            )
+            .into_response();
+            // RFC 9110: a 405 names the methods the resource has.
+            if let Ok(allow) = axum::http::HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(axum::http::header::ALLOW, allow);
+            }
+            return Ok(response);
         }
         Lookup::None => return Err(not_found()),
     };

@@ -85,8 +85,8 @@ pub struct PluginSet {
 
 pub enum Lookup<'a> {
     Found(&'a Arc<LoadedPlugin>, &'a Route, Vec<(String, String)>),
-    /// The path is a plugin's, the method is not.
-    MethodNotAllowed,
+    /// The path is a plugin's, the method is not: the methods it has.
+    MethodNotAllowed(Vec<&'a str>),
     None,
 }
 
@@ -99,7 +99,7 @@ impl PluginSet {
         // Every route of a plugin lies in one of its namespaces, and a namespace has one owner:
         // only that plugin's templates need matching.
         let namespace = routes::namespace(path);
-        let mut path_matched = false;
+        let mut allowed: Vec<&str> = vec![];
         let owners = self
             .plugins
             .iter()
@@ -110,12 +110,12 @@ impl PluginSet {
                     if route.method == method {
                         return Lookup::Found(plugin, route, params);
                     }
-                    path_matched = true;
+                    allowed.push(&route.method);
                 }
             }
         }
-        if path_matched {
-            Lookup::MethodNotAllowed
+        if !allowed.is_empty() {
+            Lookup::MethodNotAllowed(allowed)
         } else {
             Lookup::None
         }
