@@ -154,6 +154,7 @@ impl FromRef<AppState> for Gate {
             default_rate_limit: state.config.rate_limit_per_minute,
             limiter: state.limiter.clone(),
             last_used: state.last_used.clone(),
+            plugins: state.plugins.clone(),
         }
     }
 }

@@ -150,6 +150,7 @@ impl Manifest {
                             .collect(),
                         request_name: shapes.request_name,
                         response_name: shapes.response_name,
+                        public: r.public,
                     }
                 })
                 .collect(),

@@ -22,6 +22,7 @@ pub struct Route {
     response_schema: Option<fn() -> Value>,
     shapes: fn() -> Shapes,
     status: Option<u16>,
+    pub(crate) public: bool,
     pub(crate) errors: Vec<(u16, String, String)>,
     /// Name, description, required.
     pub(crate) query: Vec<(&'static str, &'static str, bool)>,
@@ -41,6 +42,7 @@ impl Route {
             response_schema: None,
             shapes: H::shapes,
             status: None,
+            public: false,
             errors: vec![],
             query: vec![],
         }
@@ -86,6 +88,13 @@ impl Route {
     /// [`Reply`]); `Created<T>` is 201, `NoContent` 204, `Json<T>` and `Page<T>` 200.
     pub fn status(mut self, status: u16) -> Route {
         self.status = Some(status);
+        self
+    }
+
+    /// Anyone may call this GET route, with no key (the host refuses `public` on any other
+    /// method): the caller has no key id and no scopes, and calls are rate-limited per address.
+    pub fn public(mut self) -> Route {
+        self.public = true;
         self
     }
 

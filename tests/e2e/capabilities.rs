@@ -250,3 +250,54 @@ async fn files_are_read_in_chunks_and_only_when_clean_and_users_come_in_a_batch(
         .json();
     assert_eq!(found["usernames"], json!(["bob", "ada"]), "{found}");
 }
+
+#[tokio::test]
+async fn a_public_route_answers_without_a_key_rate_limited_per_address() {
+    let (server, acme, _) = capable_server().await;
+    server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "acme",
+        "default_rate_limit_per_minute",
+        "3",
+    ]);
+    let anonymous = server.client("acme");
+    let r = anonymous.get("/api/v1/capable/public/CERT-1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({ "code": "CERT-1", "key_id": "", "scopes": [] })
+    );
+    // A key still counts as one: a bad one is refused, never taken as anonymous.
+    server
+        .client("acme")
+        .key("mc_live_nope")
+        .get("/api/v1/capable/public/CERT-1")
+        .await
+        .assert_error(401, "invalid_api_key");
+    // Only what the plugin declares public.
+    anonymous
+        .get("/api/v1/capable/fired")
+        .await
+        .assert_error(401, "missing_authorization");
+    // Per address, at the community's default rate: three a minute here.
+    let mut statuses = vec![];
+    for _ in 0..3 {
+        statuses.push(
+            anonymous
+                .get("/api/v1/capable/public/x")
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    // The key's own allowance is untouched by the anonymous calls.
+    assert_eq!(acme.get("/api/v1/capable/fired").await.status, 200);
+    // The document says it needs no key.
+    let doc = anonymous.get("/api/openapi.json").await.json();
+    let op = &doc["paths"]["/api/v1/capable/public/{code}"]["get"];
+    assert_eq!(op["security"], json!([]));
+    assert!(op["responses"].get("401").is_none() && op.get("x-required-scope").is_none());
+}

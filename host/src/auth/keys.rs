@@ -105,7 +105,34 @@ pub struct ApiKey {
     pub last_used_ip: Option<String>,
 }
 
+/// What an anonymous caller's key id starts with.
+const ANONYMOUS: &str = "anonymous:";
+
 impl ApiKey {
+    /// The caller of a public plugin route, who sent no key: no scopes, the live data, and a
+    /// rate limit of its own per client address (its id).
+    pub fn anonymous(ip: &str) -> ApiKey {
+        let now = Utc::now();
+        ApiKey {
+            id: format!("{ANONYMOUS}{ip}"),
+            prefix: String::new(),
+            env: Env::Live,
+            kind: KeyKind::Publishable,
+            scopes: vec![],
+            label: None,
+            rate_limit_per_minute: None,
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.id.starts_with(ANONYMOUS)
+    }
+
     /// Usable now: not revoked, not expired.
     /// `active`, `revoked` or `expired`, for people reading a list of keys.
     pub fn status(&self, now: DateTime<Utc>) -> &'static str {

@@ -1,6 +1,10 @@
 //! The gate every `/api/v1` request passes before routing, in this order:
 //! tenant (from Host) → CORS preflight → credentials → key lookup in that tenant's own file →
 //! plan gate → rate limit. All SQLite work of the gate happens in one blocking task.
+//!
+//! One exception to "no key, no entry": a GET of a plugin route its manifest declares public,
+//! sent with no credentials at all, is admitted as an anonymous caller ([`ApiKey::anonymous`]:
+//! no scopes, live data, rate-limited per client address).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use crate::http::context::Authenticated;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{cors, tenant_host};
+use crate::plugins::registry::{Lookup, Plugins};
 use crate::settings::{self, TenantSettings};
 
 /// What the gate needs, and no more.
@@ -30,6 +35,8 @@ pub struct Gate {
     pub default_rate_limit: u32,
     pub limiter: Arc<RateLimiter>,
     pub last_used: Arc<LastUsed>,
+    /// Which plugin routes are public.
+    pub plugins: Arc<Plugins>,
 }
 
 pub fn is_api_path(path: &str) -> bool {
@@ -55,9 +62,14 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
+    let anonymous = (sends_no_credentials(req.headers())
+        && req.method() == Method::GET
+        && is_public_plugin_route(&state.plugins, req.uri().path()))
+    .then(|| ApiKey::anonymous(&ip));
     let store = state.store.clone();
     let looked_up =
-        tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials)).await;
+        tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials, anonymous))
+            .await;
     let (settings, admitted) = match looked_up {
         Ok(outcome) => outcome,
         Err(join) => return ApiError::from(join).into_response(),
@@ -115,19 +127,23 @@ async fn admit(
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return response;
     }
-    state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
+    if !auth.key.is_anonymous() {
+        state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
+    }
     req.extensions_mut().insert(auth);
     let mut response = next.run(req).await;
     decision.write_headers(response.headers_mut());
     response
 }
 
-/// Blocking: resolves the tenant, then the key in that tenant's own file. Returns the tenant's
-/// settings when the tenant exists (for CORS on errors too).
+/// Blocking: resolves the tenant, then the key in that tenant's own file (or takes the anonymous
+/// caller of a public route). Returns the tenant's settings when the tenant exists (for CORS on
+/// errors too).
 fn authenticate(
     store: &Store,
     slug: &str,
     credentials: Result<Presented>,
+    anonymous: Option<ApiKey>,
 ) -> (Option<TenantSettings>, Result<Authenticated>) {
     let tenant = match store.tenant(slug) {
         Ok(Some(t)) => t,
@@ -150,6 +166,7 @@ fn authenticate(
         Err(e) => return (None, Err(e)),
     };
     let key = match (credentials, key) {
+        (Err(_), _) if anonymous.is_some() => anonymous.expect("checked"),
         (Err(refusal), _) => return (Some(settings), Err(refusal)),
         (Ok(_), Some(key)) if key.is_active(Utc::now()) => key,
         (Ok(_), _) => return (Some(settings), Err(invalid_api_key())),
@@ -191,6 +208,20 @@ async fn preflight(state: Gate, slug: String, origin: Option<HeaderValue>) -> Re
         None => cors::vary_origin(response.headers_mut()),
     }
     response
+}
+
+/// No `Authorization` and no `X-API-Key`: a caller with a bad key is refused, never anonymous.
+fn sends_no_credentials(headers: &HeaderMap) -> bool {
+    !headers.contains_key(header::AUTHORIZATION) && !headers.contains_key("x-api-key")
+}
+
+/// A GET route a loaded plugin declares public (whether the tenant has the plugin on is the
+/// plugin router's to say, as for any caller).
+fn is_public_plugin_route(plugins: &Plugins, path: &str) -> bool {
+    match plugins.current().route("GET", path) {
+        Lookup::Found(_, route, _) => route.is_public(),
+        _ => false,
+    }
 }
 
 /// `Authorization: Bearer <key>` or `X-API-Key: <key>`.

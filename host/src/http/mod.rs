@@ -47,6 +47,10 @@ mod tests {
             default_rate_limit: 600,
             limiter: Default::default(),
             last_used: Default::default(),
+            plugins: std::sync::Arc::new(crate::plugins::registry::Plugins::new(
+                crate::plugins::runtime::Runtime::new(Default::default(), None).unwrap(),
+                dir.path().join("plugins"),
+            )),
         };
         let routes = Router::new().route(
             "/boom",

@@ -146,6 +146,18 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
             });
         }
         openapi::finish_operation(&mut op, &route.method, route.path.contains('{'));
+        if route.is_public() {
+            // No key: no security, no scope, nothing to refuse one for.
+            op["security"] = json!([]);
+            op["x-public"] = json!(true);
+            if let Some(o) = op.as_object_mut() {
+                o.remove("x-required-scope");
+            }
+            if let Some(responses) = op["responses"].as_object_mut() {
+                responses.remove("401");
+                responses.remove("403");
+            }
+        }
         let item = doc["paths"]
             .as_object_mut()
             .expect("the host document has paths")

@@ -81,7 +81,9 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
             .into_response();
             // RFC 9110: a 405 names the methods the resource has.
             if let Ok(allow) = axum::http::HeaderValue::from_str(&methods.join(", ")) {
-                response.headers_mut().insert(axum::http::header::ALLOW, allow);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::ALLOW, allow);
             }
             return Ok(response);
         }
@@ -89,7 +91,14 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
     };
     // Off for this tenant: as if it were not there.
     let settings = tenant_view(&auth, &plugin).ok_or_else(not_found)?;
-    scope::check(Some(&auth), &route.scope)?;
+    // A public route needs no scope; an anonymous caller gets nothing else (the gate admits
+    // one for public routes only: this holds if that ever changes).
+    if !route.is_public() {
+        if auth.key.is_anonymous() {
+            return Err(not_found());
+        }
+        scope::check(Some(&auth), &route.scope)?;
+    }
     if req.method() == axum::http::Method::GET {
         return read_route(state, auth, plugin, params, settings, req, route).await;
     }
@@ -268,7 +277,12 @@ fn wit_request(
             .collect(),
         body,
         caller: types::Caller {
-            key_id: auth.key.id.clone(),
+            // An anonymous caller (a public route) has no key id: not its address either.
+            key_id: if auth.key.is_anonymous() {
+                String::new()
+            } else {
+                auth.key.id.clone()
+            },
             scopes: auth.key.scopes.clone(),
             env: auth.key.env.as_str().to_owned(),
             tenant: auth.tenant.slug.to_string(),

@@ -44,6 +44,8 @@ pub struct RouteDoc {
     pub query: Vec<QueryParam>,
     pub request_name: Option<String>,
     pub response_name: Option<String>,
+    /// Callable with no key (a GET only).
+    pub public: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,13 @@ pub struct QueryParam {
     pub description: String,
     pub required: bool,
     pub schema: Option<String>,
+}
+
+impl Route {
+    /// Anyone may call it, with no key.
+    pub fn is_public(&self) -> bool {
+        self.doc.as_ref().is_some_and(|d| d.public)
+    }
 }
 
 impl From<wit::RouteDoc> for RouteDoc {
@@ -75,6 +84,7 @@ impl From<wit::RouteDoc> for RouteDoc {
                 .collect(),
             request_name: d.request_name,
             response_name: d.response_name,
+            public: d.public,
         }
     }
 }
@@ -89,6 +99,9 @@ fn schema_name(name: &str) -> bool {
 impl RouteDoc {
     fn check(&self, route: &Route) -> Result<(), String> {
         let at = format!("route {} {}", route.method, route.path);
+        if self.public && route.method != "GET" {
+            return Err(format!("{at}: only a GET route may be public"));
+        }
         if !(200..300).contains(&self.success_status) {
             return Err(format!(
                 "{at}: success status {} is not 2xx",
@@ -490,6 +503,13 @@ mod tests {
             m.validate(&[])
         };
         assert!(with(good.clone()).is_ok());
+        let mut post = manifest("c", "gamma");
+        post.routes[0].method = "POST".into();
+        post.routes[0].doc = Some(RouteDoc {
+            public: true,
+            ..good.clone()
+        });
+        assert!(post.validate(&[]).unwrap_err().contains("only a GET"));
         for (bad, why) in [
             (
                 RouteDoc {

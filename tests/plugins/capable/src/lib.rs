@@ -57,6 +57,7 @@ impl Plugin for Capable {
             )))
             .route(r(Route::get("/api/v1/capable/users", "capable:use", users)))
             .route(r(Route::post("/api/v1/capable/mail", "capable:use", send_mail)))
+            .route(r(Route::get("/api/v1/capable/public/{code}", "capable:use", public).public()))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
@@ -260,6 +261,15 @@ fn send_mail(cx: &mut Ctx) -> Result<Reply> {
         return Err(Error::conflict("asked_to_fail", "Failed after queueing mail."));
     }
     Reply::created(&json!({ "id": id }))
+}
+
+fn public(cx: &mut Ctx) -> Result<Reply> {
+    let caller = cx.caller();
+    Reply::ok(&json!({
+        "code": cx.param("code")?,
+        "key_id": caller.as_ref().map(|c| c.key_id.clone()),
+        "scopes": caller.map(|c| c.scopes).unwrap_or_default(),
+    }))
 }
 
 mobieus_sdk::export!(Capable);
