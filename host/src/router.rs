@@ -47,7 +47,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(dispatch::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
-    http::stack(routes, Gate::from_ref(&state))
+    let app = http::stack(routes, Gate::from_ref(&state));
+    // Plugins' `surfaces` calls come back in through the same app, gate and all.
+    state.surfaces.serve(app.clone());
+    app
 }
 
 /// The host's `/api/v1` routes and, from the same declarations, its finished OpenAPI document.

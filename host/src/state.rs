@@ -48,6 +48,8 @@ pub struct Shared {
     /// Plugin timers' due work.
     pub timers: Arc<Due>,
     pub mail: Arc<Mail>,
+    /// The app, for the requests plugins make through `surfaces`.
+    pub surfaces: Arc<crate::plugins::surfaces::Surfaces>,
     pub scanner: Arc<Scanner>,
     pub admin_logins: LoginThrottle,
 }
@@ -107,6 +109,7 @@ impl AppState {
             plugin_events,
             timers,
             mail,
+            surfaces: Arc::default(),
             admin_logins: Default::default(),
         }))
     }
@@ -184,6 +187,7 @@ impl FromRef<AppState> for PluginRoutes {
             timers: state.timers.clone(),
             mail: state.mail.due.clone(),
             plugins: state.plugins.clone(),
+            surfaces: state.surfaces.clone(),
             idempotency: state.idempotency.clone(),
             cursor_key: state.cursor_key.clone(),
         }

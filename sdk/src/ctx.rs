@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::mobieus::plugin::{
-    clock, config, events, files, log, mail, random, timers, types as wit, users,
+    clock, config, events, files, log, mail, random, surfaces, timers, types as wit, users,
 };
 use crate::{Db, Error, Result};
 
@@ -100,6 +100,21 @@ impl Mail {
             content,
         });
         self
+    }
+}
+
+/// What another surface (or the host) answered to [`Ctx::surface_get`].
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::internal(format!("a surface answered something unexpected: {e}")))
     }
 }
 
@@ -304,6 +319,19 @@ impl Ctx {
     /// nothing is sent); returns its id. Needs [`crate::Capability::Mail`].
     pub fn send_mail(&self, message: Mail) -> Result<String> {
         Ok(mail::send(&message.0)?)
+    }
+
+    /// GETs another surface's or the host's route in this tenant as this request's caller (its
+    /// key and scopes, never more): `cx.surface_get("/api/v1/know/search?q=refund")`. From a GET
+    /// route only, one call deep (the surface called may not call another). Needs
+    /// [`crate::Capability::Surfaces`].
+    pub fn surface_get(&self, path_and_query: &str) -> Result<Answer> {
+        let r = surfaces::get(path_and_query)?;
+        Ok(Answer {
+            status: r.status,
+            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: r.body,
+        })
     }
 
     /// A host file's metadata. Needs [`crate::Capability::Files`].

@@ -61,7 +61,7 @@ pub mod bindings {
     });
 }
 
-pub use ctx::{Caller, Ctx, Event, FileInfo, Mail, Timer, User};
+pub use ctx::{Answer, Caller, Ctx, Event, FileInfo, Mail, Timer, User};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
 pub use extract::{

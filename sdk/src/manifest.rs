@@ -14,6 +14,8 @@ pub enum Capability {
     Files,
     /// [`crate::Ctx::send_mail`].
     Mail,
+    /// [`crate::Ctx::surface_get`].
+    Surfaces,
 }
 
 impl From<Capability> for wit::Capability {
@@ -23,6 +25,7 @@ impl From<Capability> for wit::Capability {
             Capability::Timers => wit::Capability::Timers,
             Capability::Files => wit::Capability::Files,
             Capability::Mail => wit::Capability::Mail,
+            Capability::Surfaces => wit::Capability::Surfaces,
         }
     }
 }

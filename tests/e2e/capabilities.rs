@@ -301,3 +301,61 @@ async fn a_public_route_answers_without_a_key_rate_limited_per_address() {
     assert_eq!(op["security"], json!([]));
     assert!(op["responses"].get("401").is_none() && op.get("x-required-scope").is_none());
 }
+
+/// `?path=` for the capable plugin's chain route.
+fn chain(path: &str) -> String {
+    format!(
+        "/api/v1/capable/chain?path={}",
+        url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+    )
+}
+
+#[tokio::test]
+async fn surfaces_are_called_as_the_caller_never_more_and_one_deep() {
+    let (server, acme, _) = capable_server().await;
+    acme.post("/api/v1/users", json!({ "username": "ada" }))
+        .await;
+    // The caller holds users:read: the plugin reads users as it.
+    let r = acme.get(&chain("/api/v1/users")).await.json();
+    assert_eq!(
+        (&r["status"], &r["body"]["total_count"]),
+        (&json!(200), &json!(1)),
+        "{r}"
+    );
+    // A caller without users:read: the plugin is refused what its caller would be.
+    let (_, narrow) = server.create_key("acme", "live", "capable:use", &[]);
+    let narrow = server.client("acme").key(&narrow);
+    let r = narrow.get(&chain("/api/v1/users")).await.json();
+    assert_eq!(
+        (&r["status"], &r["body"]["error"]["code"]),
+        (&json!(403), &json!("insufficient_scope")),
+        "{r}"
+    );
+    // Plugin to plugin (here itself): one level works; the surface it calls may not call on.
+    let r = acme.get(&chain("/api/v1/capable/fired")).await.json();
+    assert_eq!(r["status"], 200, "{r}");
+    let r = acme
+        .get(&chain(&chain("/api/v1/capable/fired")))
+        .await
+        .json();
+    assert!(
+        r["body"]["refused"]
+            .as_str()
+            .is_some_and(|why| why.contains("at most 1 deep")),
+        "{r}"
+    );
+    // Only paths under /api/v1/, and only from a GET (a write call holds the tenant's writer).
+    let r = acme.get(&chain("/admin/api-keys")).await.json();
+    assert!(
+        r["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not a path under /api/v1/"),
+        "{r}"
+    );
+    let r = acme.post(&chain("/api/v1/users"), json!({})).await.json();
+    assert!(
+        r["refused"].as_str().unwrap().contains("GET route only"),
+        "{r}"
+    );
+}

@@ -33,7 +33,7 @@ pub mod v1_0 {
 
 pub use self::v1_1::mobieus::plugin::types;
 pub use self::v1_1::mobieus::plugin::{
-    clock, config, db, events, files, log, mail, random, timers, users,
+    clock, config, db, events, files, log, mail, random, surfaces, timers, users,
 };
 
 #[cfg(test)]

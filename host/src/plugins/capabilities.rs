@@ -12,14 +12,16 @@ pub enum Capability {
     Timers,
     Files,
     Mail,
+    Surfaces,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Search,
         Capability::Timers,
         Capability::Files,
         Capability::Mail,
+        Capability::Surfaces,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Capability {
             Capability::Timers => "timers",
             Capability::Files => "files",
             Capability::Mail => "mail",
+            Capability::Surfaces => "surfaces",
         }
     }
 
@@ -38,6 +41,7 @@ impl Capability {
             Capability::Timers => Some("mobieus:plugin/timers"),
             Capability::Files => Some("mobieus:plugin/files"),
             Capability::Mail => Some("mobieus:plugin/mail"),
+            Capability::Surfaces => Some("mobieus:plugin/surfaces"),
         }
     }
 
@@ -53,6 +57,7 @@ impl From<Wit> for Capability {
             Wit::Timers => Capability::Timers,
             Wit::Files => Capability::Files,
             Wit::Mail => Capability::Mail,
+            Wit::Surfaces => Capability::Surfaces,
         }
     }
 }

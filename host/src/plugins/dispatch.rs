@@ -34,6 +34,7 @@ use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
 use crate::plugins::state::{Call, Emits, Tx};
+use crate::plugins::surfaces::{Asker, Depth, Surfaces};
 use crate::plugins::{cursors, headers};
 use crate::plugins::{limits, migrate};
 use crate::schedule::Due;
@@ -48,6 +49,8 @@ pub struct PluginRoutes {
     pub timers: Arc<Due>,
     pub mail: Arc<Due>,
     pub plugins: Arc<Plugins>,
+    /// The app, for `surfaces` calls.
+    pub surfaces: Arc<Surfaces>,
     pub idempotency: Arc<InFlight>,
     pub cursor_key: CursorKey,
 }
@@ -131,9 +134,27 @@ async fn read_route(
     if let Some(opened) = opened {
         request.query = opened;
     }
+    // What `surfaces` asks as, for a plugin that declared it: this request's caller.
+    let asker = plugin
+        .manifest
+        .capabilities
+        .contains(Capability::Surfaces)
+        .then(|| req.headers().get(axum::http::header::HOST).cloned())
+        .flatten()
+        .map(|host| Asker {
+            host,
+            credential: Asker::credential_of(req.headers()),
+            client: req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .copied(),
+            depth: req.extensions().get::<Depth>().map_or(0, |d| d.0),
+            surfaces: state.surfaces.clone(),
+            deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
+        });
     let _permit = permit(state).await?;
     for _ in 0..2 {
-        let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
+        let (st, au, pl, asker) = (state.clone(), auth.clone(), plugin.clone(), asker.clone());
         // On the plugin read threads, within this plugin's share of them. The request and
         // settings go to the call and come back only if migrations must run.
         let outcome = state
@@ -144,7 +165,8 @@ async fn read_route(
                     if pl.migrations_pending(au.db.id(), conn)? {
                         return Ok(Err((request, settings)));
                     }
-                    let call = new_call(&st, &au, &pl, settings, &request.request_id);
+                    let mut call = new_call(&st, &au, &pl, settings, &request.request_id);
+                    call.asker = asker;
                     read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
                 })
             })
@@ -242,6 +264,7 @@ pub fn route_call(
         request_id: request_id.to_owned(),
         emits: Emits::route(&plugins.runtime.limits),
         blobs,
+        asker: None,
     }
 }
 

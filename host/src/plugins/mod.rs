@@ -28,5 +28,6 @@ pub mod routes;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
+pub mod surfaces;
 pub mod tables;
 pub mod timers;

@@ -44,6 +44,7 @@ pub fn run(
             request_id: reaction.request_id,
             emits: reaction.emits,
             blobs: reaction.blobs,
+            asker: None,
         };
         react(&plugins.runtime, &plugin.pre, call)
     };

@@ -14,6 +14,7 @@ use crate::files::blobs::Blobs;
 use crate::plugins::capabilities::Capabilities;
 use crate::plugins::limits::Limits;
 use crate::plugins::sandbox::Rules;
+use crate::plugins::surfaces::Asker;
 
 /// The database side of a call. The pointers are only dereferenced during the call that created
 /// them, on the thread that owns the connection; see [`Tx::write`].
@@ -42,6 +43,8 @@ pub struct Call {
     pub emits: Emits,
     /// The tenant file's uploads, for `files`.
     pub blobs: Option<Blobs>,
+    /// Who `surfaces` asks as: a GET route's caller (none in a write call).
+    pub asker: Option<Asker>,
 }
 
 /// What `events.emit` may still do in one call: how many more events, how large, and at which
@@ -93,6 +96,7 @@ impl Call {
                 max_depth: 0,
             },
             blobs: None,
+            asker: None,
         }
     }
 

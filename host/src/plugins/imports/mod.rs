@@ -11,6 +11,7 @@ mod files;
 mod log;
 mod mail;
 mod random;
+mod surfaces;
 mod timers;
 mod users;
 

@@ -9,7 +9,13 @@ impl Plugin for Capable {
         Manifest::new("capable", "1.0.0")
             .claims(["capable"])
             .scope("capable:use", "Use it.")
-            .uses([Capability::Search, Capability::Timers, Capability::Files, Capability::Mail])
+            .uses([
+                Capability::Search,
+                Capability::Timers,
+                Capability::Files,
+                Capability::Mail,
+                Capability::Surfaces,
+            ])
             .event("capable.timer_fired", "A timer fired.")
             .migration(
                 1,
@@ -58,6 +64,8 @@ impl Plugin for Capable {
             .route(r(Route::get("/api/v1/capable/users", "capable:use", users)))
             .route(r(Route::post("/api/v1/capable/mail", "capable:use", send_mail)))
             .route(r(Route::get("/api/v1/capable/public/{code}", "capable:use", public).public()))
+            .route(r(Route::get("/api/v1/capable/chain", "capable:use", chain)))
+            .route(r(Route::post("/api/v1/capable/chain", "capable:use", chain)))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
@@ -261,6 +269,18 @@ fn send_mail(cx: &mut Ctx) -> Result<Reply> {
         return Err(Error::conflict("asked_to_fail", "Failed after queueing mail."));
     }
     Reply::created(&json!({ "id": id }))
+}
+
+/// GETs `?path=` as the caller and says what came back.
+fn chain(cx: &mut Ctx) -> Result<Reply> {
+    let path = cx.query("path").unwrap_or_default();
+    match cx.surface_get(&path) {
+        Ok(answer) => {
+            let body: mobieus_sdk::json::Value = mobieus_sdk::json::from_slice(&answer.body).unwrap_or_default();
+            Reply::ok(&json!({ "status": answer.status, "body": body }))
+        }
+        Err(e) => Reply::ok(&json!({ "refused": e.message })),
+    }
 }
 
 fn public(cx: &mut Ctx) -> Result<Reply> {
