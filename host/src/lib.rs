@@ -10,6 +10,7 @@
 //! - tenants, their files and pools are in the `tenants` crate.
 
 pub mod admin;
+pub mod ai;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod router;
 pub mod schedule;
 pub mod sealed;
 pub mod settings;
+pub mod ssrf;
 pub mod state;
 pub mod time;
 pub mod ui;

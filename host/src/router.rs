@@ -61,6 +61,7 @@ pub fn host_api(state: &AppState) -> (Router<AppState>, Value) {
         .merge(api::events::router())
         .merge(api::files::router(state))
         .merge(api::webhooks::router())
+        .merge(api::ai::router())
         .split_for_parts();
     (routes, openapi::finish_host(doc))
 }
@@ -184,9 +185,10 @@ mod tests {
         let runtime = Runtime::new(Default::default(), None).unwrap();
         let plugins = Arc::new(Plugins::new(runtime, dir.join("plugins")));
         let key = Arc::new(crate::sealed::ServerKey::ephemeral());
-        let webhooks = Webhooks::new(Default::default(), key).unwrap();
+        let webhooks = Webhooks::new(Default::default(), key.clone()).unwrap();
         let mail = crate::mail::Mail::new(Default::default()).unwrap();
-        let state = AppState::new(store, config, [7; 32], webhooks, mail, plugins);
+        let ai = crate::ai::Ai::new(Default::default(), key).unwrap();
+        let state = AppState::new(store, config, [7; 32], webhooks, mail, ai, plugins);
         (
             state,
             minted.drain(..).map(|(_, plaintext)| plaintext).collect(),

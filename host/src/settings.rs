@@ -220,6 +220,32 @@ pub fn switch_plugin_by(
     )
 }
 
+/// Switches a plugin's feature flag for the tenant as `actor`, audited. The plugin reads it with
+/// `config.flag`, and the host checks the flag a question for the AI provider names.
+pub fn flag_plugin_by(
+    conn: &Connection,
+    actor: &str,
+    plugin: &str,
+    flag: &str,
+    on: bool,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let name = format!("plugin.{plugin}.flag.{flag}");
+    set(conn, &name, on.then_some("on"), now)?;
+    crate::audit::record(
+        conn,
+        actor,
+        if on {
+            "plugin.flag_on"
+        } else {
+            "plugin.flag_off"
+        },
+        Some(&name),
+        serde_json::json!({}),
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

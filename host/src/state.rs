@@ -48,6 +48,8 @@ pub struct Shared {
     /// Plugin timers' due work.
     pub timers: Arc<Due>,
     pub mail: Arc<Mail>,
+    /// AI on tenants' own keys, for plugins' questions.
+    pub ai: Arc<crate::ai::Ai>,
     /// The app, for the requests plugins make through `surfaces`.
     pub surfaces: Arc<crate::plugins::surfaces::Surfaces>,
     pub scanner: Arc<Scanner>,
@@ -65,6 +67,7 @@ impl AppState {
         cursor_secret: [u8; 32],
         webhooks: Webhooks,
         mail: Mail,
+        ai: crate::ai::Ai,
         plugins: Arc<Plugins>,
     ) -> Self {
         let scanner = Arc::new(Scanner::new(config.clamd.clone()));
@@ -109,6 +112,7 @@ impl AppState {
             plugin_events,
             timers,
             mail,
+            ai: Arc::new(ai),
             surfaces: Arc::default(),
             admin_logins: Default::default(),
         }))
@@ -188,6 +192,7 @@ impl FromRef<AppState> for PluginRoutes {
             mail: state.mail.due.clone(),
             plugins: state.plugins.clone(),
             surfaces: state.surfaces.clone(),
+            ai: state.ai.clone(),
             idempotency: state.idempotency.clone(),
             cursor_key: state.cursor_key.clone(),
         }

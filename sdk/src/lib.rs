@@ -40,6 +40,7 @@
 // the happy path's stack costs nothing worth a box on every handler signature.
 #![allow(clippy::result_large_err)]
 
+mod ai;
 mod ctx;
 mod db;
 mod error;
@@ -61,6 +62,7 @@ pub mod bindings {
     });
 }
 
+pub use ai::{Completion, Prompt};
 pub use ctx::{Answer, Caller, Ctx, Event, FileInfo, Mail, Timer, User};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
@@ -81,9 +83,9 @@ pub use {garde, schemars};
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Capability, Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault, Mail,
-        Manifest, NoContent, Page, PageRequest, Path, Plugin, Reply, Result, Route, Router, Timer,
-        Value, json,
+        Capability, Completion, Created, Ctx, Db, Error, Event, Filter, HasId, Json, JsonOrDefault,
+        Mail, Manifest, NoContent, Page, PageRequest, Path, Plugin, Prompt, Reply, Result, Route,
+        Router, Timer, Value, json,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;

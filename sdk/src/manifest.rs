@@ -16,6 +16,8 @@ pub enum Capability {
     Mail,
     /// [`crate::Ctx::surface_get`].
     Surfaces,
+    /// [`crate::Ctx::ask`]: AI on the tenant's own provider and key.
+    Ai,
 }
 
 impl From<Capability> for wit::Capability {
@@ -26,6 +28,7 @@ impl From<Capability> for wit::Capability {
             Capability::Files => wit::Capability::Files,
             Capability::Mail => wit::Capability::Mail,
             Capability::Surfaces => wit::Capability::Surfaces,
+            Capability::Ai => wit::Capability::Ai,
         }
     }
 }

@@ -65,6 +65,12 @@ pub const DATA: &[Migration] = &[
         name: "mail_outbox",
         sql: include_str!("../migrations/data/0008_mail_outbox.sql"),
     },
+    Migration {
+        set: "data",
+        version: 9,
+        name: "ai",
+        sql: include_str!("../migrations/data/0009_ai.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

@@ -188,6 +188,7 @@ const PAGES: &[&str] = &[
     "/admin/billing",
     "/admin/audit",
     "/admin/mail",
+    "/admin/ai",
 ];
 
 #[tokio::test]

@@ -102,6 +102,34 @@ impl Server {
             .expect("run mobieus")
     }
 
+    /// Runs `mobieus --data-dir <this server's dir> ARGS` with `input` on stdin; asserts success
+    /// and returns stdout.
+    pub fn cli_stdin_ok(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mobieus");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "mobieus {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
     /// Like [`Server::cli`], and asserts success; returns stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);

@@ -4,6 +4,7 @@ mod harness;
 mod receiver;
 
 mod admin;
+mod ai;
 mod auth;
 mod browser;
 mod capabilities;

@@ -231,6 +231,7 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("get", "/api/v1/posts/{id}", None),
         ("patch", "/api/v1/posts/{id}", Some(json!({"title": null}))),
         ("get", "/api/v1/events", None),
+        ("get", "/api/v1/ai/usage", None),
         ("post", "/api/v1/files", None),
         ("get", "/api/v1/files", None),
         ("get", "/api/v1/files/{id}", None),
@@ -339,7 +340,7 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
+        "{ALL_CORE},ai:read,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
     );
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);

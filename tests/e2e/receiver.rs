@@ -42,6 +42,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
     pub delay: Duration,
+    /// Held until the test adds a permit (a provider that thinks until told).
+    pub hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Reply {
@@ -51,6 +53,7 @@ impl Reply {
             headers: vec![],
             body: String::new(),
             delay: Duration::ZERO,
+            hold: None,
         }
     }
 
@@ -66,6 +69,11 @@ impl Reply {
 
     pub fn delay(mut self, delay: Duration) -> Reply {
         self.delay = delay;
+        self
+    }
+
+    pub fn hold(mut self, gate: &Arc<tokio::sync::Semaphore>) -> Reply {
+        self.hold = Some(gate.clone());
         self
     }
 }
@@ -192,6 +200,9 @@ impl Receiver {
         let reply = answer(n);
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
+        }
+        if let Some(gate) = &reply.hold {
+            let _ = gate.acquire().await.map(|p| p.forget());
         }
         let mut response = Response::builder().status(reply.status);
         for (name, value) in reply.headers {

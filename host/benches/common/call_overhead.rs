@@ -5,7 +5,6 @@
 // Each benchmark reads the parts it prints.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -88,7 +87,7 @@ pub fn measure(calls: u64) -> Overhead {
         },
         request_id: "req_bench".into(),
     };
-    let call = || route_call(&plugins, &plugin, HashMap::new(), "req_bench", None);
+    let call = || route_call(&plugins, &plugin, Default::default(), "req_bench", None);
 
     let mut plugin_hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
     let mut native_hist = plugin_hist.clone();

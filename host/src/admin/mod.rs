@@ -6,6 +6,7 @@
 //! ([`webhooks`]), plugins ([`plugins`]), billing ([`billing`]), the audit log ([`audit`]).
 
 pub mod accounts;
+pub mod ai;
 pub mod api_settings;
 pub mod audit;
 pub mod billing;
@@ -56,4 +57,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/billing", get(billing::index).post(billing::change))
         .route("/admin/audit", get(audit::index))
         .route("/admin/mail", get(mail::index))
+        .route("/admin/ai", get(ai::index).post(ai::save))
+        .route("/admin/ai/budget", post(ai::budget))
 }

@@ -95,6 +95,11 @@ pub fn notice(code: &str) -> Option<(&'static str, &'static str)> {
             "The key was revoked. Requests with it are refused from now on.",
         ),
         "settings_saved" => ("ok", "Settings saved. They apply to the next request."),
+        "ai_saved" => (
+            "ok",
+            "The AI provider is saved. It applies to the next call.",
+        ),
+        "ai_budget_saved" => ("ok", "The monthly budget is saved."),
         "plugin_on" => ("ok", "The plugin is on for this community."),
         "plugin_off" => (
             "ok",

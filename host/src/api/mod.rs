@@ -3,6 +3,7 @@
 //! that one declaration (`routes!`); `crate::router` merges them. The domain they call is in
 //! `crate::domain`; this file holds what the handlers share.
 
+pub mod ai;
 pub mod events;
 pub mod files;
 pub mod posts;

@@ -30,6 +30,10 @@ pub const CORE: &[Scope] = &[
         "Read /api/v1/files, /api/v1/files/{id} and their content.",
     ),
     s("files:write", "Upload files."),
+    s(
+        "ai:read",
+        "Read the tenant's AI usage and budget (/api/v1/ai/usage).",
+    ),
 ];
 
 /// Scopes of the product surfaces named in the seeds; the surfaces' plugins check them.

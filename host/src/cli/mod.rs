@@ -2,6 +2,7 @@
 //! the same SQLite files, and the server reads what they change on its next request.
 
 mod admins;
+mod ai;
 mod common;
 mod keys;
 mod mail;
@@ -62,6 +63,9 @@ pub enum Command {
     /// The mail plugins sent: sent, pending, failed, or written as .eml files.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// A tenant's AI provider, model, key and budget, and its meter.
+    #[command(subcommand)]
+    Ai(ai::AiCommand),
 }
 
 pub fn run() -> ExitCode {
@@ -76,6 +80,7 @@ pub fn run() -> ExitCode {
         Some(Command::Plugin(cmd)) => plugins::run(&cli.data_dir, cmd),
         Some(Command::Admin(cmd)) => admins::run(&cli.data_dir, cmd),
         Some(Command::Mail(cmd)) => mail::run(&cli.data_dir, cmd),
+        Some(Command::Ai(cmd)) => ai::run(&cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,20 @@ pub enum PluginCommand {
         #[command(flatten)]
         plugins: PluginArgs,
     },
+    /// Switch one of a plugin's feature flags for a tenant, e.g.
+    /// `mobieus plugin flag --tenant acme help ai.reply_suggest on`. An AI feature works only
+    /// while its flag is on.
+    Flag {
+        #[arg(long)]
+        tenant: String,
+        name: String,
+        flag: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
 }
 
 pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
@@ -150,6 +164,36 @@ pub fn run(data_dir: &Path, cmd: PluginCommand) -> CliResult {
             name,
             plugins,
         } => switch(data_dir, &tenant, &name, false, plugins)?,
+        PluginCommand::Flag {
+            tenant,
+            name,
+            flag,
+            state,
+            plugins,
+        } => {
+            let plugins = plugins.open(data_dir, super::common::default_blocking_threads())?;
+            plugins.load_all();
+            let set = plugins.current();
+            let Some(plugin) = set.get(&name) else {
+                return Err(user_error(format!(
+                    "no plugin `{name}` is installed (see `mobieus plugin list`)"
+                )));
+            };
+            if !plugin.manifest.feature_flags.contains(&flag) {
+                return Err(user_error(format!(
+                    "plugin `{name}` has no feature flag `{flag}`; it has: {}",
+                    plugin.manifest.feature_flags.join(", ")
+                )));
+            }
+            let store = open_store(data_dir)?;
+            let db = tenant_db(&store, &tenant)?;
+            let on = state == "on";
+            let (actor, n, f, now) = (actor(), name.clone(), flag.clone(), Utc::now());
+            db.write(move |w| {
+                Ok::<_, anyhow::Error>(crate::settings::flag_plugin_by(w, &actor, &n, &f, on, now)?)
+            })?;
+            println!("Flag {flag} of plugin {name} is {state} for tenant {tenant}");
+        }
     }
     Ok(())
 }

@@ -46,7 +46,51 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub mail: MailArgs,
     #[command(flatten)]
+    pub ai: AiArgs,
+    #[command(flatten)]
     pub plugins: PluginArgs,
+}
+
+/// AI on tenants' own keys. The allow flags let a local model server (Ollama on loopback) past the
+/// SSRF guard; the server logs a warning when any is on.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AiArgs {
+    /// The longest an AI question may take, a repair included, e.g. 60s (default).
+    #[arg(long, value_parser = crate::webhooks::retry::parse_duration)]
+    pub ai_timeout: Option<Duration>,
+    /// Allow plain-http provider URLs (a local model server).
+    #[arg(long)]
+    pub ai_allow_http: bool,
+    /// Allow provider addresses in this range despite the SSRF guard (repeatable), e.g.
+    /// 127.0.0.1/32 for Ollama on this machine.
+    #[arg(long, value_parser = parse_cidr)]
+    pub ai_allow_cidr: Vec<ipnet::IpNet>,
+    /// Trust this PEM root certificate for providers' HTTPS (repeatable).
+    #[arg(long)]
+    pub ai_ca_file: Vec<std::path::PathBuf>,
+}
+
+impl AiArgs {
+    fn config(&self) -> CliResult<crate::ai::AiConfig> {
+        let mut config = crate::ai::AiConfig::default();
+        if let Some(t) = self.ai_timeout {
+            config.timeout = t;
+        }
+        config.policy.allow_http = self.ai_allow_http;
+        config.policy.allow_cidrs = self.ai_allow_cidr.clone();
+        for path in &self.ai_ca_file {
+            config.extra_roots.push(std::fs::read(path).map_err(|e| {
+                super::common::user_error(format!("--ai-ca-file {}: {e}", path.display()))
+            })?);
+        }
+        if config.policy.allow_http {
+            tracing::warn!("ai: plain-http provider URLs allowed");
+        }
+        for cidr in &config.policy.allow_cidrs {
+            tracing::warn!("ai: provider addresses in {cidr} allowed past the SSRF guard");
+        }
+        Ok(config)
+    }
 }
 
 /// Mail plugins send (capability `mail`). Without `--smtp` nothing is dropped: messages are
@@ -176,6 +220,7 @@ impl Default for ServeArgs {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             webhooks: WebhookArgs::default(),
             mail: MailArgs::default(),
+            ai: AiArgs::default(),
             plugins: PluginArgs::default(),
         }
     }
@@ -206,9 +251,11 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     }
     let mail = crate::mail::Mail::new(args.mail.config()?)
         .map_err(|e| super::common::user_error(format!("{e:#}")))?;
-    let key = crate::sealed::ServerKey::from_secret(&secret);
-    let webhooks = Webhooks::new(webhook_config, std::sync::Arc::new(key))
+    let key = std::sync::Arc::new(crate::sealed::ServerKey::from_secret(&secret));
+    let webhooks = Webhooks::new(webhook_config, key.clone())
         .map_err(|e| super::common::user_error(format!("webhook client: {e:#}")))?;
+    let ai = crate::ai::Ai::new(args.ai.config()?, key)
+        .map_err(|e| super::common::user_error(format!("AI client: {e:#}")))?;
     let blocking_threads = args
         .blocking_threads
         .map_or_else(default_blocking_threads, usize::from);
@@ -218,7 +265,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin ready");
     }
     watch_plugins(plugins.clone());
-    let state = AppState::new(store, config, secret, webhooks, mail, plugins);
+    let state = AppState::new(store, config, secret, webhooks, mail, ai, plugins);
     tracing::info!(data_dir = %data_dir.display(), "serving tenants at http://<slug>.{}:{}", args.base_domain, addr.port());
     let stop = watch_signals(args.shutdown_grace)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,15 +13,17 @@ pub enum Capability {
     Files,
     Mail,
     Surfaces,
+    Ai,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Search,
         Capability::Timers,
         Capability::Files,
         Capability::Mail,
         Capability::Surfaces,
+        Capability::Ai,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Capability {
             Capability::Files => "files",
             Capability::Mail => "mail",
             Capability::Surfaces => "surfaces",
+            Capability::Ai => "ai",
         }
     }
 
@@ -42,6 +45,7 @@ impl Capability {
             Capability::Files => Some("mobieus:plugin/files"),
             Capability::Mail => Some("mobieus:plugin/mail"),
             Capability::Surfaces => Some("mobieus:plugin/surfaces"),
+            Capability::Ai => Some("mobieus:plugin/ai"),
         }
     }
 
@@ -58,6 +62,7 @@ impl From<Wit> for Capability {
             Wit::Files => Capability::Files,
             Wit::Mail => Capability::Mail,
             Wit::Surfaces => Capability::Surfaces,
+            Wit::Ai => Capability::Ai,
         }
     }
 }

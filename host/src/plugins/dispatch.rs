@@ -26,6 +26,7 @@ use crate::http::json::read_body;
 use crate::http::request_id::RequestId;
 use crate::http::scope;
 use crate::paging::CursorKey;
+use crate::plugins::asks::Answers;
 use crate::plugins::bindings::types;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::manifest::Route;
@@ -51,6 +52,8 @@ pub struct PluginRoutes {
     pub plugins: Arc<Plugins>,
     /// The app, for `surfaces` calls.
     pub surfaces: Arc<Surfaces>,
+    /// AI on the tenant's key, for the questions plugin calls ask.
+    pub ai: Arc<crate::ai::Ai>,
     pub idempotency: Arc<InFlight>,
     pub cursor_key: CursorKey,
 }
@@ -117,13 +120,13 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
 }
 
 /// A GET in one blocking hop: the call in a read transaction. Migrations not yet applied to this
-/// file run first, as a write.
+/// file run first, as a write; a question for the AI provider is answered between runs.
 async fn read_route(
     state: &PluginRoutes,
     auth: Authenticated,
     plugin: Arc<LoadedPlugin>,
     params: Vec<(String, String)>,
-    mut settings: HashMap<String, String>,
+    settings: HashMap<String, String>,
     req: Request,
     route: &Route,
 ) -> Result<Response> {
@@ -134,6 +137,7 @@ async fn read_route(
     if let Some(opened) = opened {
         request.query = opened;
     }
+    let (request, settings) = (Arc::new(request), Arc::new(settings));
     // What `surfaces` asks as, for a plugin that declared it: this request's caller.
     let asker = plugin
         .manifest
@@ -152,22 +156,29 @@ async fn read_route(
             surfaces: state.surfaces.clone(),
             deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
         });
-    let _permit = permit(state).await?;
-    for _ in 0..2 {
-        let (st, au, pl, asker) = (state.clone(), auth.clone(), plugin.clone(), asker.clone());
-        // On the plugin read threads, within this plugin's share of them. The request and
-        // settings go to the call and come back only if migrations must run.
+    let (mut migrated, mut answers) = (false, Answers::default());
+    loop {
+        let permit = permit(state).await?;
+        let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
+        // Each run has its own deadline, for its `surfaces` calls too.
+        let asker = asker.clone().map(|mut a| {
+            a.deadline = std::time::Instant::now() + state.plugins.runtime.limits.deadline;
+            a
+        });
+        let (rq, se, an) = (request.clone(), settings.clone(), answers.clone());
+        // On the plugin read threads, within this plugin's share of them.
         let outcome = state
             .plugins
             .reads
             .run(&name, move || -> Outcome {
                 au.db.read(|conn| {
                     if pl.migrations_pending(au.db.id(), conn)? {
-                        return Ok(Err((request, settings)));
+                        return Ok(None);
                     }
-                    let mut call = new_call(&st, &au, &pl, settings, &request.request_id);
+                    let mut call = new_call(&st, &au, &pl, se, &rq.request_id);
                     call.asker = asker;
-                    read_call(conn, &st.plugins, &pl, call, &request).map(Ok)
+                    call.answers = Some(an);
+                    read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
                 })
             })
             .await
@@ -176,10 +187,10 @@ async fn read_route(
                 NotRun::Panicked => {
                     ApiError::internal(anyhow::anyhow!("plugin `{name}`: a read job panicked"))
                 }
-            })?
-            .map_err(|u| undone(&name, u))?;
+            })?;
+        drop(permit);
         match outcome {
-            Ok(mut response) => {
+            Ok(Some(mut response)) => {
                 if (200..300).contains(&response.status) {
                     let body = std::mem::take(&mut response.body);
                     response.body =
@@ -187,8 +198,8 @@ async fn read_route(
                 }
                 return into_response(response);
             }
-            Err((back, kept)) => {
-                (request, settings) = (back, kept);
+            Ok(None) if !migrated => {
+                migrated = true;
                 let (migrating, plugins) = (plugin.clone(), state.plugins.clone());
                 auth.db
                     .write_alone(move |w| {
@@ -198,18 +209,30 @@ async fn read_route(
                     .await
                     .map_err(|u| undone(&name, u))?;
             }
+            Ok(None) => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "plugin `{name}`: its migrations did not apply"
+                )));
+            }
+            Err(Undone::Call(CallError::Asked(question))) => {
+                answers
+                    .answer(
+                        &state.ai,
+                        &state.store,
+                        &auth,
+                        &name,
+                        &request.request_id,
+                        *question,
+                    )
+                    .await?;
+            }
+            Err(u) => return Err(undone(&name, u)),
         }
     }
-    Err(ApiError::internal(anyhow::anyhow!(
-        "plugin `{name}`: its migrations did not apply"
-    )))
 }
 
-/// A read call's answer, or the request and settings back when migrations must run first.
-type Outcome = std::result::Result<
-    std::result::Result<types::Response, (types::Request, HashMap<String, String>)>,
-    Undone,
->;
+/// A read call's answer, or none when migrations must run first.
+type Outcome = std::result::Result<Option<types::Response>, Undone>;
 
 /// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
 /// when they are all taken.
@@ -239,7 +262,7 @@ fn new_call(
     state: &PluginRoutes,
     auth: &Authenticated,
     plugin: &LoadedPlugin,
-    settings: HashMap<String, String>,
+    settings: Arc<HashMap<String, String>>,
     request_id: &str,
 ) -> Call {
     let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
@@ -250,7 +273,7 @@ fn new_call(
 pub fn route_call(
     plugins: &Plugins,
     plugin: &LoadedPlugin,
-    settings: HashMap<String, String>,
+    settings: Arc<HashMap<String, String>>,
     request_id: &str,
     blobs: Option<Blobs>,
 ) -> Call {
@@ -265,6 +288,7 @@ pub fn route_call(
         emits: Emits::route(&plugins.runtime.limits),
         blobs,
         asker: None,
+        answers: None,
     }
 }
 
@@ -381,7 +405,6 @@ impl Invocation {
             &head,
             body.to_vec(),
         );
-        let _permit = permit(&self.state).await?;
         // Before the write: a file with timers or mail is marked for its worker, which finds it
         // again after a restart.
         let file = self.auth.db.id();
@@ -397,26 +420,47 @@ impl Invocation {
                     .map_err(ApiError::internal)??;
             }
         }
-        let call = new_call(
-            &self.state,
-            &self.auth,
-            &self.plugin,
-            self.settings.clone(),
-            &request.request_id,
-        );
         let name = self.plugin.manifest.name.clone();
-        let (plugins, plugin) = (self.state.plugins.clone(), self.plugin.clone());
-        // Alone: a write that reaches the tenant's quota makes SQLite abandon the transaction,
-        // which must hold no other request's work.
-        let response = self
-            .auth
-            .db
-            .write_alone(move |w| {
-                write_call(w, &plugins, &plugin, call, &request, claim.as_deref())
-            })
-            .await
-            .map_err(|u| undone(&name, u))?;
-        into_response(response)
+        let (request, settings) = (Arc::new(request), Arc::new(self.settings));
+        let mut answers = Answers::default();
+        loop {
+            let permit = permit(&self.state).await?;
+            let mut call = new_call(
+                &self.state,
+                &self.auth,
+                &self.plugin,
+                settings.clone(),
+                &request.request_id,
+            );
+            call.answers = Some(answers.clone());
+            let (plugins, plugin) = (self.state.plugins.clone(), self.plugin.clone());
+            let (rq, claim) = (request.clone(), claim.clone());
+            // Alone: a write that reaches the tenant's quota makes SQLite abandon the
+            // transaction, which must hold no other request's work.
+            let outcome = self
+                .auth
+                .db
+                .write_alone(move |w| write_call(w, &plugins, &plugin, call, &rq, claim.as_deref()))
+                .await;
+            drop(permit);
+            match outcome {
+                Ok(response) => return into_response(response),
+                // Rolled back: asked with nothing held, then run again.
+                Err(Undone::Call(CallError::Asked(question))) => {
+                    answers
+                        .answer(
+                            &self.state.ai,
+                            &self.state.store,
+                            &self.auth,
+                            &name,
+                            &request.request_id,
+                            *question,
+                        )
+                        .await?;
+                }
+                Err(u) => return Err(undone(&name, u)),
+            }
+        }
     }
 }
 
@@ -501,6 +545,9 @@ fn undone(plugin: &str, undone: Undone) -> ApiError {
             e.set_source(anyhow::anyhow!("plugin `{plugin}` ran past its deadline"));
             e
         }
+        Undone::Call(CallError::Asked(_)) => ApiError::internal(anyhow::anyhow!(
+            "plugin `{plugin}`: a question for the AI provider was left unanswered"
+        )),
         Undone::Call(CallError::Failed(why)) => {
             let mut e = ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,8 +9,10 @@
 //! - [`headers`]: which request and answer headers cross the sandbox.
 //! - [`bindings`]: the contract, one module per version kept in `wit/`; [`capabilities`]: what a
 //!   plugin declares beyond 1.0, and is refused when it did not.
+//! - [`asks`]: questions for the AI provider, answered outside the call, which then runs again.
 //! - [`reaction`]: `on-event` and `on-timer` calls after a commit; [`timers`]: their worker.
 
+pub mod asks;
 pub mod bindings;
 pub mod capabilities;
 pub mod cursors;

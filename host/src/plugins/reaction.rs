@@ -45,6 +45,7 @@ pub fn run(
             emits: reaction.emits,
             blobs: reaction.blobs,
             asker: None,
+            answers: None,
         };
         react(&plugins.runtime, &plugin.pre, call)
     };
@@ -62,6 +63,7 @@ pub fn run(
             Ok(Err(match e {
                 CallError::Timeout => "timed out".to_owned(),
                 CallError::Failed(why) => why,
+                CallError::Asked(_) => "asked the AI provider outside a route call".to_owned(),
             }))
         }
     }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+use crate::plugins::asks::Asked;
 use crate::plugins::bindings::{types, v1_0, v1_1};
 pub use crate::plugins::limits::{Limits, SqlLimits};
 use crate::plugins::state::{Call, PluginState};
@@ -27,6 +28,8 @@ pub enum CallError {
     Timeout,
     /// It trapped, panicked, ran out of memory, or returned something unusable.
     Failed(String),
+    /// It asked the AI provider a question not yet answered: answer it, then run it again.
+    Asked(Box<crate::ai::Question>),
 }
 
 /// A component linked once, by the contract version it was built against. The imports are the
@@ -298,6 +301,10 @@ fn no_waiting(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
 }
 
 fn classify(e: wasmtime::Error) -> CallError {
+    let e = match e.downcast::<Asked>() {
+        Ok(Asked(question)) => return CallError::Asked(question),
+        Err(e) => e,
+    };
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::Timeout,
         Some(trap) => CallError::Failed(format!("trapped: {trap}")),

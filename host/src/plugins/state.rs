@@ -11,6 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::files::blobs::Blobs;
+use crate::plugins::asks::Answers;
 use crate::plugins::capabilities::Capabilities;
 use crate::plugins::limits::Limits;
 use crate::plugins::sandbox::Rules;
@@ -38,13 +39,15 @@ pub struct Call {
     pub declared_events: Arc<HashSet<String>>,
     pub tx: Tx,
     pub rules: Option<Arc<Rules>>,
-    pub settings: HashMap<String, String>,
+    pub settings: Arc<HashMap<String, String>>,
     pub request_id: String,
     pub emits: Emits,
     /// The tenant file's uploads, for `files`.
     pub blobs: Option<Blobs>,
     /// Who `surfaces` asks as: a GET route's caller (none in a write call).
     pub asker: Option<Asker>,
+    /// What the call's earlier runs asked the AI provider, answered (a route call only).
+    pub answers: Option<Answers>,
 }
 
 /// What `events.emit` may still do in one call: how many more events, how large, and at which
@@ -87,7 +90,7 @@ impl Call {
             declared_events: Arc::default(),
             tx: Tx::None,
             rules: None,
-            settings: HashMap::new(),
+            settings: Arc::default(),
             request_id: String::new(),
             emits: Emits {
                 left: 0,
@@ -97,6 +100,7 @@ impl Call {
             },
             blobs: None,
             asker: None,
+            answers: None,
         }
     }
 

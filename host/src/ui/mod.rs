@@ -157,6 +157,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/billing.html",
     "admin/audit.html",
     "admin/mail.html",
+    "admin/ai.html",
 );
 
 /// Renders `name` with `context` into a page.

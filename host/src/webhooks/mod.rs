@@ -3,7 +3,7 @@
 //! - [`store`]: endpoints, the delivery outbox (filled in the transaction that appends an event),
 //!   attempts.
 //! - [`worker`]: drains due deliveries across tenants with bounded concurrency and a cap per
-//!   endpoint, signs ([`sign`]), sends through the SSRF guard ([`ssrf`]), records every attempt
+//!   endpoint, signs ([`sign`]), sends through the SSRF guard ([`crate::ssrf`]), records every attempt
 //!   and schedules retries ([`retry`]).
 //! - [`filter`]: per-endpoint delivery filters on payload fields.
 //!
@@ -13,7 +13,6 @@ pub mod filter;
 pub mod manage;
 pub mod retry;
 pub mod sign;
-pub mod ssrf;
 pub mod store;
 pub mod worker;
 
@@ -24,7 +23,7 @@ use tenants::DbId;
 use tokio::sync::mpsc;
 
 use crate::sealed::ServerKey;
-use crate::webhooks::ssrf::{Guard, Policy, SystemLookup};
+use crate::ssrf::{Guard, Policy, SystemLookup};
 
 pub const DELIVERY_FAILED: &str = "webhook.delivery_failed";
 pub const DISABLED: &str = "webhook.disabled";

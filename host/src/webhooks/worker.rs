@@ -21,9 +21,10 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::event_log;
+use crate::ssrf;
 use crate::time::to_rfc3339;
 use crate::webhooks::store::{self, Secrets};
-use crate::webhooks::{DELIVERY_FAILED, DISABLED, Msg, WebhookConfig, retry, sign, ssrf};
+use crate::webhooks::{DELIVERY_FAILED, DISABLED, Msg, WebhookConfig, retry, sign};
 
 /// How long a taken delivery stays invisible to other polls: the attempt's timeout and a margin.
 fn lease(config: &WebhookConfig) -> Duration {

@@ -1,8 +1,10 @@
 //! The capabilities the host gives a plugin, one module per WIT interface (as wasmtime's `wasi`
 //! keeps one per interface). A refusal is the WIT `error` variant the plugin sees; nothing here
-//! traps (limits trap, in the runtime). An interface of a 1.1 capability first checks that the
+//! traps (limits trap, in the runtime) but a question for the AI provider, which stops the call
+//! until it is answered ([`crate::plugins::asks`]). An interface of a 1.1 capability first checks that the
 //! plugin declared it.
 
+mod ai;
 mod clock;
 mod config;
 mod db;

@@ -15,7 +15,10 @@ impl Plugin for Capable {
                 Capability::Files,
                 Capability::Mail,
                 Capability::Surfaces,
+                Capability::Ai,
             ])
+            .flag("ai.summary")
+            .flag("ai.tag")
             .event("capable.timer_fired", "A timer fired.")
             .migration(
                 1,
@@ -24,6 +27,12 @@ impl Plugin for Capable {
                  CREATE VIRTUAL TABLE capable_notes_fts USING fts5(title, body, content = 'capable_notes', content_rowid = 'id', tokenize = 'porter unicode61');
                  CREATE VIRTUAL TABLE capable_names USING fts5(name, tokenize = 'trigram');
                  CREATE TABLE capable_fired (key TEXT NOT NULL, payload TEXT NOT NULL, at_ms INTEGER NOT NULL, fired_at INTEGER NOT NULL);",
+            )
+            .migration(
+                2,
+                "tagged",
+                "CREATE TABLE capable_tagged (id INTEGER PRIMARY KEY, text TEXT NOT NULL, tags TEXT NOT NULL);
+                 CREATE TABLE capable_runs (label TEXT NOT NULL);",
             )
     }
 
@@ -66,6 +75,9 @@ impl Plugin for Capable {
             .route(r(Route::get("/api/v1/capable/public/{code}", "capable:use", public).public()))
             .route(r(Route::get("/api/v1/capable/chain", "capable:use", chain)))
             .route(r(Route::post("/api/v1/capable/chain", "capable:use", chain)))
+            .route(Route::post("/api/v1/capable/ai/tag", "capable:use", ai_tag).ai_errors())
+            .route(Route::get("/api/v1/capable/ai/summary", "capable:use", ai_summary).ai_errors())
+            .route(Route::get("/api/v1/capable/ai/tagged", "capable:use", ai_tagged))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
@@ -293,3 +305,61 @@ fn public(cx: &mut Ctx) -> Result<Reply> {
 }
 
 mobieus_sdk::export!(Capable);
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "mobieus_sdk::schemars")]
+struct Tags {
+    tags: Vec<String>,
+}
+
+/// Writes before it asks (rolled back and done again on the run with the answer, so once), asks
+/// for tags of a schema, writes them.
+fn ai_tag(cx: &mut Ctx) -> Result<Reply> {
+    #[derive(Deserialize)]
+    struct Body {
+        text: String,
+    }
+    let body: Body = cx.json()?;
+    cx.db()
+        .execute("INSERT INTO capable_runs (label) VALUES ('before')", &[])?;
+    let (tags, completion) = cx.ask_for::<Tags>(
+        Prompt::new("ai.tag")
+            .system("You tag support messages.")
+            .user(&body.text)
+            .max_tokens(200)
+            .temperature(0.0),
+    )?;
+    let joined = mobieus_sdk::json::to_string(&tags.tags)?;
+    cx.db().execute(
+        "INSERT INTO capable_tagged (text, tags) VALUES (?1, ?2)",
+        &[&body.text, &joined],
+    )?;
+    Reply::created(&json!({
+        "tags": tags.tags,
+        "model": completion.model,
+        "usage": { "input_tokens": completion.input_tokens, "output_tokens": completion.output_tokens },
+    }))
+}
+
+/// A read call that asks, in plain text.
+fn ai_summary(cx: &mut Ctx) -> Result<Reply> {
+    let text = cx
+        .query("text")
+        .ok_or_else(|| Error::validation("text", "required"))?;
+    let answer = cx.ask(Prompt::new("ai.summary").user(&format!("Summarise: {text}")))?;
+    Reply::ok(&json!({ "summary": answer.text, "model": answer.model }))
+}
+
+/// What the tag route left: its rows, and how many runs wrote before asking and stayed.
+fn ai_tagged(cx: &mut Ctx) -> Result<Reply> {
+    let tagged = cx.db().query("SELECT text, tags FROM capable_tagged ORDER BY id", &[])?;
+    let runs = cx
+        .db()
+        .query_one("SELECT COUNT(*) AS n FROM capable_runs", &[])?
+        .map_or(Ok(0), |r| r.get::<i64>("n"))?;
+    let mut rows = vec![];
+    for row in tagged {
+        rows.push(json!({ "text": row.get::<String>("text")?, "tags": row.get::<String>("tags")? }));
+    }
+    Reply::ok(&json!({ "tagged": rows, "runs_kept": runs }))
+}

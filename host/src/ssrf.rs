@@ -1,12 +1,13 @@
-//! The SSRF guard, run when an endpoint is registered and again at every delivery.
+//! The SSRF guard on every outbound request the host makes for a tenant: webhook deliveries
+//! (checked at registration and again at every delivery) and AI provider calls.
 //!
-//! - The URL: https only (http with `--webhook-allow-http`), no credentials in it, port 80, 443
+//! - The URL: https only (http with `--webhook-allow-http`, `--ai-allow-http`), no credentials in it, port 80, 443
 //!   or 1024–65535, no metadata host names or `*.internal`. `url` parsing normalises the odd
 //!   spellings of IPv4 (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1` are all 127.0.0.1).
 //! - Every address: refused if loopback, private (RFC 1918), link-local, CGNAT, `0.0.0.0/8`,
 //!   multicast, broadcast, reserved or documentation ranges, IPv6 loopback/ULA/link-local, or an
 //!   IPv6 form that embeds a refused IPv4 (mapped, compatible, NAT64, 6to4); unless it falls in a
-//!   `--webhook-allow-cidr` range (development and tests only).
+//!   `--webhook-allow-cidr` (or `--ai-allow-cidr`) range: development, tests, a local model server.
 //! - Names are resolved once per connection by [`Guard`], which is the HTTP client's resolver:
 //!   every address must pass, and the client connects only to the addresses that passed. There is
 //!   no second lookup, so no DNS-rebinding window. Redirects are never followed.
@@ -44,10 +45,7 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Invalid(why) => write!(f, "not a valid URL: {why}"),
-            Refusal::Scheme(s) => write!(
-                f,
-                "scheme `{s}` is not allowed: webhook URLs must use https"
-            ),
+            Refusal::Scheme(s) => write!(f, "scheme `{s}` is not allowed: URLs must use https"),
             Refusal::Credentials => write!(f, "URLs with a user name or password are not allowed"),
             Refusal::Port(p) => write!(f, "port {p} is not allowed: use 443, 80 or 1024-65535"),
             Refusal::Name(host) => write!(f, "host `{host}` is an internal or metadata name"),
