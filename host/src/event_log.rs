@@ -31,6 +31,11 @@ pub const USER_LEFT: &str = "user.left";
 pub const POST_CREATED: &str = "post.created";
 pub const POST_UPDATED: &str = "post.updated";
 pub const FILE_UPLOADED: &str = "file.uploaded";
+pub const GROUP_CREATED: &str = "group.created";
+pub const GROUP_UPDATED: &str = "group.updated";
+pub const GROUP_DELETED: &str = "group.deleted";
+pub const GROUP_MEMBER_ADDED: &str = "group.member_added";
+pub const GROUP_MEMBER_REMOVED: &str = "group.member_removed";
 
 /// Event types the host itself emits.
 pub const HOST_TYPES: &[&str] = &[
@@ -39,6 +44,11 @@ pub const HOST_TYPES: &[&str] = &[
     POST_CREATED,
     POST_UPDATED,
     FILE_UPLOADED,
+    GROUP_CREATED,
+    GROUP_UPDATED,
+    GROUP_DELETED,
+    GROUP_MEMBER_ADDED,
+    GROUP_MEMBER_REMOVED,
 ];
 
 /// Appends an event in the caller's transaction, and queues its webhook deliveries there too.

@@ -61,6 +61,7 @@ pub fn host_api(state: &AppState) -> (Router<AppState>, Value) {
         .merge(api::events::router())
         .merge(api::files::router(state))
         .merge(api::webhooks::router())
+        .merge(api::groups::router())
         .merge(api::ai::router())
         .split_for_parts();
     (routes, openapi::finish_host(doc))

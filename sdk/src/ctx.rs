@@ -304,6 +304,23 @@ impl Ctx {
         Ok(users::get_many(ids)?)
     }
 
+    /// Every member (user id) of a host group, in id order; `None` if there is no such group.
+    /// Read a page at a time (1000 ids) from the host.
+    pub fn group_members(&self, group_id: &str) -> Result<Option<Vec<String>>> {
+        let mut all: Vec<String> = vec![];
+        loop {
+            let Some(page) = users::group_members(group_id, all.last().map(String::as_str), 1000)?
+            else {
+                return Ok(None);
+            };
+            let done = page.len() < 1000;
+            all.extend(page);
+            if done {
+                return Ok(Some(all));
+            }
+        }
+    }
+
     /// Sets the timer `key` to fire at `at_ms` (replacing one of the same key), in the request's
     /// transaction; [`crate::Plugin::on_timer`] gets `payload` back. Needs [`crate::Capability::Timers`].
     pub fn set_timer<T: Serialize>(&self, key: &str, at_ms: i64, payload: &T) -> Result<()> {

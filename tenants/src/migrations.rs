@@ -71,6 +71,12 @@ pub const DATA: &[Migration] = &[
         name: "ai",
         sql: include_str!("../migrations/data/0009_ai.sql"),
     },
+    Migration {
+        set: "data",
+        version: 10,
+        name: "groups",
+        sql: include_str!("../migrations/data/0010_groups.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

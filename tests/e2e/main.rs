@@ -12,6 +12,7 @@ mod cli;
 mod conventions;
 mod durability;
 mod files;
+mod groups;
 mod idempotency;
 mod limits;
 mod liveness;

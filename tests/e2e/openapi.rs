@@ -232,6 +232,26 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("patch", "/api/v1/posts/{id}", Some(json!({"title": null}))),
         ("get", "/api/v1/events", None),
         ("get", "/api/v1/ai/usage", None),
+        (
+            "post",
+            "/api/v1/groups",
+            Some(json!({"display_name": "Walkers"})),
+        ),
+        ("get", "/api/v1/groups", None),
+        ("get", "/api/v1/groups/{id}", None),
+        (
+            "patch",
+            "/api/v1/groups/{id}",
+            Some(json!({"description": "We walk."})),
+        ),
+        (
+            "post",
+            "/api/v1/groups/{id}/members",
+            Some(json!({"user_id": "{user}"})),
+        ),
+        ("get", "/api/v1/groups/{id}/members", None),
+        ("delete", "/api/v1/groups/{id}/members/{user_id}", None),
+        ("delete", "/api/v1/groups/{id}", None),
         ("post", "/api/v1/files", None),
         ("get", "/api/v1/files", None),
         ("get", "/api/v1/files/{id}", None),
@@ -340,7 +360,7 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},ai:read,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
+        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
     );
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);
@@ -358,6 +378,9 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         let mut path = template.replace("{id}", last.get(resource).map_or("none", |s| s));
         if let Some(d) = ids.get("delivery") {
             path = path.replace("{delivery_id}", d);
+        }
+        if let Some(u) = ids.get("user") {
+            path = path.replace("{user_id}", u);
         }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let r = if id == "uploadFile" {

@@ -6,6 +6,7 @@
 pub mod ai;
 pub mod events;
 pub mod files;
+pub mod groups;
 pub mod posts;
 pub mod users;
 pub mod webhooks;
@@ -21,6 +22,13 @@ use tenants::db::Write;
 
 use crate::error::{ApiError, Result};
 use crate::http::context::Ctx;
+
+/// What a `DELETE` answers: the id, gone.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
 
 /// Runs a read on the key's data file, off the async executor.
 pub async fn read<T: Send + 'static>(

@@ -15,7 +15,7 @@ use rusqlite::types::Value as SqlValue;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::api::{self, ApiPath};
+use crate::api::{self, ApiPath, Deleted};
 use crate::error::{ApiError, Result};
 use crate::event_log;
 use crate::http::context::Ctx;
@@ -88,12 +88,6 @@ struct WithSecret {
     endpoint: Endpoint,
     /// `whsec_…`: verify each delivery's signature with it. Shown this once.
     secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct Deleted {
-    id: String,
-    deleted: bool,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -31,6 +31,14 @@ pub const CORE: &[Scope] = &[
     ),
     s("files:write", "Upload files."),
     s(
+        "groups:read",
+        "Read /api/v1/groups, a group and its members.",
+    ),
+    s(
+        "groups:write",
+        "Create, rename and delete groups; add and remove members.",
+    ),
+    s(
         "ai:read",
         "Read the tenant's AI usage and budget (/api/v1/ai/usage).",
     ),

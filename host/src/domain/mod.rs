@@ -3,6 +3,7 @@
 //! them is called from here. Each function takes the connection or write it works in, so it runs
 //! in the caller's transaction (and its event commits with it).
 
+pub mod groups;
 pub mod posts;
 pub mod users;
 pub mod validate;

@@ -69,6 +69,8 @@ pub struct ErrorBody {
         (name = "Events", description = "The append-only event log: every change, in order."),
         (name = "Files", description = "Uploads, scanned before anyone can download them."),
         (name = "Webhooks", description = "Signed, retried deliveries of events to your endpoints."),
+        (name = "Groups", description = "Groups of users: made here or provisioned by SCIM, read by plugins."),
+        (name = "AI", description = "The community's AI usage on its own provider and key."),
     )
 )]
 struct Host;

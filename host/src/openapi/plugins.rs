@@ -60,6 +60,15 @@ fn host_event_description(kind: &str) -> &'static str {
         crate::event_log::POST_CREATED => "A post was created; `data.post`.",
         crate::event_log::POST_UPDATED => "A post was updated; `data.post`.",
         crate::event_log::FILE_UPLOADED => "An upload passed its scan; `data.file`.",
+        crate::event_log::GROUP_CREATED => "A group was created; `data.group`.",
+        crate::event_log::GROUP_UPDATED => "A group was renamed or described; `data.group`.",
+        crate::event_log::GROUP_DELETED => "A group was deleted; `data.group`.",
+        crate::event_log::GROUP_MEMBER_ADDED => {
+            "A user joined a group; `data.group_id`, `data.user_id`."
+        }
+        crate::event_log::GROUP_MEMBER_REMOVED => {
+            "A user was removed from a group; `data.group_id`, `data.user_id`."
+        }
         _ => "",
     }
 }

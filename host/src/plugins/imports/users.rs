@@ -1,5 +1,6 @@
-//! `users`: the host's users, read only.
+//! `users`: the host's users and groups, read only.
 
+use crate::domain::groups;
 use crate::domain::users as host;
 use crate::plugins::bindings::types::Error;
 use crate::plugins::bindings::users;
@@ -7,6 +8,8 @@ use crate::plugins::state::PluginState;
 
 /// The most ids one `get-many` may ask for.
 const MAX_IDS: usize = 100;
+/// The most member ids one `group-members` page may hold.
+const MAX_MEMBERS: u32 = 1000;
 
 fn to_wit(u: host::User) -> users::User {
     users::User {
@@ -38,5 +41,19 @@ impl users::Host for PluginState {
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         Ok(found.into_iter().flatten().map(to_wit).collect())
+    }
+
+    fn group_members(
+        &mut self,
+        group_id: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, Error> {
+        if !(1..=MAX_MEMBERS).contains(&limit) {
+            return Err(Error::Invalid(format!(
+                "limit {limit}: 1 to {MAX_MEMBERS} members a page"
+            )));
+        }
+        self.as_host(|conn| groups::member_ids(conn, &group_id, after.as_deref(), limit))
     }
 }

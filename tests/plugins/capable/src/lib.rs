@@ -78,12 +78,17 @@ impl Plugin for Capable {
             .route(Route::post("/api/v1/capable/ai/tag", "capable:use", ai_tag).ai_errors())
             .route(Route::get("/api/v1/capable/ai/summary", "capable:use", ai_summary).ai_errors())
             .route(Route::get("/api/v1/capable/ai/tagged", "capable:use", ai_tagged))
+            .route(r(Route::get("/api/v1/capable/groups/{id}", "capable:use", group_members)))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
-        let payload: String = serde_json_str(&timer.payload);
+        let mut payload: String = serde_json_str(&timer.payload);
         if payload == "fail" {
             return Err("asked to fail".into());
+        }
+        // A reaction reads the tenant's flags too.
+        if payload == "flag" {
+            payload = format!("flag:{}", if cx.flag("ai.summary") { "on" } else { "off" });
         }
         let fired = || -> Result<()> {
             cx.db().execute(
@@ -362,4 +367,13 @@ fn ai_tagged(cx: &mut Ctx) -> Result<Reply> {
         rows.push(json!({ "text": row.get::<String>("text")?, "tags": row.get::<String>("tags")? }));
     }
     Reply::ok(&json!({ "tagged": rows, "runs_kept": runs }))
+}
+
+/// A host group's members, as the users capability reads them.
+fn group_members(cx: &mut Ctx) -> Result<Reply> {
+    let id = cx.param("id")?;
+    let members = cx
+        .group_members(&id)?
+        .ok_or_else(|| Error::not_found("group"))?;
+    Reply::ok(&json!({ "members": members }))
 }
