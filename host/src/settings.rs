@@ -45,6 +45,16 @@ impl TenantSettings {
             .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES)
     }
 
+    /// The settings of plugin `name` (`plugin.<name>.<key>`), by key: what `config.get` and
+    /// `config.flag` read.
+    pub fn of_plugin(&self, name: &str) -> std::collections::HashMap<String, String> {
+        let prefix = format!("plugin.{name}.");
+        self.plugin_settings
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())))
+            .collect()
+    }
+
     /// Whether the tenant has plugin `name` on: its own switch, else the plugin's default.
     pub fn plugin_on(&self, name: &str, default_on: bool) -> bool {
         self.plugins_enabled

@@ -109,6 +109,25 @@ async fn fired(client: &Client) -> Vec<Value> {
 }
 
 #[tokio::test]
+async fn on_timer_reads_the_tenants_flags_for_the_plugin() {
+    let (server, acme, _) = capable_server().await;
+    server.cli_ok(&["plugin", "flag", "--tenant", "acme", "capable", "ai.summary", "on"]);
+    let r = acme
+        .post(
+            "/api/v1/capable/timers",
+            json!({ "key": "flagged", "in_ms": 0, "payload": "flag" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let got = eventually(Duration::from_secs(10), async || {
+        let got = fired(&acme).await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got[0]["payload"], "flag:on");
+}
+
+#[tokio::test]
 async fn timers_fire_once_due_survive_a_restart_and_can_be_replaced_or_cancelled() {
     let (mut server, acme, key) = capable_server().await;
     let set = |key: &'static str, in_ms: i64, payload: &'static str| {

@@ -343,17 +343,7 @@ fn wit_request(
 fn tenant_view(auth: &Authenticated, plugin: &LoadedPlugin) -> Option<HashMap<String, String>> {
     let name = &plugin.manifest.name;
     let on = auth.settings.plugin_on(name, plugin.enabled_by_default());
-    if !on {
-        return None;
-    }
-    let prefix = format!("plugin.{name}.");
-    Some(
-        auth.settings
-            .plugin_settings
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_owned(), v.clone())))
-            .collect(),
-    )
+    on.then(|| auth.settings.of_plugin(name))
 }
 
 struct Invocation {

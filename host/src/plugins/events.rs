@@ -151,7 +151,7 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
     let found =
         tokio::task::spawn_blocking(move || enabled_subscribers(&blocking, &target, subscribers))
             .await;
-    let (db, blobs, plugins) = match found {
+    let (db, blobs, plugins, settings) = match found {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => return None,
         Ok(Err(e)) => {
@@ -180,8 +180,9 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
             let mut more = true;
             for _ in 0..TURN {
                 let (p, s, b) = (plugin.clone(), state.clone(), blobs.clone());
+                let settings = Arc::new(settings.of_plugin(name));
                 // Alone, as a route's write is (see `dispatch`).
-                match db.write_alone(move |w| step(w, &s, &p, b)).await {
+                match db.write_alone(move |w| step(w, &s, &p, b, settings)).await {
                     Ok(Step::Handled) => backoff.succeeded(id, name),
                     Ok(Step::Idle) => {
                         more = false;
@@ -209,7 +210,12 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
     retry
 }
 
-type Found = Option<(Arc<tenants::TenantDb>, Blobs, Vec<Arc<LoadedPlugin>>)>;
+type Found = Option<(
+    Arc<tenants::TenantDb>,
+    Blobs,
+    Vec<Arc<LoadedPlugin>>,
+    Arc<crate::settings::TenantSettings>,
+)>;
 
 /// The subscribers the tenant has on, the file and its uploads.
 fn enabled_subscribers(
@@ -227,7 +233,12 @@ fn enabled_subscribers(
         .filter(|p| settings.plugin_on(&p.manifest.name, p.enabled_by_default()))
         .collect();
     let blobs = Blobs::of(&state.store, &tenant, id.env);
-    Ok(Some((state.store.db(&tenant, id.env)?, blobs, on)))
+    Ok(Some((
+        state.store.db(&tenant, id.env)?,
+        blobs,
+        on,
+        Arc::new(settings),
+    )))
 }
 
 enum Step {
@@ -243,6 +254,7 @@ fn step(
     state: &Drainer,
     plugin: &LoadedPlugin,
     blobs: Blobs,
+    settings: Arc<HashMap<String, String>>,
 ) -> std::result::Result<Step, ApiError> {
     let name = &plugin.manifest.name;
     let cursor: Option<(String, u32)> = w
@@ -287,6 +299,7 @@ fn step(
         request_id: format!("on-event {}", event.id),
         emits: Emits::reaction(limits, depth),
         blobs: Some(blobs),
+        settings,
     };
     let outcome = reaction::run(w, &state.plugins, plugin, reaction, |runtime, pre, call| {
         runtime.on_event(pre, call, &wit_event)

@@ -17,6 +17,8 @@ pub struct Reaction {
     pub emits: Emits,
     /// The tenant file's uploads, for the `files` capability.
     pub blobs: Option<Blobs>,
+    /// The tenant's settings and flags for the plugin, for `config`.
+    pub settings: std::sync::Arc<std::collections::HashMap<String, String>>,
 }
 
 /// Runs `react` for `plugin`. `Ok(Err(why))` when the plugin failed (nothing of it is kept);
@@ -40,7 +42,7 @@ pub fn run(
             declared_events: plugin.events.clone(),
             tx: Tx::Write((w as *mut Write<'_>).cast::<Write<'static>>()),
             rules: Some(sandbox.rules()),
-            settings: Default::default(),
+            settings: reaction.settings,
             request_id: reaction.request_id,
             emits: reaction.emits,
             blobs: reaction.blobs,

@@ -13,7 +13,6 @@
 //! declares `timers` first writes to it, and when the worker first looks at it (a reaction's
 //! timer), so the worker finds it again after a restart.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -28,6 +27,7 @@ use crate::plugins::reaction::{self, Reaction};
 use crate::plugins::registry::Plugins;
 use crate::plugins::state::Emits;
 use crate::schedule::{self, Due};
+use crate::settings::TenantSettings;
 
 /// Raised by a write that set a timer.
 pub const SIGNAL: &str = "plugin_timers";
@@ -110,7 +110,7 @@ enum Step {
 async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
     let (blocking, target) = (state.clone(), id.clone());
     let found = tokio::task::spawn_blocking(move || open(&blocking, &target)).await;
-    let (db, blobs, enabled) = match found {
+    let (db, blobs, settings) = match found {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => return None,
         Ok(Err(e)) => {
@@ -122,9 +122,8 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
             return Some(schedule::now_ms() + 5_000);
         }
     };
-    let enabled = Arc::new(enabled);
     for _ in 0..TURN {
-        let (s, b, e) = (state.clone(), blobs.clone(), enabled.clone());
+        let (s, b, e) = (state.clone(), blobs.clone(), settings.clone());
         // Alone, as a route's write is: a write past the plugin quota abandons the transaction.
         match db.write_alone(move |w| step(w, &s.plugins, &b, &e)).await {
             Ok(Step::Fired) => {}
@@ -138,9 +137,9 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
     Some(0)
 }
 
-type Opened = Option<(Arc<tenants::TenantDb>, Blobs, HashSet<String>)>;
+type Opened = Option<(Arc<tenants::TenantDb>, Blobs, Arc<TenantSettings>)>;
 
-/// The file, its uploads, and the plugins the tenant has on.
+/// The file, its uploads, and the tenant's settings (which plugins it has on, and theirs).
 fn open(state: &TimerWorker, id: &DbId) -> Result<Opened, ApiError> {
     let Some(tenant) = state.store.registry().get_by_id(&id.tenant_id)? else {
         return Ok(None);
@@ -148,16 +147,12 @@ fn open(state: &TimerWorker, id: &DbId) -> Result<Opened, ApiError> {
     state.due.mark(&state.store, id)?;
     let live = state.store.db(&tenant, Env::Live)?;
     let settings = live.read(|conn| Ok::<_, ApiError>(crate::settings::load(conn)?))?;
-    let enabled = state
-        .plugins
-        .current()
-        .plugins
-        .iter()
-        .filter(|p| settings.plugin_on(&p.manifest.name, p.enabled_by_default()))
-        .map(|p| p.manifest.name.clone())
-        .collect();
     let blobs = Blobs::of(&state.store, &tenant, id.env);
-    Ok(Some((state.store.db(&tenant, id.env)?, blobs, enabled)))
+    Ok(Some((
+        state.store.db(&tenant, id.env)?,
+        blobs,
+        Arc::new(settings),
+    )))
 }
 
 /// Fires the earliest due timer of the file, in one writer job.
@@ -165,7 +160,7 @@ fn step(
     w: &mut Write<'_>,
     plugins: &Plugins,
     blobs: &Blobs,
-    enabled: &HashSet<String>,
+    settings: &TenantSettings,
 ) -> Result<Step, ApiError> {
     let now = schedule::now_ms();
     let next: Option<(String, String, i64, String, u32)> = w
@@ -183,7 +178,7 @@ fn step(
     let set = plugins.current();
     let plugin = set
         .get(&name)
-        .filter(|p| enabled.contains(&p.manifest.name))
+        .filter(|p| settings.plugin_on(&p.manifest.name, p.enabled_by_default()))
         .filter(|p| p.manifest.capabilities.contains(Capability::Timers));
     let Some(plugin) = plugin else {
         // Off, gone, or no longer declaring timers: kept for when it is back.
@@ -204,6 +199,7 @@ fn step(
         request_id: format!("on-timer {name}/{key}"),
         emits: Emits::reaction(&plugins.runtime.limits, 0),
         blobs: Some(blobs.clone()),
+        settings: Arc::new(settings.of_plugin(&name)),
     };
     let outcome = reaction::run(w, plugins, plugin, reaction, |runtime, pre, call| {
         runtime.on_timer(pre, call, &timer)
