@@ -111,7 +111,15 @@ async fn fired(client: &Client) -> Vec<Value> {
 #[tokio::test]
 async fn on_timer_reads_the_tenants_flags_for_the_plugin() {
     let (server, acme, _) = capable_server().await;
-    server.cli_ok(&["plugin", "flag", "--tenant", "acme", "capable", "ai.summary", "on"]);
+    server.cli_ok(&[
+        "plugin",
+        "flag",
+        "--tenant",
+        "acme",
+        "capable",
+        "ai.summary",
+        "on",
+    ]);
     let r = acme
         .post(
             "/api/v1/capable/timers",

@@ -78,11 +78,7 @@ impl AiArgs {
         }
         config.policy.allow_http = self.ai_allow_http;
         config.policy.allow_cidrs = self.ai_allow_cidr.clone();
-        for path in &self.ai_ca_file {
-            config.extra_roots.push(std::fs::read(path).map_err(|e| {
-                super::common::user_error(format!("--ai-ca-file {}: {e}", path.display()))
-            })?);
-        }
+        config.extra_roots = read_pems("--ai-ca-file", &self.ai_ca_file)?;
         if config.policy.allow_http {
             tracing::warn!("ai: plain-http provider URLs allowed");
         }
@@ -131,11 +127,7 @@ impl MailArgs {
         if let Some(Waits(retry)) = &self.mail_retry_schedule {
             config.retry = retry.clone();
         }
-        for path in &self.smtp_ca_file {
-            config.extra_roots.push(std::fs::read(path).map_err(|e| {
-                super::common::user_error(format!("--smtp-ca-file {}: {e}", path.display()))
-            })?);
-        }
+        config.extra_roots = read_pems("--smtp-ca-file", &self.smtp_ca_file)?;
         Ok(config)
     }
 }
@@ -175,6 +167,17 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     Ok(Schedule(schedule))
 }
 
+/// The PEM files an operator named with `flag`, read whole.
+fn read_pems(flag: &str, paths: &[std::path::PathBuf]) -> CliResult<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::read(path)
+                .map_err(|e| super::common::user_error(format!("{flag} {}: {e}", path.display())))
+        })
+        .collect()
+}
+
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     s.parse()
         .map_err(|_| format!("`{s}` is not a CIDR range like 127.0.0.0/8"))
@@ -194,11 +197,7 @@ impl WebhookArgs {
         }
         config.policy.allow_http = self.webhook_allow_http;
         config.policy.allow_cidrs = self.webhook_allow_cidr.clone();
-        for path in &self.webhook_ca_file {
-            config.extra_roots.push(std::fs::read(path).map_err(|e| {
-                super::common::user_error(format!("--webhook-ca-file {}: {e}", path.display()))
-            })?);
-        }
+        config.extra_roots = read_pems("--webhook-ca-file", &self.webhook_ca_file)?;
         Ok(config)
     }
 }
