@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::mobieus::plugin::ai;
+use crate::host::ai;
 use crate::{Ctx, Error, Result, Route};
 
 /// A question: `Prompt::new("ai.summary").system("…").user("…").max_tokens(400)`, and

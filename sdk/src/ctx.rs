@@ -1,9 +1,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::mobieus::plugin::{
-    clock, config, events, files, log, mail, random, surfaces, timers, types as wit, users,
-};
+use crate::bindings::mobieus::plugin::types as wit;
+use crate::host::{clock, config, events, files, log, mail, random, surfaces, timers, users};
 use crate::{Db, Error, Result};
 
 /// Who called.

@@ -1,6 +1,6 @@
 use std::rc::Rc;
 
-use crate::bindings::mobieus::plugin::db as host;
+use crate::host::db as host;
 use crate::{Error, Result};
 
 /// A SQL value.

@@ -45,10 +45,13 @@ mod ctx;
 mod db;
 mod error;
 mod extract;
+mod host;
 mod manifest;
 mod paging;
 mod router;
 mod rows;
+#[cfg(not(target_family = "wasm"))]
+pub mod testing;
 
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
