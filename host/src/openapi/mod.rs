@@ -109,13 +109,43 @@ fn finish_operations(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
+    let mut pages = serde_json::Map::new();
     for (path, item) in paths.iter_mut() {
         let has_path_params = path.contains('{');
         for method in METHODS {
             if let Some(op) = item.get_mut(*method) {
                 finish_operation(op, method, has_path_params);
+                name_page(op, &mut pages);
             }
         }
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(pages);
+    }
+}
+
+/// A list's page of `Post`s as the component `PostPage`, so a generated client names it so
+/// (not `ListPostsResponse200`), as the plugins' pages are.
+fn name_page(op: &mut Value, pages: &mut serde_json::Map<String, Value>) {
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    for (status, response) in responses.iter_mut() {
+        let Some(schema) = response
+            .pointer_mut("/content/application~1json/schema")
+            .filter(|_| status.starts_with('2'))
+        else {
+            continue;
+        };
+        let item = schema
+            .pointer("/properties/data/items/$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/schemas/"));
+        let Some(name) = item.map(|item| format!("{item}Page")) else {
+            continue;
+        };
+        pages.insert(name.clone(), schema.take());
+        *schema = json!({ "$ref": format!("#/components/schemas/{name}") });
     }
 }
 

@@ -142,6 +142,7 @@ fn merge(doc: &mut Value, plugin: &LoadedPlugin) {
         }
         if let Some(schema) = response {
             let name = route_doc.and_then(|d| d.response_name.as_deref());
+            let schema = name_items(doc, &manifest.name, name, schema);
             let schema = component(doc, &manifest.name, name, schema);
             op["responses"][&success]["content"] =
                 json!({ "application/json": { "schema": schema } });
@@ -233,6 +234,24 @@ fn component(doc: &mut Value, plugin: &str, name: Option<&str>, schema: Value) -
         return json!({ "$ref": format!("#/components/schemas/{candidate}") });
     }
     unreachable!("the candidates never end")
+}
+
+/// A page named `ReportPage` holds `Report`s: its items become that component (the same one a
+/// single report's answer names, when they are the same schema), so a generated client reads
+/// `Report`, not `ReportPageDataItem`.
+fn name_items(doc: &mut Value, plugin: &str, page: Option<&str>, mut schema: Value) -> Value {
+    let Some(item) = page
+        .and_then(|p| p.strip_suffix("Page"))
+        .filter(|i| !i.is_empty())
+    else {
+        return schema;
+    };
+    if let Some(items) = schema.pointer_mut("/properties/data/items")
+        && items.get("$ref").is_none()
+    {
+        *items = component(doc, plugin, Some(item), items.take());
+    }
+    schema
 }
 
 /// `market_plus` → `MarketPlus`.
