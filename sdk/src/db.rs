@@ -19,12 +19,10 @@ impl Db {
 
     /// Runs a query with bound parameters.
     pub fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Row>> {
-        // The lean path: the rows cross into the guest as one buffer.
-        let packed = host::query_packed(sql, &to_values(params))?;
-        let (columns, rows) = crate::packed::rows(&packed)
-            .ok_or_else(|| Error::internal("the host sent rows the SDK cannot read"))?;
-        let columns = Rc::new(columns);
+        let rows = host::query(sql, &to_values(params))?;
+        let columns = Rc::new(rows.columns);
         Ok(rows
+            .rows
             .into_iter()
             .map(|values| Row {
                 columns: columns.clone(),

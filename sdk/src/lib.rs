@@ -47,7 +47,6 @@ mod error;
 mod extract;
 mod host;
 mod manifest;
-mod packed;
 mod paging;
 mod router;
 mod rows;
@@ -136,14 +135,6 @@ pub mod __private {
         P::router().dispatch(request)
     }
 
-    /// The lean path: the request as one buffer (contract 1.1).
-    pub fn handle_packed<P: Plugin>(request: Vec<u8>) -> wit::Response {
-        match crate::packed::request(&request) {
-            Some(request) => P::router().dispatch(request),
-            None => Error::internal("the host sent a request the SDK cannot read").into_response(),
-        }
-    }
-
     pub fn on_event<P: Plugin>(event: wit::Event) -> std::result::Result<(), String> {
         let event = Event::from(event);
         P::on_event(&mut Ctx::for_event(), &event)
@@ -173,9 +164,6 @@ macro_rules! export {
             }
             fn on_timer(timer: $crate::bindings::mobieus::plugin::types::Timer) -> ::core::result::Result<(), ::std::string::String> {
                 $crate::__private::on_timer::<$plugin>(timer)
-            }
-            fn handle_packed(request: ::std::vec::Vec<u8>) -> $crate::bindings::mobieus::plugin::types::Response {
-                $crate::__private::handle_packed::<$plugin>(request)
             }
         }
         $crate::bindings::export_plugin!(__MobieusExport with_types_in $crate::bindings);

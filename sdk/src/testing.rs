@@ -547,43 +547,6 @@ pub mod fake {
             })
         }
 
-        /// `query`, packed as the host packs it (the layout in the contract).
-        pub fn query_packed(sql: &str, params: &[SqlValue]) -> Result<Vec<u8>, Error> {
-            let rows = query(sql, params)?;
-            let mut b = vec![];
-            let bytes = |b: &mut Vec<u8>, s: &[u8]| {
-                b.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                b.extend_from_slice(s);
-            };
-            b.extend_from_slice(&(rows.columns.len() as u32).to_le_bytes());
-            for c in &rows.columns {
-                bytes(&mut b, c.as_bytes());
-            }
-            b.extend_from_slice(&(rows.rows.len() as u32).to_le_bytes());
-            for v in rows.rows.iter().flatten() {
-                match v {
-                    SqlValue::Null => b.push(0),
-                    SqlValue::Integer(i) => {
-                        b.push(1);
-                        b.extend_from_slice(&i.to_le_bytes());
-                    }
-                    SqlValue::Real(r) => {
-                        b.push(2);
-                        b.extend_from_slice(&r.to_le_bytes());
-                    }
-                    SqlValue::Text(t) => {
-                        b.push(3);
-                        bytes(&mut b, t.as_bytes());
-                    }
-                    SqlValue::Blob(x) => {
-                        b.push(4);
-                        bytes(&mut b, x);
-                    }
-                }
-            }
-            Ok(b)
-        }
-
         pub fn query(sql: &str, params: &[SqlValue]) -> Result<Rows, Error> {
             with(|f| {
                 let mut stmt = f.db.prepare(sql).map_err(failed)?;

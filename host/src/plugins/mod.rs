@@ -6,8 +6,7 @@
 //! - [`tables`]: which tables a plugin owns, for the manifest check and the sandbox alike.
 //! - [`read_pool`]: the threads plugin GETs run on, a share per plugin.
 //! - [`cursors`]: plugin list cursors, sealed by the host like its own.
-//! - [`headers`]: which request and answer headers cross the sandbox; [`packed`]: 1.1's lean
-//!   path, a request and query rows each crossing as one buffer.
+//! - [`headers`]: which request and answer headers cross the sandbox.
 //! - [`bindings`]: the contract, one module per version kept in `wit/`; [`capabilities`]: what a
 //!   plugin declares beyond 1.0, and is refused when it did not.
 //! - [`asks`]: questions for the AI provider, answered outside the call, which then runs again.
@@ -24,7 +23,6 @@ pub mod imports;
 pub mod limits;
 pub mod manifest;
 pub mod migrate;
-pub mod packed;
 pub mod reaction;
 pub mod read_pool;
 pub mod registry;

@@ -207,10 +207,9 @@ impl Runtime {
             Pre::V1_0(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|p| p.call_handle(&mut store, request)),
-            // The lean path: the request crosses as one buffer.
-            Pre::V1_1(pre) => pre.instantiate(&mut store).and_then(|p| {
-                p.call_handle_packed(&mut store, &crate::plugins::packed::request(request))
-            }),
+            Pre::V1_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|p| p.call_handle(&mut store, request)),
         }
         .map_err(classify)?;
         if response.body.len() > self.limits.body {
