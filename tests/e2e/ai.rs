@@ -236,6 +236,19 @@ async fn openai_compatible_answers_are_repaired_once_then_refused() {
     let failed = tag(&acme, "again").await;
     failed.assert_error(502, "ai_provider_error");
     assert!(failed.text.contains("overloaded"), "{}", failed.text);
+    // A refused key: the provider's words (which may quote the key) are not passed on.
+    provider.answer(|_| {
+        Reply::status(401).body(format!(
+            "{{\"error\":{{\"message\":\"Incorrect API key provided: {KEY}\"}}}}"
+        ))
+    });
+    let refused = tag(&acme, "again").await;
+    refused.assert_error(502, "ai_provider_error");
+    assert!(
+        refused.text.contains("refused the tenant's key") && !refused.text.contains(KEY),
+        "{}",
+        refused.text
+    );
     provider.answer(|_| Reply::status(200).body("not json at all"));
     tag(&acme, "again")
         .await
@@ -265,7 +278,7 @@ async fn openai_compatible_answers_are_repaired_once_then_refused() {
             .iter()
             .filter(|o| **o == "ai_provider_error")
             .count(),
-        3,
+        4,
         "{usage}"
     );
 }

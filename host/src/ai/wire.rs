@@ -148,10 +148,21 @@ async fn exchange(
     let response = request.send().await.map_err(sent_error)?;
     let status = response.status();
     let bytes = response.bytes().await.map_err(sent_error)?;
-    if !status.is_success() {
+    if matches!(status.as_u16(), 401 | 403) {
+        // Not the provider's words: some quote part of the key they refused.
         return Err(AiError::Provider(format!(
-            "it answered {status}: {}",
-            error_message(&bytes)
+            "it refused the tenant's key ({status}): set it again with `mobieus ai set`"
+        )));
+    }
+    if !status.is_success() {
+        let message = error_message(&bytes);
+        let message = if key.is_empty() {
+            message
+        } else {
+            message.replace(key, "[key]")
+        };
+        return Err(AiError::Provider(format!(
+            "it answered {status}: {message}"
         )));
     }
     let answer: Value = serde_json::from_slice(&bytes)
