@@ -249,6 +249,15 @@ async fn openai_compatible_answers_are_repaired_once_then_refused() {
         "{}",
         refused.text
     );
+    // A provider that answers too much is cut off, not buffered.
+    provider.answer(|_| Reply::status(200).body("x".repeat(5 << 20)));
+    let huge = tag(&acme, "again").await;
+    huge.assert_error(502, "ai_provider_error");
+    assert!(
+        huge.text.contains("bytes, the most the host reads"),
+        "{}",
+        huge.text
+    );
     provider.answer(|_| Reply::status(200).body("not json at all"));
     tag(&acme, "again")
         .await
@@ -278,7 +287,7 @@ async fn openai_compatible_answers_are_repaired_once_then_refused() {
             .iter()
             .filter(|o| **o == "ai_provider_error")
             .count(),
-        4,
+        5,
         "{usage}"
     );
 }

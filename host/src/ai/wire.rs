@@ -147,7 +147,7 @@ async fn exchange(
     };
     let response = request.send().await.map_err(sent_error)?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(sent_error)?;
+    let bytes = read_capped(response).await?;
     if matches!(status.as_u16(), 401 | 403) {
         // Not the provider's words: some quote part of the key they refused.
         return Err(AiError::Provider(format!(
@@ -171,6 +171,32 @@ async fn exchange(
         Provider::Anthropic => read_anthropic(&answer, question, spend),
         Provider::Openai => read_openai(&answer, spend),
     }
+}
+
+/// The most of a provider's answer the host reads: a completion of 16,384 tokens is well under
+/// it, and a provider (or what an allowed address really is) cannot make the host buffer more.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, AiError> {
+    let too_big = || {
+        AiError::Provider(format!(
+            "its answer is over {MAX_ANSWER_BYTES} bytes, the most the host reads"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(sent_error)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn sent_error(e: reqwest::Error) -> AiError {
