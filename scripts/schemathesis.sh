@@ -9,29 +9,11 @@
 # Needs Schemathesis (pip install schemathesis). .ci/run installs it and runs this after the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/debug/mobieus}
-DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-HOST="acme.localhost:$PORT"
-"$BIN" --data-dir "$DATA" tenant create --plan pro acme >/dev/null
-"$BIN" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-# The tenant's document, once the server answers; and every scope it names.
-SCOPES=$(python3 - "$PORT" "$HOST" "$DATA/openapi.json" <<'PY'
-import json, sys, time, urllib.request
-port, host, path = sys.argv[1:]
-for _ in range(150):
-    try:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/openapi.json", headers={"Host": host})
-        body = urllib.request.urlopen(request, timeout=5).read()
-        break
-    except OSError:
-        time.sleep(0.2)
-else:
-    sys.exit("the server did not answer")
-open(path, "wb").write(body)
-doc = json.loads(body)
+. scripts/serve-tenant.sh "${1:-}"
+# Every scope the document names.
+SCOPES=$(python3 - "$DATA/openapi.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
 ops = [op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)]
 print(",".join(sorted({op["x-required-scope"] for op in ops if "x-required-scope" in op})))
 PY

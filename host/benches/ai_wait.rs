@@ -75,24 +75,11 @@ fn main() {
                 "plugin", "flag", "--tenant", slug, "capable", "ai.tag", "on",
             ],
         );
-        let out = cli(
+        keys.push(common::unlimited_key(
             &data,
-            &[
-                "key",
-                "create",
-                "--tenant",
-                slug,
-                "--env",
-                "live",
-                "--json",
-                "--rate-limit",
-                "1000000000",
-                "--scopes",
-                "users:write,posts:write,capable:use",
-            ],
-        );
-        let key: serde_json::Value = serde_json::from_str(&out).unwrap();
-        keys.push(key["key"].as_str().unwrap().to_owned());
+            slug,
+            "users:write,posts:write,capable:use",
+        ));
     }
     set_provider(&data, &provider.url());
     let host = |slug: &str| format!("{slug}.localhost:{}", addr.port());

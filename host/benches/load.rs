@@ -52,24 +52,11 @@ fn main() {
         &data,
         &["plugin", "enable", "--tenant", "bench", "guestbook"],
     );
-    let out = cli(
+    let key = common::unlimited_key(
         &data,
-        &[
-            "key",
-            "create",
-            "--tenant",
-            "bench",
-            "--env",
-            "live",
-            "--json",
-            "--rate-limit",
-            "1000000000",
-            "--scopes",
-            "events:read,users:read,users:write,posts:read,posts:write,guestbook:read,guestbook:write,listings:read,listings:write",
-        ],
+        "bench",
+        "events:read,users:read,users:write,posts:read,posts:write,guestbook:read,guestbook:write,listings:read,listings:write",
     );
-    let key: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
     let host = format!("bench.localhost:{}", addr.port());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -88,23 +88,11 @@ async fn case(endpoints: u64, total: u64) {
         ],
     );
     cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
-    let key = cli(
+    let key = common::unlimited_key(
         &data,
-        &[
-            "key",
-            "create",
-            "--tenant",
-            "bench",
-            "--env",
-            "live",
-            "--quiet",
-            "--rate-limit",
-            "1000000000",
-            "--scopes",
-            "users:write,posts:write,webhooks:manage,webhooks:read",
-        ],
+        "bench",
+        "users:write,posts:write,webhooks:manage,webhooks:read",
     );
-    let key = key.trim().to_owned();
     let host = format!("bench.localhost:{}", addr.port());
     let receiver = receiver().await;
     let mut ids = vec![];

@@ -62,6 +62,27 @@ pub fn cli(data: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A live key of `tenant` holding `scopes`, with no rate limit to speak of; its plaintext.
+pub fn unlimited_key(data: &str, tenant: &str, scopes: &str) -> String {
+    let key = cli(
+        data,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            tenant,
+            "--env",
+            "live",
+            "--quiet",
+            "--rate-limit",
+            "1000000000",
+            "--scopes",
+            scopes,
+        ],
+    );
+    key.trim().to_owned()
+}
+
 pub async fn request(
     addr: SocketAddr,
     host: &str,
