@@ -114,7 +114,7 @@ fn main() {
         authors
     });
     let post = |author: &str| format!(r#"{{"author_id":"{author}","body":"meanwhile"}}"#);
-    let scenarios: Vec<(&str, Work)> = vec![
+    let scenarios: Vec<(&str, Arc<Work>)> = vec![
         (
             "POST /api/v1/posts (same tenant)",
             Work::post(&bench, &keys[0], "/api/v1/posts", post(&authors[0])),
@@ -242,24 +242,24 @@ struct Work {
 }
 
 impl Work {
-    fn post(host: &str, key: &str, path: &str, body: String) -> Work {
-        Work {
+    fn post(host: &str, key: &str, path: &str, body: String) -> Arc<Work> {
+        Arc::new(Work {
             host: host.to_owned(),
             key: Some(key.to_owned()),
             method: "POST",
             path: path.to_owned(),
             body: Some(Bytes::from(body)),
-        }
+        })
     }
 
-    fn get(host: &str, path: &str) -> Work {
-        Work {
+    fn get(host: &str, path: &str) -> Arc<Work> {
+        Arc::new(Work {
             host: host.to_owned(),
             key: None,
             method: "GET",
             path: path.to_owned(),
             body: None,
-        }
+        })
     }
 }
 
@@ -276,27 +276,15 @@ impl Ran {
 }
 
 /// `connections` keep-alive connections sending `work` back to back for `secs`.
-async fn run(addr: SocketAddr, work: &Work, connections: usize, secs: u64) -> Ran {
+async fn run(addr: SocketAddr, work: &Arc<Work>, connections: usize, secs: u64) -> Ran {
     let (ok, errors) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let work = Arc::new(Work {
-        host: work.host.clone(),
-        key: work.key.clone(),
-        method: work.method,
-        path: work.path.clone(),
-        body: work.body.clone(),
-    });
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
             let (ok, errors, work) = (ok.clone(), errors.clone(), work.clone());
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::connect(addr).await;
                 while Instant::now() < until {
                     let mut b = Request::builder()
                         .method(work.method)

@@ -26,7 +26,6 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 
 #[path = "common/call_overhead.rs"]
 mod call_overhead;
@@ -397,13 +396,7 @@ async fn run(
             tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
                 let (mut ok, mut errors) = (0u64, 0u64);
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::connect(addr).await;
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     let resp = sender.send_request(scenario.request(&host)).await.unwrap();

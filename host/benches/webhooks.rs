@@ -133,12 +133,7 @@ async fn case(endpoints: u64, total: u64) {
         .map(|w| {
             let (host, key, author) = (host.clone(), key.clone(), author.clone());
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut sender = common::connect(addr).await;
                 for i in (w..posts).step_by(writers as usize) {
                     let body = format!(r#"{{"author_id":"{author}","body":"post {i}"}}"#);
                     let req = hyper::Request::post("/api/v1/posts")

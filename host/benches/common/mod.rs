@@ -83,6 +83,17 @@ pub fn unlimited_key(data: &str, tenant: &str, scopes: &str) -> String {
     key.trim().to_owned()
 }
 
+/// A keep-alive HTTP/1 connection to the server (no Nagle delay), its driver spawned.
+pub async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
 pub async fn request(
     addr: SocketAddr,
     host: &str,
@@ -91,11 +102,7 @@ pub async fn request(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> (u16, Bytes) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut sender = connect(addr).await;
     let mut b = Request::builder()
         .method(method)
         .uri(path)

@@ -6,8 +6,6 @@
 //! answers so far ([`Answers`]), where `complete` returns at once. A call asks at most
 //! [`MAX_ASKS`] questions, so it runs at most one time more than that.
 
-use std::sync::Arc;
-
 use crate::ai::{Ai, Answer, Asker, Question};
 use crate::http::context::Authenticated;
 
@@ -59,7 +57,7 @@ impl Answers {
             plugin: plugin.to_owned(),
             request_id: request_id.to_owned(),
         };
-        let answer = ai.answer(Arc::clone(&live), &asker, &question).await;
+        let answer = ai.answer(live, &asker, &question).await;
         self.0.push((question, answer));
         Ok(())
     }
