@@ -45,8 +45,7 @@ impl TenantSettings {
             .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES)
     }
 
-    /// The settings of plugin `name` (`plugin.<name>.<key>`), by key: what `config.get` and
-    /// `config.flag` read.
+    /// The settings the tenant set for plugin `name` (`plugin.<name>.<key>`), by key.
     pub fn of_plugin(&self, name: &str) -> std::collections::HashMap<String, String> {
         let prefix = format!("plugin.{name}.");
         self.plugin_settings
@@ -128,6 +127,11 @@ pub fn normalize(name: &str, value: &str) -> Result<Option<String>, String> {
             NAMES.join(", ")
         )),
     }
+}
+
+/// Where a plugin's setting is stored: `plugin.<plugin>.<name>`.
+pub fn plugin_key(plugin: &str, name: &str) -> String {
+    format!("plugin.{plugin}.{name}")
 }
 
 /// `none` (clear the setting), or a whole number from 1 to `max`; `wanted` says what was expected.

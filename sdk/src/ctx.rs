@@ -283,7 +283,8 @@ impl Ctx {
         log::log(log::Level::Warn, message);
     }
 
-    /// This tenant's setting for this plugin.
+    /// This tenant's setting for this plugin: what the tenant set, else the default the plugin
+    /// declared ([`crate::Manifest::setting`]).
     pub fn config(&self, key: &str) -> Option<String> {
         config::get(key)
     }

@@ -44,6 +44,7 @@ pub struct Manifest {
     flags: Vec<String>,
     subscriptions: Vec<String>,
     capabilities: Vec<Capability>,
+    settings: Vec<wit::SettingDoc>,
 }
 
 impl Manifest {
@@ -59,6 +60,7 @@ impl Manifest {
             flags: vec![],
             subscriptions: vec![],
             capabilities: vec![],
+            settings: vec![],
         }
     }
 
@@ -118,6 +120,26 @@ impl Manifest {
         self
     }
 
+    /// A setting the tenant may give it, read with [`crate::Ctx::config`]: `name` is what the
+    /// plugin asks for and what the tenant sets as `<plugin>.<name>` (`mobieus settings set
+    /// --tenant acme know.review_required off`); `default` answers while the tenant has not set
+    /// it; `allowed` lists the values a tenant may set (empty: any text up to 1000 characters).
+    pub fn setting(
+        mut self,
+        name: &str,
+        description: &str,
+        default: &str,
+        allowed: &[&str],
+    ) -> Manifest {
+        self.settings.push(wit::SettingDoc {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            default_value: default.to_owned(),
+            allowed: allowed.iter().map(|a| (*a).to_owned()).collect(),
+        });
+        self
+    }
+
     /// The host capabilities it uses; any other is refused.
     pub fn uses<const N: usize>(mut self, capabilities: [Capability; N]) -> Manifest {
         self.capabilities.extend(capabilities);
@@ -160,6 +182,7 @@ impl Manifest {
                     }
                 })
                 .collect(),
+            settings: self.settings.clone(),
         }
     }
 

@@ -101,6 +101,7 @@ impl<P: Plugin> Harness<P> {
     /// A fresh host: an empty in-memory database with the host's views (`host_users`,
     /// `host_posts`, `host_files`) and the plugin's migrations applied, in version order.
     pub fn new() -> Self {
+        let declared = P::manifest().extension(&P::router()).settings;
         let manifest = P::manifest().into_wit(&P::router());
         let db = rusqlite::Connection::open_in_memory().expect("an in-memory database");
         db.execute_batch(
@@ -122,7 +123,11 @@ impl<P: Plugin> Harness<P> {
         HOST.with(|h| {
             *h.borrow_mut() = Some(Fake {
                 db,
-                settings: HashMap::new(),
+                // What `config.get` answers before the test sets anything: the declared defaults.
+                settings: declared
+                    .into_iter()
+                    .map(|s| (s.name, s.default_value))
+                    .collect(),
                 users: BTreeMap::new(),
                 groups: HashMap::new(),
                 files: HashMap::new(),

@@ -343,7 +343,7 @@ fn wit_request(
 fn tenant_view(auth: &Authenticated, plugin: &LoadedPlugin) -> Option<HashMap<String, String>> {
     let name = &plugin.manifest.name;
     let on = auth.settings.plugin_on(name, plugin.enabled_by_default());
-    on.then(|| auth.settings.of_plugin(name))
+    on.then(|| plugin.manifest.settings_for(&auth.settings))
 }
 
 struct Invocation {

@@ -180,7 +180,7 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
             let mut more = true;
             for _ in 0..TURN {
                 let (p, s, b) = (plugin.clone(), state.clone(), blobs.clone());
-                let settings = Arc::new(settings.of_plugin(name));
+                let settings = Arc::new(plugin.manifest.settings_for(&settings));
                 // Alone, as a route's write is (see `dispatch`).
                 match db.write_alone(move |w| step(w, &s, &p, b, settings)).await {
                     Ok(Step::Handled) => backoff.succeeded(id, name),

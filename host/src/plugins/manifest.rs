@@ -2,7 +2,7 @@
 //! version, namespaces nobody else claims, routes, scopes and event types inside them, routes that
 //! collide with nothing, migrations in order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -10,6 +10,7 @@ use crate::plugins::bindings::types as wit;
 use crate::plugins::capabilities::Capabilities;
 use crate::plugins::runtime::Described as Component;
 use crate::plugins::{routes, tables};
+use crate::settings;
 
 /// What the host owns: no plugin may claim these namespaces.
 pub const HOST_NAMESPACES: &[&str] = &[
@@ -159,6 +160,33 @@ pub struct Migration {
     pub sql: String,
 }
 
+/// A setting a tenant gives a plugin, stored as `plugin.<plugin>.<name>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingDoc {
+    pub name: String,
+    pub description: String,
+    pub default: String,
+    /// Empty: any text up to [`MAX_SETTING_VALUE`] characters.
+    pub allowed: Vec<String>,
+}
+
+pub const MAX_SETTING_VALUE: usize = 1000;
+const MAX_SETTINGS: usize = 32;
+
+impl SettingDoc {
+    /// Checks a value a tenant wants to set.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if self.allowed.is_empty() {
+            if value.chars().count() > MAX_SETTING_VALUE {
+                return Err(format!("at most {MAX_SETTING_VALUE} characters"));
+            }
+        } else if !self.allowed.iter().any(|a| a == value) {
+            return Err(format!("one of {}", self.allowed.join(", ")));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub name: String,
@@ -172,6 +200,8 @@ pub struct Manifest {
     pub subscriptions: Vec<String>,
     /// Declared in 1.1's manifest extension; none for a 1.0 component.
     pub capabilities: Capabilities,
+    /// The tenant settings it reads (1.1's manifest extension).
+    pub settings: Vec<SettingDoc>,
     /// The contract version the component was built against (`1.0.0`, `1.1.0`).
     pub contract: &'static str,
 }
@@ -182,6 +212,16 @@ impl From<Component> for Manifest {
         manifest.contract = c.contract;
         if let Some(extension) = c.extension {
             manifest.capabilities = extension.capabilities.into_iter().map(Into::into).collect();
+            manifest.settings = extension
+                .settings
+                .into_iter()
+                .map(|s| SettingDoc {
+                    name: s.name,
+                    description: s.description,
+                    default: s.default_value,
+                    allowed: s.allowed,
+                })
+                .collect();
             for doc in extension.routes {
                 if let Some(route) = manifest
                     .routes
@@ -244,9 +284,45 @@ impl From<wit::Manifest> for Manifest {
             feature_flags: m.feature_flags,
             subscriptions: m.subscriptions,
             capabilities: Capabilities::NONE,
+            settings: vec![],
             contract: "1.0.0",
         }
     }
+}
+
+/// Checks a value for a plugin's setting `<plugin>.<name>` against what the plugin declared;
+/// returns where it is stored and the value (`None` for `none`: back to the default).
+pub fn setting_value(
+    plugins: &[&Manifest],
+    name: &str,
+    value: &str,
+) -> Result<(String, Option<String>), String> {
+    let unknown = || {
+        let mut known: Vec<String> = settings::NAMES.iter().map(|n| n.to_string()).collect();
+        for p in plugins {
+            known.extend(p.settings.iter().map(|s| format!("{}.{}", p.name, s.name)));
+        }
+        format!(
+            "unknown setting `{name}`: expected one of {}",
+            known.join(", ")
+        )
+    };
+    let (plugin, key) = name.split_once('.').ok_or_else(unknown)?;
+    let manifest = plugins
+        .iter()
+        .find(|p| p.name == plugin)
+        .ok_or_else(unknown)?;
+    let doc = manifest
+        .settings
+        .iter()
+        .find(|s| s.name == key)
+        .ok_or_else(unknown)?;
+    if value == "none" {
+        return Ok((settings::plugin_key(plugin, key), None));
+    }
+    doc.check(value)
+        .map_err(|why| format!("{name} must be {why}, or `none` (default {})", doc.default))?;
+    Ok((settings::plugin_key(plugin, key), Some(value.to_owned())))
 }
 
 fn word(s: &str) -> bool {
@@ -258,6 +334,16 @@ fn word(s: &str) -> bool {
 }
 
 impl Manifest {
+    /// What `config.get` answers this plugin for a tenant: what the tenant set, over the
+    /// defaults the plugin declared.
+    pub fn settings_for(&self, tenant: &settings::TenantSettings) -> HashMap<String, String> {
+        let defaults = self
+            .settings
+            .iter()
+            .map(|s| (s.name.clone(), s.default.clone()));
+        defaults.chain(tenant.of_plugin(&self.name)).collect()
+    }
+
     pub fn event_types(&self) -> HashSet<String> {
         self.events.iter().map(|e| e.name.clone()).collect()
     }
@@ -399,6 +485,24 @@ impl Manifest {
                 return Err(format!("subscription `{s}` is not an event type"));
             }
         }
+        if self.settings.len() > MAX_SETTINGS {
+            return Err(format!("at most {MAX_SETTINGS} settings"));
+        }
+        let mut names = HashSet::new();
+        for setting in &self.settings {
+            let at = format!("setting `{}`", setting.name);
+            if !word(&setting.name) {
+                return Err(format!(
+                    "{at}: 1-32 of a-z, 0-9 and _, starting with a letter"
+                ));
+            }
+            if !names.insert(&setting.name) {
+                return Err(format!("{at} is declared twice"));
+            }
+            setting
+                .check(&setting.default)
+                .map_err(|why| format!("{at}: its default is not allowed: {why}"))?;
+        }
         Ok(())
     }
 }
@@ -434,6 +538,7 @@ mod tests {
             feature_flags: vec![],
             subscriptions: vec![],
             capabilities: Capabilities::NONE,
+            settings: vec![],
             contract: "1.1.0",
         }
     }

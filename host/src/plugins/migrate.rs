@@ -77,7 +77,8 @@ pub fn ensure(w: &mut Write<'_>, plugin: &LoadedPlugin, limits: &Limits) -> Resu
 }
 
 /// Runs a migration's SQL one statement at a time, telling the sandbox where each begins (which
-/// reads of the schema table are SQLite's own depends on what the statement is).
+/// reads of the schema table are SQLite's own depends on what the statement is), and checking
+/// the index an `fts5vocab` table names before it is created.
 pub fn run_statements(
     conn: &rusqlite::Connection,
     rules: &Rules,
@@ -90,6 +91,15 @@ pub fn run_statements(
         let Some(mut statement) = batch.next()? else {
             return Ok(());
         };
+        if rules.created_vocab() {
+            let sql = statement.expanded_sql().unwrap_or_default();
+            rules.check_vocab(&sql).map_err(|why| {
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
+                    Some(why),
+                )
+            })?;
+        }
         statement.raw_execute()?;
     }
 }

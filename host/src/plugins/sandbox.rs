@@ -51,7 +51,14 @@ pub struct Rules {
     host: AtomicBool,
     /// In a migration: what the statement being prepared began with ([`Rules::next_statement`]).
     began: AtomicU8,
+    /// In a migration: whether the statement being prepared may create, or created, an
+    /// `fts5vocab` table ([`Rules::created_vocab`]).
+    vocab: AtomicU8,
 }
+
+const VOCAB_NONE: u8 = 0;
+const VOCAB_ALLOWED: u8 = 1;
+const VOCAB_CREATED: u8 = 2;
 
 /// What a migration's statement began with: it decides which reads of the schema table are
 /// SQLite's own. CREATE and DROP rewrite `sqlite_master` through statements SQLite writes itself,
@@ -75,9 +82,43 @@ impl Rules {
         tables::owns(&self.prefix, table)
     }
 
-    /// Call before each statement of a migration is prepared.
+    /// Call before each statement of a migration is prepared. The statement may create one
+    /// `fts5vocab` table; whoever calls this must then ask [`Rules::created_vocab`] and, if it
+    /// did, pass its text through [`Rules::check_vocab`] before running it.
     pub fn next_statement(&self) {
         self.began.store(BEGAN_NOTHING, Ordering::Relaxed);
+        self.vocab.store(VOCAB_ALLOWED, Ordering::Relaxed);
+    }
+
+    /// Whether the statement just prepared creates an `fts5vocab` table.
+    pub fn created_vocab(&self) -> bool {
+        self.vocab.swap(VOCAB_NONE, Ordering::Relaxed) == VOCAB_CREATED
+    }
+
+    /// An `fts5vocab` table reads the index it names, and the authorizer is not told which:
+    /// the statement's text must name one of the plugin's own tables (its two-argument form, the
+    /// only one SQLite takes outside `temp`, reads `main`). Plain text only
+    /// (no comments), one `fts5vocab` in it, so what is checked is what SQLite reads.
+    pub fn check_vocab(&self, sql: &str) -> Result<(), String> {
+        let refuse = |why: &str| Err(format!("fts5vocab: {why}"));
+        let lower = sql.to_ascii_lowercase();
+        if lower.contains("--") || lower.contains("/*") {
+            return refuse("write the statement without comments");
+        }
+        let mut found = lower.match_indices("fts5vocab");
+        let (Some((at, _)), None) = (found.next(), found.next()) else {
+            return refuse("one fts5vocab table per statement, and no other name containing it");
+        };
+        let Some(args) = vocab_args(&sql[at + "fts5vocab".len()..]) else {
+            return refuse("expected fts5vocab(table, type)");
+        };
+        let [table, _] = args.as_slice() else {
+            return refuse("expected fts5vocab(table, type)");
+        };
+        if !self.own(table) {
+            return refuse(&format!("`{table}` is not one of the plugin's own tables"));
+        }
+        Ok(())
     }
 
     /// Whether a read of the schema table is SQLite's own, on behalf of a DDL statement.
@@ -181,19 +222,32 @@ impl Rules {
                 table_name,
             } => schema && database_name == "main" && self.own(table_name),
             AuthAction::Reindex { index_name } => schema && self.own(index_name),
-            // FTS5 only: `fts5vocab` could be pointed at another plugin's index.
+            // FTS5, and `fts5vocab` over the plugin's own index only: the migration runner
+            // checks the index a vocabulary table names before it runs (`check_vocab`).
             AuthAction::CreateVtable {
                 table_name,
                 module_name,
+            } => {
+                let module_ok = module_name.eq_ignore_ascii_case("fts5")
+                    || (module_name.eq_ignore_ascii_case("fts5vocab")
+                        && self
+                            .vocab
+                            .compare_exchange(
+                                VOCAB_ALLOWED,
+                                VOCAB_CREATED,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok());
+                schema && self.search && module_ok && self.own(table_name)
             }
-            | AuthAction::DropVtable {
+            AuthAction::DropVtable {
                 table_name,
                 module_name,
             } => {
-                schema
-                    && self.search
-                    && module_name.eq_ignore_ascii_case("fts5")
-                    && self.own(table_name)
+                let module_ok = module_name.eq_ignore_ascii_case("fts5")
+                    || module_name.eq_ignore_ascii_case("fts5vocab");
+                schema && self.search && module_ok && self.own(table_name)
             }
             // FTS5 reads the file's change counter to know whether its cached index is stale; it
             // says nothing but "something committed".
@@ -209,6 +263,39 @@ impl Rules {
             Authorization::Deny
         }
     }
+}
+
+/// The arguments of `(…)` at the start of `rest`, unquoted; `None` unless it is a plain list.
+fn vocab_args(rest: &str) -> Option<Vec<String>> {
+    let inner = rest.trim_start().strip_prefix('(')?;
+    let (mut args, mut arg, mut quote) = (vec![], String::new(), None::<char>);
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                // A doubled quote is one quote character.
+                if chars.peek() == Some(&q) {
+                    chars.next();
+                    arg.push(q);
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), c) => arg.push(c),
+            (None, '\'' | '"' | '`') if arg.trim().is_empty() => quote = Some(c),
+            (None, '[') if arg.trim().is_empty() => quote = Some(']'),
+            (None, ',') => args.push(std::mem::take(&mut arg).trim().to_owned()),
+            (None, ')') => {
+                args.push(arg.trim().to_owned());
+                let tail = chars.collect::<String>();
+                let tail = tail.trim().trim_end_matches(';').trim();
+                return (tail.is_empty() && args.iter().all(|a| !a.is_empty())).then_some(args);
+            }
+            (None, c) if c.is_alphanumeric() || c == '_' || c.is_whitespace() => arg.push(c),
+            (None, _) => return None,
+        }
+    }
+    None
 }
 
 /// The writes to the schema table that SQLite makes on a CREATE, ALTER or DROP's behalf (its
@@ -314,6 +401,7 @@ impl<'c> Installed<'c> {
             search: capabilities.contains(Capability::Search),
             host: AtomicBool::new(false),
             began: AtomicU8::new(BEGAN_NOTHING),
+            vocab: AtomicU8::new(VOCAB_NONE),
         });
         // The guard goes on a connection once, with a marker only this connection can see (a
         // temporary table lives and dies with its connection): finding the marker is a cached
@@ -560,13 +648,23 @@ mod tests {
                 &rules,
                 "CREATE TABLE me_pages (id TEXT PRIMARY KEY, title TEXT, body TEXT);
                  CREATE VIRTUAL TABLE me_pages_fts USING fts5(title, body, tokenize = 'porter unicode61');
-                 CREATE VIRTUAL TABLE me_names USING fts5(name, tokenize = 'trigram');",
+                 CREATE VIRTUAL TABLE me_names USING fts5(name, tokenize = 'trigram');
+                 CREATE VIRTUAL TABLE me_vocab USING fts5vocab('me_pages_fts', 'row');
+                 CREATE VIRTUAL TABLE me_vocab2 USING fts5vocab([me_names], \"col\");",
             )
             .unwrap();
             for refused in [
                 "CREATE VIRTUAL TABLE other_fts USING fts5(x)",
-                "CREATE VIRTUAL TABLE me_vocab USING fts5vocab('me_pages_fts', 'row')",
                 "CREATE VIRTUAL TABLE me_r USING rtree(id, a, b)",
+                // A vocabulary of an index that is not the plugin's, or that the check cannot read.
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab(other_fts, 'row')",
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab('Me_pages_fts', 'row')",
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab(temp, me_pages_fts, 'row')",
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab(me_pages_fts)",
+                "CREATE VIRTUAL TABLE me_v /* fts5vocab(me_pages_fts, 'row') */ USING fts5vocab(other_fts, 'row')",
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab(me_pages_fts, 'row') -- fts5vocab(other_fts, 'row')",
+                "CREATE VIRTUAL TABLE me_v USING fts5vocab(me_pages_fts || other_fts, 'row')",
+                "CREATE VIRTUAL TABLE me_fts5vocab USING fts5vocab(other_fts, 'row')",
             ] {
                 assert!(
                     run_migration(&conn, &rules, refused).is_err(),
@@ -605,12 +703,38 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(n, 1, "trigram matches inside a word");
+            let (term, docs): (String, i64) = conn
+                .query_row(
+                    "SELECT term, doc FROM me_vocab WHERE term = 'run'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(
+                (term.as_str(), docs),
+                ("run", 1),
+                "the vocabulary of its own index"
+            );
             assert!(
                 conn.prepare("INSERT INTO me_names (name) VALUES ('x')")
                     .is_err()
             );
         }
-        // Another plugin, even one with `search`, reaches neither the index nor its shadow tables.
+        // Another plugin, even one with `search`, reaches neither the index nor its shadow tables,
+        // nor its vocabulary.
+        {
+            let sandbox = Installed::new(&conn, "other", search, Mode::Migrate, &bounds()).unwrap();
+            let rules = sandbox.rules();
+            for refused in [
+                "CREATE VIRTUAL TABLE other_v USING fts5vocab(me_pages_fts, 'row')",
+                "CREATE VIRTUAL TABLE temp.other_v USING fts5vocab(main, me_pages_fts, 'row')",
+            ] {
+                assert!(
+                    run_migration(&conn, &rules, refused).is_err(),
+                    "{refused} was allowed"
+                );
+            }
+        }
         let _other = Installed::new(&conn, "other", search, Mode::Write, &bounds()).unwrap();
         for refused in [
             "SELECT * FROM me_pages_fts WHERE me_pages_fts MATCH 'run'",
@@ -621,6 +745,7 @@ mod tests {
             "SELECT * FROM me_pages_fts_config",
             "INSERT INTO me_pages_fts (title, body) VALUES ('x', 'y')",
             "DELETE FROM me_pages_fts_data",
+            "SELECT * FROM me_vocab",
         ] {
             assert!(conn.prepare(refused).is_err(), "{refused} was allowed");
         }

@@ -199,7 +199,7 @@ fn step(
         request_id: format!("on-timer {name}/{key}"),
         emits: Emits::reaction(&plugins.runtime.limits, 0),
         blobs: Some(blobs.clone()),
-        settings: Arc::new(settings.of_plugin(&name)),
+        settings: Arc::new(plugin.manifest.settings_for(settings)),
     };
     let outcome = reaction::run(w, plugins, plugin, reaction, |runtime, pre, call| {
         runtime.on_timer(pre, call, &timer)
