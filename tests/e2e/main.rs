@@ -14,6 +14,7 @@ mod durability;
 mod files;
 mod groups;
 mod idempotency;
+mod know;
 mod limits;
 mod liveness;
 mod mail;

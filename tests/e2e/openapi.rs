@@ -333,6 +333,38 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
             Some(json!({"action": "warn_user"})),
         ),
         ("get", "/api/v1/moderation/actions", None),
+        (
+            "post",
+            "/api/v1/know/pages",
+            Some(
+                json!({"title": "Walking", "body": "# Where\n\nEverywhere.", "tags": ["outdoors"], "author_id": "{user}"}),
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/know/pages/{id}/revisions/{revision_id}/approve",
+            Some(json!({"reviewer_id": "{user}"})),
+        ),
+        ("get", "/api/v1/know/pages", None),
+        ("get", "/api/v1/know/pages/{id}", None),
+        ("get", "/api/v1/know/search", None),
+        (
+            "patch",
+            "/api/v1/know/pages/{id}",
+            Some(json!({"body": "# Where\n\nAnywhere.", "summary": "wider"})),
+        ),
+        ("get", "/api/v1/know/pages/{id}/revisions", None),
+        (
+            "get",
+            "/api/v1/know/pages/{id}/revisions/{revision_id}",
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/know/pages/{id}/revisions/{revision_id}/reject",
+            Some(json!({"reason": "Not everywhere."})),
+        ),
+        ("delete", "/api/v1/know/pages/{id}", None),
         ("delete", "/api/v1/webhooks/{id}", None),
         ("delete", "/api/v1/users/{id}", None),
     ]
@@ -360,7 +392,7 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage"
+        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write"
     );
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);
@@ -381,6 +413,12 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         }
         if let Some(u) = ids.get("user") {
             path = path.replace("{user_id}", u);
+        }
+        if let Some(r) = ids.get("revision") {
+            path = path.replace("{revision_id}", r);
+        }
+        if id == "searchPages" {
+            path.push_str("?q=walking+where");
         }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let r = if id == "uploadFile" {
@@ -434,6 +472,10 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         }
         if status < 300 && r.header("content-type") == Some("application/json") {
             let body = r.json();
+            // A wiki page's revision: the one the next approve or reject acts on.
+            if let Some(revision) = body["revision_id"].as_str() {
+                ids.insert("revision".into(), revision.to_owned());
+            }
             if let Some(new_id) = body["id"].as_str() {
                 let created = method == Method::POST && !template.contains('{');
                 if created {

@@ -1,0 +1,407 @@
+//! Search over the stable revisions: the index kept in step with the review flow, the query
+//! language, and the ranking.
+//!
+//! Each stable page is split into sections at its headings (`know_sections`), indexed three ways
+//! over the same rows: `know_fts` (`porter unicode61`: `running` finds `run`), `know_tri`
+//! (`trigram`: `boarding` finds `onboarding`) and `know_words` (plain words, only for its
+//! vocabulary, which `did_you_mean` reads through `know_vocab`). BM25 weighs a title hit above a
+//! heading hit above a body hit. Word matches rank first; substring-only matches follow them.
+
+use mobieus_sdk::ToSql;
+use mobieus_sdk::prelude::*;
+
+use crate::markdown;
+
+/// BM25 weights of the indexed columns: title, heading, body.
+const WEIGHTS: &str = "10.0, 4.0, 1.0";
+/// The query's words past this are refused: a search is a question, not a document.
+const MAX_TERMS: usize = 32;
+/// Marks put around the matched terms by `snippet()`: private-use characters that cannot come
+/// from a page, swapped for `<mark>` once the snippet's text is escaped.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Words that say little about what a question is about; left out of a question that has others.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for",
+    "from", "get", "how", "i", "if", "in", "is", "it", "me", "my", "of", "on", "or", "our",
+    "should", "so", "that", "the", "their", "there", "this", "to", "us", "was", "we", "what",
+    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
+];
+
+/// The migration that creates the index.
+pub const MIGRATION: &str = "
+    CREATE TABLE know_sections (
+        n           INTEGER PRIMARY KEY,
+        page_id     TEXT NOT NULL,
+        revision_id TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        heading     TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX know_sections_page ON know_sections (page_id);
+    CREATE VIRTUAL TABLE know_fts USING fts5(title, heading, body,
+        content = 'know_sections', content_rowid = 'n', tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE know_tri USING fts5(title, heading, body,
+        content = 'know_sections', content_rowid = 'n', tokenize = 'trigram');
+    CREATE VIRTUAL TABLE know_words USING fts5(title, heading, body,
+        content = 'know_sections', content_rowid = 'n', tokenize = 'unicode61 remove_diacritics 2',
+        detail = 'none');
+    CREATE VIRTUAL TABLE know_vocab USING fts5vocab(know_words, 'row');";
+
+const INDEXES: [&str; 3] = ["know_fts", "know_tri", "know_words"];
+
+/// Puts a page's stable revision in the index, in place of whatever of the page was there.
+pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str) -> Result<()> {
+    unindex(cx, page_id)?;
+    let db = cx.db();
+    let mut sections = markdown::sections(body);
+    if sections.is_empty() {
+        // A page with a title only is still found by its title.
+        sections.push(markdown::Section::default());
+    }
+    for s in sections {
+        let n = db
+            .query_one(
+                "INSERT INTO know_sections (page_id, revision_id, title, heading, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING n",
+                &[&page_id, &revision_id, &title, &s.heading, &s.text],
+            )?
+            .ok_or_else(|| Error::internal("the section was not stored"))?
+            .get::<i64>("n")?;
+        for table in INDEXES {
+            db.execute(
+                &format!(
+                    "INSERT INTO {table} (rowid, title, heading, body) VALUES (?1, ?2, ?3, ?4)"
+                ),
+                &[&n, &title, &s.heading, &s.text],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes a page out of the index.
+pub fn unindex(cx: &Ctx, page_id: &str) -> Result<()> {
+    let db = cx.db();
+    for table in INDEXES {
+        // External-content tables forget a row when told what it held.
+        db.execute(
+            &format!(
+                "INSERT INTO {table} ({table}, rowid, title, heading, body)
+                 SELECT 'delete', n, title, heading, body FROM know_sections WHERE page_id = ?1"
+            ),
+            &[&page_id],
+        )?;
+    }
+    db.execute("DELETE FROM know_sections WHERE page_id = ?1", &[&page_id])?;
+    Ok(())
+}
+
+/// A search as parsed from `q`.
+#[derive(Debug, PartialEq)]
+pub struct Query {
+    /// Bare words: a page needs one of them, and ranks higher the more it has.
+    words: Vec<Term>,
+    /// Quoted phrases: a page needs every one.
+    phrases: Vec<String>,
+    /// `-word`: a page with one is left out.
+    excluded: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+struct Term {
+    text: String,
+    /// `word*`: any word starting so.
+    prefix: bool,
+}
+
+/// Why a search cannot run.
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::bad_request("invalid_query", message).with("field", "q")
+}
+
+impl Query {
+    /// The query language: words, `"quoted phrases"`, `word*` for a prefix, `-word` to leave a
+    /// word out. Everything else is a word's text: FTS5's own syntax (`NEAR`, `AND`, `:`,
+    /// parentheses) never reaches it unquoted.
+    pub fn parse(q: &str) -> Result<Query> {
+        if q.matches('"').count() % 2 == 1 {
+            return Err(invalid("A quote is not closed."));
+        }
+        let mut query = Query {
+            words: vec![],
+            phrases: vec![],
+            excluded: vec![],
+        };
+        for (i, part) in q.split('"').enumerate() {
+            if i % 2 == 1 {
+                if has_word(part) {
+                    query.phrases.push(part.trim().to_owned());
+                }
+                continue;
+            }
+            for token in part.split_whitespace() {
+                if let Some(word) = token.strip_prefix('-') {
+                    if has_word(word) {
+                        query.excluded.push(word.trim_end_matches('*').to_owned());
+                    }
+                    continue;
+                }
+                let (text, prefix) = match token.strip_suffix('*') {
+                    Some(t) => (t.trim_end_matches('*'), true),
+                    None => (token, false),
+                };
+                if has_word(text) {
+                    query.words.push(Term {
+                        text: text.to_owned(),
+                        prefix,
+                    });
+                }
+            }
+        }
+        if query.words.is_empty() && query.phrases.is_empty() {
+            return Err(invalid(if query.excluded.is_empty() {
+                "There are no words to search for."
+            } else {
+                "A search needs a word or phrase besides the ones it leaves out."
+            }));
+        }
+        if query.words.len() + query.phrases.len() + query.excluded.len() > MAX_TERMS {
+            return Err(invalid(format!("At most {MAX_TERMS} words and phrases.")));
+        }
+        // A question's little words match everything; drop them when it has others.
+        let telling = |t: &Term| t.prefix || !STOP_WORDS.contains(&t.text.to_lowercase().as_str());
+        if query.words.iter().any(telling) {
+            query.words.retain(telling);
+        }
+        Ok(query)
+    }
+
+    /// The FTS5 query: every word and phrase quoted, so it is text and never syntax.
+    fn fts(&self, substrings: bool) -> Option<String> {
+        // The trigram index finds only what has three characters or more.
+        let long = |s: &str| !substrings || s.chars().count() >= 3;
+        let words: Vec<String> = self
+            .words
+            .iter()
+            .filter(|t| long(&t.text))
+            .map(|t| {
+                let star = if t.prefix && !substrings { "*" } else { "" };
+                format!("{}{star}", quote(&t.text))
+            })
+            .collect();
+        let phrases: Vec<String> = self.phrases.iter().map(|p| quote(p)).collect();
+        if self.phrases.iter().any(|p| !long(p)) {
+            return None;
+        }
+        let mut must = phrases;
+        if !words.is_empty() {
+            must.push(format!("({})", words.join(" OR ")));
+        } else if !self.words.is_empty() {
+            // Only short words, which the trigram index cannot look for.
+            return None;
+        }
+        let mut fts = must.join(" AND ");
+        for word in self.excluded.iter().filter(|w| long(w)) {
+            fts = format!("({fts}) NOT {}", quote(word));
+        }
+        Some(fts)
+    }
+
+    /// The words `did_you_mean` looks for neighbours of.
+    fn plain_words(&self) -> impl Iterator<Item = String> + '_ {
+        self.words
+            .iter()
+            .filter(|t| !t.prefix)
+            .map(|t| t.text.to_lowercase())
+            .filter(|w| w.chars().all(char::is_alphanumeric))
+    }
+}
+
+fn has_word(s: &str) -> bool {
+    s.chars().any(char::is_alphanumeric)
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// One page found.
+#[derive(Serialize, JsonSchema)]
+pub struct Hit {
+    pub page_id: String,
+    /// The stable revision the text was found in.
+    pub revision_id: String,
+    pub title: String,
+    /// The heading the best match sits under; `null` before the page's first heading.
+    pub heading: Option<String>,
+    /// The text around the match, HTML-escaped, with the matched terms in `<mark>…</mark>`.
+    pub snippet: String,
+    /// Relevance, higher is better (BM25 of the index that matched).
+    pub score: f64,
+    /// `word` (a word, stemmed, or a phrase matched) or `substring` (only part of a word did);
+    /// word matches come first.
+    #[serde(rename = "match")]
+    pub matched: &'static str,
+}
+
+/// What a search answers.
+#[derive(Serialize, JsonSchema)]
+pub struct Results {
+    pub data: Vec<Hit>,
+    /// When nothing matched: the indexed words closest to the ones asked for.
+    pub did_you_mean: Vec<String>,
+}
+
+/// Runs a parsed search over the stable revisions of live pages.
+pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Results> {
+    let mut data = vec![];
+    for (table, kind) in [("know_fts", "word"), ("know_tri", "substring")] {
+        let Some(fts) = query.fts(kind == "substring") else {
+            continue;
+        };
+        let left = limit as usize - data.len();
+        if left == 0 {
+            break;
+        }
+        let seen: Vec<&str> = data.iter().map(|h: &Hit| h.page_id.as_str()).collect();
+        let seen = mobieus_sdk::json::to_string(&seen)?;
+        let tag = tag.map(|t| format!("\"{t}\""));
+        // The best section of each page (pages already found by words are not found again),
+        // ranked; snippets are made afterwards, for these sections only.
+        let ranked = cx
+            .db()
+            .query(
+                &format!(
+                    "WITH hits AS (
+                        SELECT {table}.rowid AS n, s.page_id, bm25({table}, {WEIGHTS}) AS rank
+                        FROM {table} JOIN know_sections s ON s.n = {table}.rowid
+                        WHERE {table} MATCH ?1
+                    ), best AS (
+                        SELECT *, row_number() OVER (PARTITION BY page_id ORDER BY rank) AS k FROM hits
+                    )
+                    SELECT n, rank FROM best JOIN know_pages p ON p.id = best.page_id
+                    WHERE k = 1 AND p.deleted_at IS NULL
+                      AND instr(?2, '\"' || best.page_id || '\"') = 0
+                      AND (?3 IS NULL OR instr(p.tags, ?3) > 0)
+                    ORDER BY rank LIMIT {left}"
+                ),
+                &[&fts, &seen, &tag],
+            )
+            .map_err(engine_error)?
+            .iter()
+            .map(|r| Ok((r.get::<i64>("n")?, r.get::<f64>("rank")?)))
+            .collect::<Result<Vec<_>>>()?;
+        if ranked.is_empty() {
+            continue;
+        }
+        let marks: Vec<String> = (2..ranked.len() + 2).map(|i| format!("?{i}")).collect();
+        let mut params: Vec<&dyn ToSql> = vec![&fts];
+        params.extend(ranked.iter().map(|(n, _)| n as &dyn ToSql));
+        let rows = cx.db().query(
+            &format!(
+                "SELECT s.n, s.page_id, s.revision_id, s.title, s.heading,
+                        snippet({table}, -1, char(57344), char(57345), '…', 16) AS snippet
+                 FROM {table} JOIN know_sections s ON s.n = {table}.rowid
+                 WHERE {table} MATCH ?1 AND {table}.rowid IN ({})",
+                marks.join(", ")
+            ),
+            &params,
+        )?;
+        for (n, rank) in ranked {
+            let Some(row) = rows.iter().find(|r| r.get::<i64>("n").ok() == Some(n)) else {
+                continue;
+            };
+            let heading: String = row.get("heading")?;
+            data.push(Hit {
+                page_id: row.get("page_id")?,
+                revision_id: row.get("revision_id")?,
+                title: row.get("title")?,
+                heading: (!heading.is_empty()).then_some(heading),
+                snippet: marked(&row.get::<String>("snippet")?),
+                score: -rank,
+                matched: kind,
+            });
+        }
+    }
+    let did_you_mean = if data.is_empty() {
+        neighbours(cx, query)?
+    } else {
+        vec![]
+    };
+    Ok(Results { data, did_you_mean })
+}
+
+/// FTS5 refusing a query is the query's fault, whatever slipped past [`Query::parse`].
+fn engine_error(e: Error) -> Error {
+    if e.message.contains("fts5") {
+        invalid("The search engine could not read this query.")
+    } else {
+        e
+    }
+}
+
+/// A snippet's text escaped for HTML, its marks made `<mark>` elements.
+fn marked(snippet: &str) -> String {
+    let mut out = String::with_capacity(snippet.len() + 32);
+    for c in snippet.chars() {
+        match c {
+            OPEN => out.push_str("<mark>"),
+            CLOSE => out.push_str("</mark>"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For each word that is not in the index, the indexed word nearest to it (edit distance at
+/// most 1 for short words, 2 for longer), the most common one on a tie.
+fn neighbours(cx: &Ctx, query: &Query) -> Result<Vec<String>> {
+    let mut out: Vec<String> = vec![];
+    for word in query.plain_words() {
+        let known = cx
+            .db()
+            .query_one("SELECT doc FROM know_vocab WHERE term = ?1", &[&word])?
+            .is_some();
+        if known {
+            continue;
+        }
+        let len = word.chars().count() as i64;
+        let reach = if len <= 4 { 1 } else { 2 };
+        // Words of a near length sharing the first letter: typos rarely hit the first one.
+        let first: String = word.chars().take(1).collect();
+        let after = format!("{first}\u{10FFFF}");
+        let candidates = cx.db().query(
+            "SELECT term, doc FROM know_vocab WHERE term >= ?1 AND term < ?2
+             AND length(term) BETWEEN ?3 AND ?4",
+            &[&first, &after, &(len - reach), &(len + reach)],
+        )?;
+        let mut best: Option<(usize, i64, String)> = None;
+        for row in candidates {
+            let term: String = row.get("term")?;
+            let doc: i64 = row.get("doc")?;
+            let d = strsim::damerau_levenshtein(&word, &term);
+            if d > reach as usize {
+                continue;
+            }
+            let better = best
+                .as_ref()
+                .is_none_or(|(bd, bdoc, _)| (d, -doc) < (*bd, -*bdoc));
+            if better {
+                best = Some((d, doc, term));
+            }
+        }
+        if let Some((_, _, term)) = best
+            && !out.contains(&term)
+        {
+            out.push(term);
+        }
+    }
+    Ok(out)
+}
