@@ -414,6 +414,26 @@ async fn of_concurrent_edits_of_one_revision_one_wins_and_the_rest_get_412() {
     let acme = know_tenant(&server, "acme");
     let page = published(&acme, "Rota", "Nobody yet.").await;
     let (id, rev) = (s(&page["id"]), s(&page["revision_id"]));
+
+    // A retried create (same Idempotency-Key) answers the first one again, headers and all.
+    let keyed = acme.clone().header("idempotency-key", "wiki-1");
+    let body = json!({"title": "Once", "body": "Only once."});
+    let (first, again) = (
+        keyed.post("/api/v1/know/pages", body.clone()).await,
+        keyed.post("/api/v1/know/pages", body).await,
+    );
+    assert_eq!(
+        (first.status.as_u16(), again.status.as_u16()),
+        (201, 201),
+        "{}",
+        again.text
+    );
+    assert_eq!(again.text, first.text);
+    for name in ["etag", "location", "content-type"] {
+        assert_eq!(again.header(name), first.header(name), "{name}");
+    }
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
     let edits: Vec<_> = (0..8)
         .map(|i| {
             let (acme, id, rev) = (acme.clone(), id.clone(), rev.clone());

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -42,16 +42,39 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// Stores the response; call inside the write transaction that produced it.
+    /// Stores a JSON response; call inside the write transaction that produced it.
     pub fn record(
         &self,
         conn: &Connection,
         status: StatusCode,
         body: &[u8],
     ) -> rusqlite::Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        self.record_with(conn, status, &headers, body)
+    }
+
+    /// Stores a response with its own headers (a plugin's `Location`, `ETag`…), which a replay
+    /// answers again.
+    pub fn record_with(
+        &self,
+        conn: &Connection,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> rusqlite::Result<()> {
         if !status.is_success() {
             return Ok(());
         }
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let headers = serde_json::to_string(&headers)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO idempotency_keys
                  (api_key_id, key, path, request_hash, status, headers, body, created_at)
@@ -63,7 +86,7 @@ impl Claim {
             self.path,
             self.request_hash,
             status.as_u16(),
-            r#"{"content-type":"application/json"}"#,
+            headers,
             body,
             chrono::Utc::now().timestamp()
         ])?;
@@ -105,6 +128,8 @@ impl Drop for InFlightGuard<'_> {
 struct Stored {
     request_hash: Vec<u8>,
     status: u16,
+    /// `[[name, value], …]` as JSON (before plugins' headers were kept: `{name: value}`).
+    headers: String,
     body: Vec<u8>,
 }
 
@@ -184,7 +209,7 @@ where
         db.read(|conn| -> Result<Option<Stored>> {
             Ok(conn
                 .prepare_cached(
-                    "SELECT request_hash, status, body FROM idempotency_keys
+                    "SELECT request_hash, status, headers, body FROM idempotency_keys
                      WHERE api_key_id = ?1 AND key = ?2 AND path = ?3 AND created_at > ?4",
                 )?
                 .query_row(
@@ -193,7 +218,8 @@ where
                         Ok(Stored {
                             request_hash: r.get(0)?,
                             status: r.get(1)?,
-                            body: r.get(2)?,
+                            headers: r.get(2)?,
+                            body: r.get(3)?,
                         })
                     },
                 )
@@ -249,11 +275,25 @@ fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> [u8; 32] {
 fn replay(stored: Stored) -> Response {
     let mut response = Response::new(Body::from(stored.body));
     *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let pairs: Vec<(String, String)> = match serde_json::from_str(&stored.headers) {
+        Ok(serde_json::Value::Array(pairs)) => {
+            serde_json::from_value(pairs.into()).unwrap_or_default()
+        }
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+            .collect(),
+        _ => vec![],
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

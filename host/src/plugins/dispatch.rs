@@ -512,7 +512,10 @@ fn write_call(
     }
     if let Some(claim) = claim {
         let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-        claim.record(w, status, &response.body)?;
+        // The headers the client gets, so a replay answers them too.
+        let mut passed = axum::http::HeaderMap::new();
+        headers::pass_through(response.headers.clone(), &mut passed);
+        claim.record_with(w, status, &passed, &response.body)?;
     }
     Ok(response)
 }
