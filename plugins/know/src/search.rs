@@ -254,76 +254,22 @@ pub struct Results {
     pub did_you_mean: Vec<String>,
 }
 
-/// Runs a parsed search over the stable revisions of live pages.
+/// Runs a parsed search over the stable revisions of live pages (deleted pages, pending and
+/// superseded text are never in the index).
 pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Results> {
-    let mut data = vec![];
+    let mut data: Vec<Hit> = vec![];
+    let tag = tag.map(|t| format!("\"{t}\""));
     for (table, kind) in [("know_fts", "word"), ("know_tri", "substring")] {
         let Some(fts) = query.fts(kind == "substring") else {
             continue;
         };
-        let left = limit as usize - data.len();
-        if left == 0 {
+        let want = limit as usize - data.len();
+        if want == 0 {
             break;
         }
-        let seen: Vec<&str> = data.iter().map(|h: &Hit| h.page_id.as_str()).collect();
-        let seen = mobieus_sdk::json::to_string(&seen)?;
-        let tag = tag.map(|t| format!("\"{t}\""));
-        // The best section of each page (pages already found by words are not found again),
-        // ranked; snippets are made afterwards, for these sections only.
-        let ranked = cx
-            .db()
-            .query(
-                &format!(
-                    "WITH hits AS (
-                        SELECT {table}.rowid AS n, s.page_id, bm25({table}, {WEIGHTS}) AS rank
-                        FROM {table} JOIN know_sections s ON s.n = {table}.rowid
-                        WHERE {table} MATCH ?1
-                    ), best AS (
-                        SELECT *, row_number() OVER (PARTITION BY page_id ORDER BY rank) AS k FROM hits
-                    )
-                    SELECT n, rank FROM best JOIN know_pages p ON p.id = best.page_id
-                    WHERE k = 1 AND p.deleted_at IS NULL
-                      AND instr(?2, '\"' || best.page_id || '\"') = 0
-                      AND (?3 IS NULL OR instr(p.tags, ?3) > 0)
-                    ORDER BY rank LIMIT {left}"
-                ),
-                &[&fts, &seen, &tag],
-            )
-            .map_err(engine_error)?
-            .iter()
-            .map(|r| Ok((r.get::<i64>("n")?, r.get::<f64>("rank")?)))
-            .collect::<Result<Vec<_>>>()?;
-        if ranked.is_empty() {
-            continue;
-        }
-        let marks: Vec<String> = (2..ranked.len() + 2).map(|i| format!("?{i}")).collect();
-        let mut params: Vec<&dyn ToSql> = vec![&fts];
-        params.extend(ranked.iter().map(|(n, _)| n as &dyn ToSql));
-        let rows = cx.db().query(
-            &format!(
-                "SELECT s.n, s.page_id, s.revision_id, s.title, s.heading,
-                        snippet({table}, -1, char(57344), char(57345), '…', 16) AS snippet
-                 FROM {table} JOIN know_sections s ON s.n = {table}.rowid
-                 WHERE {table} MATCH ?1 AND {table}.rowid IN ({})",
-                marks.join(", ")
-            ),
-            &params,
-        )?;
-        for (n, rank) in ranked {
-            let Some(row) = rows.iter().find(|r| r.get::<i64>("n").ok() == Some(n)) else {
-                continue;
-            };
-            let heading: String = row.get("heading")?;
-            data.push(Hit {
-                page_id: row.get("page_id")?,
-                revision_id: row.get("revision_id")?,
-                title: row.get("title")?,
-                heading: (!heading.is_empty()).then_some(heading),
-                snippet: marked(&row.get::<String>("snippet")?),
-                score: -rank,
-                matched: kind,
-            });
-        }
+        let seen: Vec<&str> = data.iter().map(|h| h.page_id.as_str()).collect();
+        let best = best_sections(cx, table, &fts, tag.as_deref(), want, &seen)?;
+        data.extend(hits(cx, table, &fts, best, kind)?);
     }
     let did_you_mean = if data.is_empty() {
         neighbours(cx, query)?
@@ -331,6 +277,95 @@ pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Res
         vec![]
     };
     Ok(Results { data, did_you_mean })
+}
+
+/// The best-ranked section of each of the `want` best pages, skipping `seen` pages and, with a
+/// tag, pages without it: `(section, page, rank)`. The ranking query asks for a few sections
+/// per page wanted (BM25 orders them; no join or window over every match), and for more when
+/// they collapse into too few pages.
+fn best_sections(
+    cx: &Ctx,
+    table: &str,
+    fts: &str,
+    tag: Option<&str>,
+    want: usize,
+    seen: &[&str],
+) -> Result<Vec<(i64, String, f64)>> {
+    let mut fetch = (want + seen.len()) * 4;
+    loop {
+        let rows = cx
+            .db()
+            .query(
+                &format!(
+                    "SELECT f.n, s.page_id, f.rank, p.tags
+                     FROM (SELECT rowid AS n, bm25({table}, {WEIGHTS}) AS rank FROM {table}
+                           WHERE {table} MATCH ?1 ORDER BY rank LIMIT {fetch}) f
+                     JOIN know_sections s ON s.n = f.n
+                     JOIN know_pages p ON p.id = s.page_id
+                     ORDER BY f.rank"
+                ),
+                &[&fts],
+            )
+            .map_err(engine_error)?;
+        let mut best: Vec<(i64, String, f64)> = vec![];
+        for row in &rows {
+            let page: String = row.get("page_id")?;
+            let tagged =
+                tag.is_none_or(|t| row.get::<String>("tags").is_ok_and(|tags| tags.contains(t)));
+            if tagged && !seen.contains(&page.as_str()) && !best.iter().any(|(_, p, _)| *p == page)
+            {
+                best.push((row.get("n")?, page, row.get("rank")?));
+            }
+        }
+        if best.len() >= want || rows.len() < fetch {
+            best.truncate(want);
+            return Ok(best);
+        }
+        fetch *= 4;
+    }
+}
+
+/// The hits for chosen sections, in their order: snippets are made for these only.
+fn hits(
+    cx: &Ctx,
+    table: &str,
+    fts: &str,
+    best: Vec<(i64, String, f64)>,
+    kind: &'static str,
+) -> Result<Vec<Hit>> {
+    if best.is_empty() {
+        return Ok(vec![]);
+    }
+    let marks: Vec<String> = (2..best.len() + 2).map(|i| format!("?{i}")).collect();
+    let mut params: Vec<&dyn ToSql> = vec![&fts];
+    params.extend(best.iter().map(|(n, _, _)| n as &dyn ToSql));
+    let rows = cx.db().query(
+        &format!(
+            "SELECT s.n, s.revision_id, s.title, s.heading,
+                    snippet({table}, -1, char(57344), char(57345), '…', 16) AS snippet
+             FROM {table} JOIN know_sections s ON s.n = {table}.rowid
+             WHERE {table} MATCH ?1 AND {table}.rowid IN ({})",
+            marks.join(", ")
+        ),
+        &params,
+    )?;
+    let mut out = vec![];
+    for (n, page_id, rank) in best {
+        let Some(row) = rows.iter().find(|r| r.get::<i64>("n").ok() == Some(n)) else {
+            continue;
+        };
+        let heading: String = row.get("heading")?;
+        out.push(Hit {
+            page_id,
+            revision_id: row.get("revision_id")?,
+            title: row.get("title")?,
+            heading: (!heading.is_empty()).then_some(heading),
+            snippet: marked(&row.get::<String>("snippet")?),
+            score: -rank,
+            matched: kind,
+        });
+    }
+    Ok(out)
 }
 
 /// FTS5 refusing a query is the query's fault, whatever slipped past [`Query::parse`].
