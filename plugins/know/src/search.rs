@@ -178,44 +178,74 @@ impl Query {
         Ok(query)
     }
 
-    /// The FTS5 query: every word and phrase quoted, so it is text and never syntax.
-    fn fts(&self, substrings: bool) -> Option<String> {
-        // The trigram index finds only what has three characters or more.
-        let long = |s: &str| !substrings || s.chars().count() >= 3;
+    /// The words query: every word and phrase quoted, so it is text and never syntax.
+    fn fts_words(&self) -> Fts {
         let words: Vec<String> = self
             .words
             .iter()
-            .filter(|t| long(&t.text))
-            .map(|t| {
-                let star = if t.prefix && !substrings { "*" } else { "" };
-                format!("{}{star}", quote(&t.text))
-            })
+            .map(|t| format!("{}{}", quote(&t.text), if t.prefix { "*" } else { "" }))
             .collect();
-        let phrases: Vec<String> = self.phrases.iter().map(|p| quote(p)).collect();
-        if self.phrases.iter().any(|p| !long(p)) {
-            return None;
-        }
-        let mut must = phrases;
+        let mut must: Vec<String> = self.phrases.iter().map(|p| quote(p)).collect();
         if !words.is_empty() {
             must.push(format!("({})", words.join(" OR ")));
-        } else if !self.words.is_empty() {
-            // Only short words, which the trigram index cannot look for.
-            return None;
         }
-        let mut fts = must.join(" AND ");
-        for word in self.excluded.iter().filter(|w| long(w)) {
-            fts = format!("({fts}) NOT {}", quote(word));
+        Fts {
+            positive: must.join(" AND "),
+            excluded: self.excluded.iter().map(|w| quote(w)).collect(),
         }
-        Some(fts)
     }
 
-    /// The words `did_you_mean` looks for neighbours of.
+    /// The parts-of-words query, for the words the index does not know (`boarding`, only ever
+    /// written inside `onboarding`): the trigram index finds them inside longer words. It takes
+    /// three characters or more.
+    fn fts_parts(&self, unknown: &[String]) -> Option<Fts> {
+        let long = |w: &&String| w.chars().count() >= 3;
+        let words: Vec<String> = unknown.iter().filter(long).map(|w| quote(w)).collect();
+        if words.is_empty() {
+            return None;
+        }
+        Some(Fts {
+            positive: format!("({})", words.join(" OR ")),
+            excluded: self
+                .excluded
+                .iter()
+                .filter(long)
+                .map(|w| quote(w))
+                .collect(),
+        })
+    }
+
+    /// The bare words (no prefix, letters and digits only), lower-cased.
     fn plain_words(&self) -> impl Iterator<Item = String> + '_ {
         self.words
             .iter()
             .filter(|t| !t.prefix)
             .map(|t| t.text.to_lowercase())
             .filter(|w| w.chars().all(char::is_alphanumeric))
+    }
+}
+
+/// An FTS5 query: what a page needs, and the words that leave it out.
+struct Fts {
+    positive: String,
+    excluded: Vec<String>,
+}
+
+impl Fts {
+    /// Over every column.
+    fn all(&self) -> String {
+        self.without(self.positive.clone())
+    }
+
+    /// Needing the words in the title or a heading (still left out for a word anywhere).
+    fn in_titles(&self) -> String {
+        self.without(format!("{{title heading}} : ({})", self.positive))
+    }
+
+    fn without(&self, fts: String) -> String {
+        self.excluded
+            .iter()
+            .fold(fts, |fts, word| format!("({fts}) NOT {word}"))
     }
 }
 
@@ -257,33 +287,71 @@ pub struct Results {
 /// Runs a parsed search over the stable revisions of live pages (deleted pages, pending and
 /// superseded text are never in the index).
 pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Results> {
-    let mut data: Vec<Hit> = vec![];
     let tag = tag.map(|t| format!("\"{t}\""));
-    for (table, kind) in [("know_fts", "word"), ("know_tri", "substring")] {
-        let Some(fts) = query.fts(kind == "substring") else {
-            continue;
-        };
-        let want = limit as usize - data.len();
-        if want == 0 {
-            break;
-        }
+    let fts = query.fts_words();
+    let best = best_sections(cx, "know_fts", &fts, tag.as_deref(), limit as usize, &[])?;
+    let mut data = hits(cx, "know_fts", &fts.all(), best, "word")?;
+    let unknown = unknown_words(cx, query)?;
+    let want = limit as usize - data.len();
+    if want > 0
+        && let Some(fts) = query.fts_parts(&unknown)
+    {
         let seen: Vec<&str> = data.iter().map(|h| h.page_id.as_str()).collect();
-        let best = best_sections(cx, table, &fts, tag.as_deref(), want, &seen)?;
-        data.extend(hits(cx, table, &fts, best, kind)?);
+        let best = best_sections(cx, "know_tri", &fts, tag.as_deref(), want, &seen)?;
+        data.extend(hits(cx, "know_tri", &fts.all(), best, "substring")?);
     }
     let did_you_mean = if data.is_empty() {
-        neighbours(cx, query)?
+        neighbours(cx, &unknown)?
     } else {
         vec![]
     };
     Ok(Results { data, did_you_mean })
 }
 
+/// The query's bare words that no stable page has as a word.
+fn unknown_words(cx: &Ctx, query: &Query) -> Result<Vec<String>> {
+    let mut unknown = vec![];
+    for word in query.plain_words() {
+        let known = cx
+            .db()
+            .query_one(
+                "SELECT 1 AS known FROM know_vocab WHERE term = ?1",
+                &[&word],
+            )?
+            .is_some();
+        if !known && !unknown.contains(&word) {
+            unknown.push(word);
+        }
+    }
+    Ok(unknown)
+}
+
 /// The best-ranked section of each of the `want` best pages, skipping `seen` pages and, with a
-/// tag, pages without it: `(section, page, rank)`. The ranking query asks for a few sections
-/// per page wanted (BM25 orders them; no join or window over every match), and for more when
-/// they collapse into too few pages.
+/// tag, pages without it: `(section, page, rank)`.
+///
+/// BM25 weighs a title hit ten times a body hit, so when enough pages have the words in their
+/// title or a heading, those are the first page of results: ranking them alone spares scoring
+/// every body match of a common word (BM25 costs about 2 µs a match). Otherwise every match is
+/// ranked.
 fn best_sections(
+    cx: &Ctx,
+    table: &str,
+    fts: &Fts,
+    tag: Option<&str>,
+    want: usize,
+    seen: &[&str],
+) -> Result<Vec<(i64, String, f64)>> {
+    let titled = ranked(cx, table, &fts.in_titles(), tag, want, seen)?;
+    if titled.len() >= want {
+        return Ok(titled);
+    }
+    ranked(cx, table, &fts.all(), tag, want, seen)
+}
+
+/// [`best_sections`] for one query: it asks for a few sections per page wanted (BM25 orders
+/// them with a LIMIT; no join or window over every match), and for more when they collapse
+/// into too few pages.
+fn ranked(
     cx: &Ctx,
     table: &str,
     fts: &str,
@@ -397,16 +465,9 @@ fn marked(snippet: &str) -> String {
 
 /// For each word that is not in the index, the indexed word nearest to it (edit distance at
 /// most 1 for short words, 2 for longer), the most common one on a tie.
-fn neighbours(cx: &Ctx, query: &Query) -> Result<Vec<String>> {
+fn neighbours(cx: &Ctx, unknown: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = vec![];
-    for word in query.plain_words() {
-        let known = cx
-            .db()
-            .query_one("SELECT doc FROM know_vocab WHERE term = ?1", &[&word])?
-            .is_some();
-        if known {
-            continue;
-        }
+    for word in unknown {
         let len = word.chars().count() as i64;
         let reach = if len <= 4 { 1 } else { 2 };
         // Words of a near length sharing the first letter: typos rarely hit the first one.
@@ -421,7 +482,7 @@ fn neighbours(cx: &Ctx, query: &Query) -> Result<Vec<String>> {
         for row in candidates {
             let term: String = row.get("term")?;
             let doc: i64 = row.get("doc")?;
-            let d = strsim::damerau_levenshtein(&word, &term);
+            let d = strsim::damerau_levenshtein(word, &term);
             if d > reach as usize {
                 continue;
             }
