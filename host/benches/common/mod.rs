@@ -1,6 +1,8 @@
 //! What the load harnesses share: the release binary, its CLI, one-off requests.
 #![allow(dead_code)]
 
+pub mod drive;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,144 @@
+//! Driving a running server at N keep-alive connections for a while: what each request sends,
+//! and what came back (throughput, latency histogram, the server's CPU time).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+
+/// What every request of a run sends: a method, its paths (taken in turn, so a run can mix
+/// queries), a key and a body.
+pub struct Scenario {
+    method: &'static str,
+    paths: Vec<String>,
+    key: Option<String>,
+    body: Option<Bytes>,
+}
+
+impl Scenario {
+    pub fn get(path: &str, key: Option<&str>) -> Self {
+        Scenario::get_each(vec![path.to_owned()], key)
+    }
+
+    /// GETs of these paths in turn.
+    pub fn get_each(paths: Vec<String>, key: Option<&str>) -> Self {
+        Scenario {
+            method: "GET",
+            paths,
+            key: key.map(str::to_owned),
+            body: None,
+        }
+    }
+
+    pub fn post(path: &str, key: &str, body: String) -> Self {
+        Scenario {
+            method: "POST",
+            paths: vec![path.into()],
+            key: Some(key.into()),
+            body: Some(body.into()),
+        }
+    }
+
+    /// The `n`th request of a connection.
+    fn request(&self, host: &str, n: usize) -> Request<Full<Bytes>> {
+        let mut b = Request::builder()
+            .method(self.method)
+            .uri(&self.paths[n % self.paths.len()])
+            .header("host", host);
+        if let Some(key) = &self.key {
+            b = b.header("authorization", format!("Bearer {key}"));
+        }
+        if self.body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        b.body(Full::new(self.body.clone().unwrap_or_default()))
+            .unwrap()
+    }
+}
+
+pub struct RunResult {
+    pub ok: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub hist: Histogram<u64>,
+    /// CPU time the server process spent (user + system, every thread) during the run.
+    pub server_cpu: Duration,
+}
+
+/// The CPU time a process has used so far (Linux: utime + stime from `/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12] // utime and stime: fields 14 and 15
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+}
+
+pub async fn run(
+    addr: SocketAddr,
+    host: &str,
+    scenario: Arc<Scenario>,
+    connections: usize,
+    duration: Duration,
+) -> RunResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (scenario, stop, host) = (scenario.clone(), stop.clone(), host.to_owned());
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let (mut ok, mut errors) = (0u64, 0u64);
+                let mut sender = super::connect(addr).await;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let resp = sender
+                        .send_request(scenario.request(&host, n))
+                        .await
+                        .unwrap();
+                    n += 1;
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await.unwrap();
+                    if status.is_success() {
+                        ok += 1;
+                        hist.record(t.elapsed().as_micros() as u64).unwrap();
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (ok, errors, hist)
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = RunResult {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        server_cpu: Duration::ZERO,
+    };
+    for t in tasks {
+        let (ok, errors, hist) = t.await.unwrap();
+        total.ok += ok;
+        total.errors += errors;
+        total.hist.add(hist).unwrap();
+    }
+    total.elapsed = started.elapsed();
+    total
+}
