@@ -20,6 +20,7 @@ pub struct Route {
     pub(crate) summary: String,
     request_schema: Option<fn() -> Value>,
     response_schema: Option<fn() -> Value>,
+    response_name: Option<String>,
     shapes: fn() -> Shapes,
     status: Option<u16>,
     pub(crate) public: bool,
@@ -40,6 +41,7 @@ impl Route {
             summary: String::new(),
             request_schema: None,
             response_schema: None,
+            response_name: None,
             shapes: H::shapes,
             status: None,
             public: false,
@@ -78,7 +80,7 @@ impl Route {
         }
         if let Some(given) = self.response_schema {
             shapes.response = Some(given());
-            shapes.response_name = None;
+            shapes.response_name = self.response_name.clone();
         }
         shapes.status = self.status.or(shapes.status);
         shapes
@@ -142,6 +144,15 @@ impl Route {
     /// JSON Schema of the response body (a function, as for [`Route::request`]).
     pub fn response(mut self, schema: fn() -> Value) -> Route {
         self.response_schema = Some(schema);
+        self.response_name = None;
+        self
+    }
+
+    /// The success body is a `T`, where the handler answers a [`Reply`] (to set headers, or
+    /// a `304`): its schema, under `T`'s name in the API document, as `Json<T>` would give.
+    pub fn answers<T: schemars::JsonSchema>(mut self) -> Route {
+        self.response_schema = Some(crate::answer_schema::<T>);
+        self.response_name = Some(T::schema_name().into_owned());
         self
     }
 

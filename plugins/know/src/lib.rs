@@ -15,7 +15,6 @@ mod pages;
 mod review;
 mod search;
 
-use mobieus_sdk::answer_schema;
 use mobieus_sdk::prelude::*;
 
 struct Know;
@@ -70,14 +69,14 @@ impl Plugin for Know {
                     .id("createPage")
                     .summary("Create a page; its first revision waits for review unless review is off")
                     .status(201)
-                    .response(answer_schema::<pages::PageView>),
+                    .answers::<pages::PageView>(),
             )
             .route(
                 Route::get("/api/v1/know/pages/{id}", "know:read", pages::get)
                     .id("getPage")
                     .summary("A page at its stable revision (ETag: the revision id)")
                     .query("revision", "`latest`: the newest revision, pending or not.")
-                    .response(answer_schema::<pages::PageView>)
+                    .answers::<pages::PageView>()
                     .error(404, "page_not_found", NOT_FOUND)
                     .error(404, "revision_not_found", "The page has no stable revision yet; ask for ?revision=latest."),
             )
@@ -85,7 +84,7 @@ impl Plugin for Know {
                 Route::patch("/api/v1/know/pages/{id}", "know:write", pages::update)
                     .id("updatePage")
                     .summary("Propose a new revision (If-Match: the revision it is based on)")
-                    .response(answer_schema::<pages::PageView>)
+                    .answers::<pages::PageView>()
                     .error(404, "page_not_found", NOT_FOUND)
                     .error(412, "revision_conflict", "If-Match is not the page's newest revision: someone edited it first."),
             )
