@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::drive::{RunResult, Scenario, run};
+use common::drive::{self, RunResult, Scenario};
 use common::{cli, request, start};
 
 fn env(name: &str, default: usize) -> usize {
@@ -324,49 +324,25 @@ fn main() {
         ),
     ];
     let mut results: Vec<Vec<RunResult>> = vec![vec![], vec![]];
+    let duration = Duration::from_secs(secs);
     for _ in 0..rounds {
         for ((_, scenario), runs) in scenarios.iter().zip(&mut results) {
-            let cpu = common::drive::cpu_time(server.id());
-            let mut result = runtime.block_on(run(
-                addr,
-                &host,
-                scenario.clone(),
-                connections,
-                Duration::from_secs(secs),
-            ));
-            result.server_cpu = common::drive::cpu_time(server.id()).saturating_sub(cpu);
-            runs.push(result);
+            let (s, c) = (scenario.clone(), connections);
+            runs.push(runtime.block_on(drive::measure(server.id(), addr, &host, s, c, duration)));
         }
     }
 
-    let rate = |r: &RunResult| r.ok as f64 / r.elapsed.as_secs_f64();
-    println!(
-        "{:<38} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10}   rounds",
-        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors", "cpu µs/req"
-    );
+    println!("{}   rounds", drive::header());
     let mut medians = vec![];
     for ((name, _), runs) in scenarios.iter().zip(&results) {
-        let mut sorted: Vec<&RunResult> = runs.iter().collect();
-        sorted.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
-        let m = sorted[sorted.len() / 2];
-        let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", rate(r))).collect();
-        println!(
-            "{:<38} {:>9.0} {:>9} {:>9} {:>9} {:>7} {:>10.0}   {}",
-            name,
-            rate(m),
-            m.hist.value_at_quantile(0.5),
-            m.hist.value_at_quantile(0.99),
-            m.hist.max(),
-            m.errors,
-            m.server_cpu.as_secs_f64() * 1e6 / m.ok.max(1) as f64,
-            all.join(" ")
-        );
+        let (m, all) = drive::median(runs);
+        println!("{}   {all}", m.row(name));
         medians.push(m);
     }
     let mut ratios: Vec<f64> = results[1]
         .iter()
         .zip(&results[0])
-        .map(|(s, e)| rate(s) / rate(e))
+        .map(|(s, e)| s.rate() / e.rate())
         .collect();
     ratios.sort_by(f64::total_cmp);
     let ratio = ratios[ratios.len() / 2];
@@ -379,27 +355,12 @@ fn main() {
     );
 
     // Each search alone, once, for where the time goes.
-    println!("each search alone ({} s each):", secs.div_ceil(3));
+    let alone = Duration::from_secs(secs.div_ceil(3));
+    println!("each search alone ({} s each):", alone.as_secs());
     for (name, scenario) in &each {
-        let cpu = common::drive::cpu_time(server.id());
-        let r = runtime.block_on(run(
-            addr,
-            &host,
-            scenario.clone(),
-            connections,
-            Duration::from_secs(secs.div_ceil(3)),
-        ));
-        let spent = common::drive::cpu_time(server.id()).saturating_sub(cpu);
-        println!(
-            "{:<38} {:>9.0} {:>9} {:>9} {:>9} {:>7} {:>10.0}",
-            name,
-            rate(&r),
-            r.hist.value_at_quantile(0.5),
-            r.hist.value_at_quantile(0.99),
-            r.hist.max(),
-            r.errors,
-            spent.as_secs_f64() * 1e6 / r.ok.max(1) as f64,
-        );
+        let (s, c) = (scenario.clone(), connections);
+        let r = runtime.block_on(drive::measure(server.id(), addr, &host, s, c, alone));
+        println!("{}", r.row(name));
     }
     let _ = server.kill();
 }

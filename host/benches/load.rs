@@ -25,7 +25,7 @@ use std::time::Duration;
 mod call_overhead;
 mod common;
 
-use common::drive::{RunResult, Scenario, cpu_time, run};
+use common::drive::{self, RunResult, Scenario};
 use common::{cli, request, start};
 
 fn main() {
@@ -64,10 +64,7 @@ fn main() {
         "mobieus load harness: {connections} keep-alive connections, {secs} s per scenario, {} posts and {} listings seeded",
         seeded.posts, seeded.listings
     );
-    println!(
-        "{:<44} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
-        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors", "cpu µs/req"
-    );
+    println!("{}", drive::header());
 
     // A plugin route and a native route doing the same one-row read, through the same host stack.
     let entry = runtime.block_on(guestbook_entry(addr, &host, &key));
@@ -134,43 +131,28 @@ fn main() {
     let mut created = 0;
     for _ in 0..rounds {
         for ((name, scenario), runs) in scenarios.iter().zip(&mut results) {
-            let cpu_before = cpu_time(server.id());
-            let mut result = runtime.block_on(run(
+            let result = runtime.block_on(drive::measure(
+                server.id(),
                 addr,
                 &host,
                 scenario.clone(),
                 connections,
                 Duration::from_secs(secs),
             ));
-            result.server_cpu = cpu_time(server.id()).saturating_sub(cpu_before);
             if name.starts_with("POST") {
                 created += result.ok;
             }
             runs.push(result);
         }
     }
-    let rate = |r: &RunResult| r.ok as f64 / r.elapsed.as_secs_f64();
-    let cpu_per_request = |r: &RunResult| r.server_cpu.as_secs_f64() * 1e6 / r.ok.max(1) as f64;
     for ((name, _), runs) in scenarios.iter().zip(&results) {
-        let mut runs: Vec<&RunResult> = runs.iter().collect();
-        runs.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
-        let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", rate(r))).collect();
-        let result = runs[runs.len() / 2];
-        println!(
-            "{:<44} {:>10.0} {:>9} {:>9} {:>9} {:>8} {:>10.1}{}",
-            name,
-            rate(result),
-            result.hist.value_at_quantile(0.5),
-            result.hist.value_at_quantile(0.99),
-            result.hist.max(),
-            result.errors,
-            cpu_per_request(result),
-            if rounds > 1 {
-                format!("   rounds: {}", all.join(" "))
-            } else {
-                String::new()
-            }
-        );
+        let (result, all) = drive::median(runs);
+        let rounds = if runs.len() > 1 {
+            format!("   rounds: {all}")
+        } else {
+            String::new()
+        };
+        println!("{}{rounds}", result.row(name));
     }
 
     // A plugin scenario against the native one listed just before it, round by round (both ran
@@ -187,10 +169,10 @@ fn main() {
             v[v.len() / 2]
         };
         let pairs = || results[i].iter().zip(&results[i - 1]);
-        let throughput = median(pairs().map(|(p, n)| rate(p) / rate(n)).collect());
+        let throughput = median(pairs().map(|(p, n)| p.rate() / n.rate()).collect());
         let cpu = median(
             pairs()
-                .map(|(p, n)| cpu_per_request(n) / cpu_per_request(p))
+                .map(|(p, n)| n.cpu_per_request() / p.cpu_per_request())
                 .collect(),
         );
         println!(

@@ -70,6 +70,62 @@ pub struct RunResult {
     pub server_cpu: Duration,
 }
 
+impl RunResult {
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Microseconds of the server's CPU per successful request.
+    pub fn cpu_per_request(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / self.ok.max(1) as f64
+    }
+
+    /// One row of a results table under [`HEADER`].
+    pub fn row(&self, name: &str) -> String {
+        format!(
+            "{:<44} {:>10.0} {:>9} {:>9} {:>9} {:>8} {:>10.1}",
+            name,
+            self.rate(),
+            self.hist.value_at_quantile(0.5),
+            self.hist.value_at_quantile(0.99),
+            self.hist.max(),
+            self.errors,
+            self.cpu_per_request()
+        )
+    }
+}
+
+/// The head of a results table.
+pub fn header() -> String {
+    format!(
+        "{:<44} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "scenario", "req/s", "p50 µs", "p99 µs", "max µs", "errors", "cpu µs/req"
+    )
+}
+
+/// The run of median throughput among a scenario's rounds, and every round's rate.
+pub fn median(runs: &[RunResult]) -> (&RunResult, String) {
+    let mut sorted: Vec<&RunResult> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let all: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rate())).collect();
+    (sorted[sorted.len() / 2], all.join(" "))
+}
+
+/// [`run`], with the CPU time the server (process `pid`) spent during it.
+pub async fn measure(
+    pid: u32,
+    addr: SocketAddr,
+    host: &str,
+    scenario: Arc<Scenario>,
+    connections: usize,
+    duration: Duration,
+) -> RunResult {
+    let before = cpu_time(pid);
+    let mut result = run(addr, host, scenario, connections, duration).await;
+    result.server_cpu = cpu_time(pid).saturating_sub(before);
+    result
+}
+
 /// The CPU time a process has used so far (Linux: utime + stime from `/proc/<pid>/stat`).
 pub fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
