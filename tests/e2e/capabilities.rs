@@ -386,3 +386,81 @@ async fn surfaces_are_called_as_the_caller_never_more_and_one_deep() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn a_surface_answer_past_the_cap_is_refused_not_handed_over() {
+    let (_server, acme, _) = capable_server().await;
+    // A clean file of 17 MiB: its content is one GET, one byte past the 16 MiB a plugin may take.
+    let bytes = vec![b'a'; (16 << 20) + 1];
+    let r = acme
+        .send(
+            Method::POST,
+            "/api/v1/files?filename=big.txt",
+            Some(("text/plain", bytes)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(20), async || {
+        let file = acme.get(&format!("/api/v1/files/{id}")).await.json();
+        (file["status"] == "clean").then_some(())
+    })
+    .await;
+    let r = acme
+        .get(&chain(&format!("/api/v1/files/{id}/content")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refused = r.json()["refused"].as_str().unwrap_or_default().to_owned();
+    assert!(refused.contains("is over 16777216 bytes"), "{}", r.text);
+    // Under the cap the same call hands the answer over.
+    let r = acme
+        .get(&chain(&format!("/api/v1/files/{id}")))
+        .await
+        .json();
+    assert_eq!(r["status"], 200, "{r}");
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_reads_is_held_to_the_address_budget_and_keys_still_answer() {
+    let (server, acme, _) = capable_server().await;
+    server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "acme",
+        "default_rate_limit_per_minute",
+        "20",
+    ]);
+    let anonymous = server.client("acme");
+    let flood: Vec<_> = (0..200)
+        .map(|i| {
+            let anonymous = anonymous.clone();
+            tokio::spawn(
+                async move { anonymous.get(&format!("/api/v1/capable/public/c{i}")).await },
+            )
+        })
+        .collect();
+    // While it runs, a keyed caller is served on its own allowance.
+    let keyed = acme.get("/api/v1/capable/fired").await;
+    assert_eq!(keyed.status, 200, "{}", keyed.text);
+    let (mut ok, mut limited) = (0, 0);
+    for f in flood {
+        let r = f.await.unwrap();
+        match r.status.as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+                assert_eq!(r.code(), "rate_limited");
+                limited += 1;
+            }
+            other => panic!("{other}: {}", r.text),
+        }
+    }
+    assert_eq!(ok + limited, 200);
+    assert!(
+        ok <= 20,
+        "{ok} anonymous reads passed a budget of 20 a minute"
+    );
+    assert!(ok >= 1);
+    assert_eq!(acme.get("/api/v1/capable/fired").await.status, 200);
+}
