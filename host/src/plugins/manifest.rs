@@ -669,4 +669,63 @@ mod tests {
             assert!(refused.contains(why), "{refused}");
         }
     }
+
+    fn setting(name: &str, default: &str, allowed: &[&str]) -> SettingDoc {
+        SettingDoc {
+            name: name.into(),
+            description: String::new(),
+            default: default.into(),
+            allowed: allowed.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn settings_are_declared_once_with_an_allowed_default_and_set_only_as_declared() {
+        let mut m = manifest("know", "know");
+        m.settings = vec![setting("review_required", "on", &["on", "off"])];
+        assert!(m.validate(&[]).is_ok());
+        for (bad, why) in [
+            (vec![setting("Review", "on", &[])], "1-32 of a-z"),
+            (
+                vec![setting("mode", "maybe", &["on", "off"])],
+                "default is not allowed",
+            ),
+            (
+                vec![setting("a", "", &[]), setting("a", "", &[])],
+                "declared twice",
+            ),
+        ] {
+            let mut m = m.clone();
+            m.settings = bad;
+            let refused = m.validate(&[]).unwrap_err();
+            assert!(refused.contains(why), "{refused}");
+        }
+
+        let plugins = [&m];
+        assert_eq!(
+            setting_value(&plugins, "know.review_required", "off"),
+            Ok(("plugin.know.review_required".into(), Some("off".into())))
+        );
+        assert_eq!(
+            setting_value(&plugins, "know.review_required", "none"),
+            Ok(("plugin.know.review_required".into(), None))
+        );
+        let wrong = setting_value(&plugins, "know.review_required", "yes").unwrap_err();
+        assert!(wrong.contains("one of on, off"), "{wrong}");
+        for unknown in ["know.review", "wiki.review_required", "review_required"] {
+            let why = setting_value(&plugins, unknown, "on").unwrap_err();
+            assert!(
+                why.contains("expected one of") && why.contains("know.review_required"),
+                "{why}"
+            );
+        }
+
+        // What the plugin reads: the default until the tenant sets it.
+        let mut tenant = settings::TenantSettings::default();
+        assert_eq!(m.settings_for(&tenant)["review_required"], "on");
+        tenant
+            .plugin_settings
+            .insert("plugin.know.review_required".into(), "off".into());
+        assert_eq!(m.settings_for(&tenant)["review_required"], "off");
+    }
 }
