@@ -33,22 +33,11 @@ use common::{cli, request, start_with};
 
 const HELD: usize = 100;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let secs = env("LOAD_SECS", 5);
-    let rounds = env("LOAD_ROUNDS", 3).max(1) as usize;
-    let connections = env("LOAD_CONNECTIONS", 16) as usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let secs = common::env("LOAD_SECS", 5);
+    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
+    let connections = common::env("LOAD_CONNECTIONS", 16) as usize;
+    let runtime = common::runtime();
     let provider = runtime.block_on(Provider::start());
 
     let dir = tempfile::tempdir().expect("temp dir");

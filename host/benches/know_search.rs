@@ -23,13 +23,6 @@ mod common;
 use common::drive::{self, RunResult, Scenario};
 use common::{cli, request, start};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Words a community wiki is about, placed among the vocabulary's common and rare words.
 const TOPICS: &[&str] = &[
     "member",
@@ -225,10 +218,10 @@ fn page(words: &mut Words, i: usize) -> (String, usize) {
 }
 
 fn main() {
-    let secs = env("LOAD_SECS", 10) as u64;
-    let connections = env("LOAD_CONNECTIONS", 64);
-    let rounds = env("LOAD_ROUNDS", 3).max(1);
-    let pages = env("KNOW_PAGES", 10_000);
+    let secs = common::env("LOAD_SECS", 10);
+    let connections = common::env("LOAD_CONNECTIONS", 64) as usize;
+    let rounds = common::env("LOAD_ROUNDS", 3).max(1);
+    let pages = common::env("KNOW_PAGES", 10_000) as usize;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
@@ -247,11 +240,7 @@ fn main() {
     );
     let key = common::unlimited_key(&data, "bench", "events:read,know:read,know:write");
     let host = format!("bench.localhost:{}", addr.port());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
 
     let started = Instant::now();
     let bytes = runtime.block_on(seed(addr, &host, &key, pages));

@@ -29,14 +29,8 @@ use common::drive::{self, RunResult, Scenario};
 use common::{cli, request, start};
 
 fn main() {
-    let secs: u64 = std::env::var("LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let connections: usize = std::env::var("LOAD_CONNECTIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+    let secs = common::env("LOAD_SECS", 10);
+    let connections = common::env("LOAD_CONNECTIONS", 64) as usize;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
@@ -53,11 +47,7 @@ fn main() {
     );
     let host = format!("bench.localhost:{}", addr.port());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     let seeded = runtime.block_on(seed(addr, &host, &key));
     let author = seeded.author.clone();
     println!(
@@ -117,11 +107,7 @@ fn main() {
     let only = std::env::var("LOAD_ONLY").unwrap_or_default();
     // LOAD_ROUNDS=3 runs the scenarios round-robin three times and reports each one's median
     // round: on a shared 2-core box one run of a scenario varies by ±10%.
-    let rounds: usize = std::env::var("LOAD_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let rounds = common::env("LOAD_ROUNDS", 1).max(1);
     let scenarios: Vec<(&str, Arc<Scenario>)> = scenarios
         .into_iter()
         .filter(|(n, _)| n.contains(only.as_str()))

@@ -23,17 +23,10 @@ mod common;
 use common::drive::{self, RunResult, Scenario};
 use common::{cli, request, start};
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let secs = env("LOAD_SECS", 5);
-    let rounds = env("LOAD_ROUNDS", 3).max(1);
-    let timers = env("TIMERS", 100_000) as usize;
+    let secs = common::env("LOAD_SECS", 5);
+    let rounds = common::env("LOAD_ROUNDS", 3).max(1);
+    let timers = common::env("TIMERS", 100_000) as usize;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
@@ -43,26 +36,10 @@ fn main() {
     cli(&data, &["plugin", "enable", "--tenant", "bench", "capable"]);
     let key = common::unlimited_key(&data, "bench", "events:read,capable:use");
     let host = format!("bench.localhost:{}", addr.port());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    // Some events to read, and the plugin loaded (installs are picked up within a second).
+    let runtime = common::runtime();
+    // The plugin loaded (installs are picked up within a second).
     runtime.block_on(async {
-        for _ in 0..100 {
-            let (status, _) = request(
-                addr,
-                &host,
-                Some(&key),
-                "GET",
-                "/api/v1/capable/fired",
-                None,
-            )
-            .await;
-            if status == 200 {
-                break;
-            }
+        while fired(addr, &host, &key).await.is_none() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -144,16 +121,8 @@ fn main() {
         .await;
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
         loop {
-            let (_, fired) = request(
-                addr,
-                &host,
-                Some(&key),
-                "GET",
-                "/api/v1/capable/fired",
-                None,
-            )
-            .await;
-            if String::from_utf8_lossy(&fired).contains("\"soon\"") {
+            let fired = fired(addr, &host, &key).await.unwrap_or_default();
+            if fired.contains("\"soon\"") {
                 return set_at.elapsed().saturating_sub(Duration::from_secs(1));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -164,6 +133,13 @@ fn main() {
         lateness.as_secs_f64() * 1000.0
     );
     let _ = server.kill();
+}
+
+/// The capable plugin's fired timers, as text; `None` until the plugin answers.
+async fn fired(addr: std::net::SocketAddr, host: &str, key: &str) -> Option<String> {
+    let path = "/api/v1/capable/fired";
+    let (status, body) = request(addr, host, Some(key), "GET", path, None).await;
+    (status == 200).then(|| String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Sets `n` timers due in a day, over 16 keep-alive connections.

@@ -26,11 +26,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime();
     println!("mobieus webhook harness: {total} deliveries per case, HTTP receiver on loopback");
     println!(
         "{:<12} {:>11} {:>10} {:>14} {:>14}",

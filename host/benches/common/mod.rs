@@ -12,6 +12,23 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
+/// A whole number from the environment (`LOAD_SECS=5`), else `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The load generator's runtime: one worker thread, so it leaves the other core to the server.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The binary under test: this build's, or another one named by `LOAD_BIN` (to compare two
 /// builds in one run of the same harness, alternating, so the box's drift moves both).
 pub fn bin() -> String {
