@@ -291,8 +291,13 @@ pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Res
     let fts = query.fts_words();
     let best = best_sections(cx, "know_fts", &fts, tag.as_deref(), limit as usize, &[])?;
     let mut data = hits(cx, "know_fts", &fts.all(), best, "word")?;
-    let unknown = unknown_words(cx, query)?;
     let want = limit as usize - data.len();
+    // Only a page that is not full looks further (and a search that found nothing suggests).
+    let unknown = if want > 0 {
+        unknown_words(cx, query)?
+    } else {
+        vec![]
+    };
     if want > 0
         && let Some(fts) = query.fts_parts(&unknown)
     {
