@@ -470,6 +470,37 @@ async fn the_consoles_settings_plugins_and_plan_apply_to_the_next_api_request() 
         .await;
     assert_eq!(api.get("/api/v1/listings").await.status, 200);
 
+    // A plugin's declared settings: shown with their value, saved, applied to its next call.
+    let page = acme.get("/admin/plugins").await;
+    assert!(page.body.contains("know.review_required"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<option value="on" selected>"#),
+        "{}",
+        page.body
+    );
+    let (_, wiki_key) = server.create_key("acme", "live", "know:read,know:write", &[]);
+    let wiki = server.client("acme").key(&wiki_key);
+    let new_page = serde_json::json!({"title": "Wifi", "body": "Ask at the desk."});
+    let r = wiki.post("/api/v1/know/pages", new_page.clone()).await;
+    assert_eq!(r.json()["revision_status"], "pending");
+    let settings = "/admin/plugins/know/settings";
+    let r = acme
+        .post(settings, &[("csrf", &csrf), ("review_required", "maybe")])
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("one of on, off"), "{}", r.body);
+    let r = acme
+        .post(settings, &[("csrf", &csrf), ("review_required", "off")])
+        .await;
+    assert_eq!(
+        r.location(),
+        "/admin/plugins?notice=plugin_settings_saved#plugin-know"
+    );
+    let r = wiki.post("/api/v1/know/pages", new_page).await;
+    assert_eq!(r.json()["revision_status"], "stable", "{}", r.text);
+    let listed = server.cli_ok(&["settings", "list", "--tenant", "acme"]);
+    assert!(listed.contains("know.review_required = off"), "{listed}");
+
     // Down to starter: the next request is plan-gated; back up: it is served.
     let r = acme
         .post("/admin/billing", &[("csrf", &csrf), ("plan", "starter")])
@@ -495,6 +526,7 @@ async fn the_consoles_settings_plugins_and_plan_apply_to_the_next_api_request() 
     );
     assert!(!page.body.contains("<code>plugin.disabled</code>"));
     let audit = server.cli_ok(&["audit", "list", "--tenant", "acme", "--json"]);
+    assert!(audit.contains("plugin.know.review_required"), "{audit}");
     for action in [
         "settings.updated",
         "plugin.disabled",

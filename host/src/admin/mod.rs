@@ -54,6 +54,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/plugins", get(plugins::index))
         .route("/admin/plugins/{name}", post(plugins::switch))
+        .route(
+            "/admin/plugins/{name}/settings",
+            post(plugins::save_settings),
+        )
         .route("/admin/billing", get(billing::index).post(billing::change))
         .route("/admin/audit", get(audit::index))
         .route("/admin/mail", get(mail::index))

@@ -101,6 +101,10 @@ pub fn notice(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         "ai_budget_saved" => ("ok", "The monthly budget is saved."),
         "plugin_on" => ("ok", "The plugin is on for this community."),
+        "plugin_settings_saved" => (
+            "ok",
+            "The plugin's settings are saved. They apply to its next call.",
+        ),
         "plugin_off" => (
             "ok",
             "The plugin is off; its routes answer 404 and its data stays.",

@@ -11,7 +11,7 @@ use minijinja::{Value, context};
 use crate::admin::keys::Notice;
 use crate::admin::page::{self, PageResult, blocking};
 use crate::admin::session::{Admin, Posted};
-use crate::plugins::manifest::Described;
+use crate::plugins::manifest::{Described, setting_value};
 use crate::plugins::registry::{LoadedPlugin, Origin};
 use crate::settings::{self, TenantSettings};
 use crate::state::AppState;
@@ -29,12 +29,24 @@ fn view(p: &LoadedPlugin, settings: &TenantSettings) -> Value {
         .iter()
         .map(|r| context! { method => &r.method, path => &r.path, scope => &r.scope, summary => &r.summary })
         .collect();
+    let values = m.settings_for(settings);
+    let declared: Vec<Value> = m
+        .settings
+        .iter()
+        .map(|s| {
+            context! {
+                name => &s.name, description => &s.description, default => &s.default,
+                allowed => &s.allowed, value => values.get(&s.name),
+            }
+        })
+        .collect();
     context! {
         name => &m.name, version => &m.version, contract => m.contract,
         capabilities => m.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
         first_party => p.origin == Origin::FirstParty,
         on => settings.plugin_on(&m.name, p.enabled_by_default()),
         routes, scopes => described(&m.scopes), events => described(&m.events),
+        settings => declared,
     }
 }
 
@@ -86,4 +98,53 @@ pub async fn switch(
     .await?;
     let notice = if on { "plugin_on" } else { "plugin_off" };
     Ok(Redirect::to(&format!("/admin/plugins?notice={notice}")).into_response())
+}
+
+/// The settings the plugin declared, for this community: each checked as `mobieus settings set`
+/// checks it (an empty field goes back to the default), saved and audited together.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Posted(admin, form): Posted,
+) -> PageResult {
+    let set = state.plugins.current();
+    let Some(plugin) = set.get(&name) else {
+        return Err(page::message(
+            StatusCode::NOT_FOUND,
+            "No such plugin",
+            "This server runs no plugin by that name.",
+        )
+        .into());
+    };
+    let mut values = vec![];
+    for s in &plugin.manifest.settings {
+        let raw = form.get(&s.name);
+        let raw = raw.trim();
+        let raw = if raw.is_empty() { "none" } else { raw };
+        let full = format!("{name}.{}", s.name);
+        match setting_value(&[&plugin.manifest], &full, raw) {
+            Ok(value) => values.push(value),
+            Err(why) => {
+                return Err(page::message(StatusCode::BAD_REQUEST, "Not saved", &why).into());
+            }
+        }
+    }
+    let (db, actor) = (admin.console.db.clone(), admin.actor());
+    blocking(move || {
+        db.write(move |w| {
+            let now = Utc::now();
+            let current = settings::all(w)?;
+            for (key, value) in &values {
+                if current.get(key) != value.as_ref() {
+                    settings::set_by(w, &actor, key, value.as_deref(), now)?;
+                }
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/admin/plugins?notice=plugin_settings_saved#plugin-{name}"
+    ))
+    .into_response())
 }
