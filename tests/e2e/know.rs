@@ -629,6 +629,13 @@ async fn search_stems_finds_parts_of_words_phrases_and_questions_and_ranks_title
     acme.get("/api/v1/know/search")
         .await
         .assert_error(400, "validation_failed");
+    // A question of 501 characters is refused; one of 500 is read.
+    let long = format!("q={}", "a".repeat(501));
+    acme.get(&format!("/api/v1/know/search?{long}"))
+        .await
+        .assert_error(400, "validation_failed");
+    let r = search(&acme, &format!("password {}", "b".repeat(491))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     acme.get("/api/v1/know/search?q=x&limit=0")
         .await
         .assert_error(400, "validation_failed");
@@ -666,6 +673,8 @@ async fn pages_are_checked_listed_by_filter_and_guarded_by_scope() {
             "author_id",
         ),
         (json!({"title": "t", "colour": "red"}), "colour"),
+        (json!({"title": "t", "body": "x".repeat(200_001)}), "body"),
+        (json!({"title": "t", "tags": vec!["a"; 21]}), "tags"),
     ] {
         let r = acme.post("/api/v1/know/pages", body.clone()).await;
         r.assert_error(400, "validation_failed");
