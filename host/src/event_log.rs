@@ -28,6 +28,7 @@ pub const SIGNAL: &str = "events";
 
 pub const USER_REGISTERED: &str = "user.registered";
 pub const USER_LEFT: &str = "user.left";
+pub const USER_UPDATED: &str = "user.updated";
 pub const POST_CREATED: &str = "post.created";
 pub const POST_UPDATED: &str = "post.updated";
 pub const FILE_UPLOADED: &str = "file.uploaded";
@@ -41,6 +42,7 @@ pub const GROUP_MEMBER_REMOVED: &str = "group.member_removed";
 pub const HOST_TYPES: &[&str] = &[
     USER_REGISTERED,
     USER_LEFT,
+    USER_UPDATED,
     POST_CREATED,
     POST_UPDATED,
     FILE_UPLOADED,

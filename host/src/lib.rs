@@ -6,6 +6,7 @@
 //! - an event is appended in [`event_log::append`], in the transaction of the write that caused it,
 //!   with its webhook deliveries; [`webhooks::worker`] sends them;
 //! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
+//! - SCIM 2.0 (`/scim/v2`, its own tokens) is [`scim`];
 //! - the OpenAPI document is built in [`openapi`]; the tenant admin console is [`admin`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
@@ -26,6 +27,7 @@ pub mod paging;
 pub mod plugins;
 pub mod router;
 pub mod schedule;
+pub mod scim;
 pub mod sealed;
 pub mod settings;
 pub mod ssrf;

@@ -18,7 +18,7 @@ use crate::http::scope::{self, ScopeLayer, Scopes};
 use crate::openapi::serve::Documents;
 use crate::plugins::dispatch;
 use crate::state::AppState;
-use crate::{admin, api, http, openapi, ui};
+use crate::{admin, api, http, openapi, scim, ui};
 
 pub fn app(state: AppState) -> Router {
     let (api, host_document) = host_api(&state);
@@ -37,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/docs", get(openapi::docs::page))
         .route("/assets/{name}", get(ui::asset))
         .merge(admin::router())
+        .merge(scim::router(Gate::from_ref(&state)))
         .merge(api.route_layer(from_fn_with_state(scopes, scope::layer)))
         .merge(
             Router::new()

@@ -77,6 +77,12 @@ pub const DATA: &[Migration] = &[
         name: "groups",
         sql: include_str!("../migrations/data/0010_groups.sql"),
     },
+    Migration {
+        set: "data",
+        version: 11,
+        name: "scim",
+        sql: include_str!("../migrations/data/0011_scim.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up
@@ -99,6 +105,12 @@ pub const CONTROL: &[Migration] = &[
         version: 3,
         name: "admins",
         sql: include_str!("../migrations/control/0003_admins.sql"),
+    },
+    Migration {
+        set: "control",
+        version: 4,
+        name: "scim_tokens",
+        sql: include_str!("../migrations/control/0004_scim_tokens.sql"),
     },
 ];
 

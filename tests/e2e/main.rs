@@ -25,4 +25,5 @@ mod paging;
 mod plugins;
 mod resources;
 mod sandbox_limits;
+mod scim;
 mod webhooks;

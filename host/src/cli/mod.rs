@@ -7,6 +7,7 @@ mod common;
 mod keys;
 mod mail;
 mod plugins;
+mod scim;
 pub mod serve;
 mod settings;
 mod tenants;
@@ -66,6 +67,9 @@ pub enum Command {
     /// A tenant's AI provider, model, key and budget, and its meter.
     #[command(subcommand)]
     Ai(ai::AiCommand),
+    /// SCIM provisioning: the tokens identity providers use on /scim/v2.
+    #[command(subcommand)]
+    Scim(scim::ScimCommand),
 }
 
 pub fn run() -> ExitCode {
@@ -81,6 +85,7 @@ pub fn run() -> ExitCode {
         Some(Command::Admin(cmd)) => admins::run(&cli.data_dir, cmd),
         Some(Command::Mail(cmd)) => mail::run(&cli.data_dir, cmd),
         Some(Command::Ai(cmd)) => ai::run(&cli.data_dir, cmd),
+        Some(Command::Scim(cmd)) => scim::run(&cli.data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

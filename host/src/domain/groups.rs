@@ -231,7 +231,8 @@ pub fn update(w: &mut Write<'_>, id: &str, change: GroupPatch) -> Result<Group> 
     }
     group.updated_at = to_rfc3339(&chrono::Utc::now());
     w.execute(
-        "UPDATE groups SET display_name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1",
+        "UPDATE groups SET display_name = ?2, description = ?3, updated_at = ?4,
+         version = version + 1 WHERE id = ?1",
         params![
             group.id,
             group.display_name,
@@ -273,6 +274,7 @@ pub fn add_member(w: &mut Write<'_>, group_id: &str, user_id: &str) -> Result<(M
             to_rfc3339(&ulid_time(ulid))
         ],
     )?;
+    touch(w, group_id)?;
     event_log::append(
         w,
         GROUP_MEMBER_ADDED,
@@ -297,6 +299,7 @@ pub fn remove_member(w: &mut Write<'_>, group_id: &str, user_id: &str) -> Result
     if removed == 0 {
         return Err(ApiError::not_found("member"));
     }
+    touch(w, group_id)?;
     event_log::append(
         w,
         GROUP_MEMBER_REMOVED,
@@ -311,4 +314,155 @@ fn member(conn: &Connection, group_id: &str, user_id: &str) -> rusqlite::Result<
     ))?
     .query_row([group_id, user_id], member_from_row)
     .optional()
+}
+
+/// A membership changed: the group's version and `updated_at` move (its SCIM `ETag` with them).
+fn touch(w: &Write<'_>, group_id: &str) -> rusqlite::Result<()> {
+    w.prepare_cached("UPDATE groups SET version = version + 1, updated_at = ?2 WHERE id = ?1")?
+        .execute(params![group_id, to_rfc3339(&chrono::Utc::now())])?;
+    Ok(())
+}
+
+/// A group as an identity provider keeps it: its name, its id in the provider, every member.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub group: Group,
+    pub external_id: Option<String>,
+    pub version: i64,
+}
+
+/// The group with its external id and version; `None` if there is no such group.
+pub fn find_provisioned(conn: &Connection, id: &str) -> rusqlite::Result<Option<Provisioned>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, external_id, version FROM groups WHERE id = ?1"
+    ))?
+    .query_row([id], provisioned_from_row)
+    .optional()
+}
+
+pub fn provisioned_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Provisioned> {
+    Ok(Provisioned {
+        group: from_row(row)?,
+        external_id: row.get(6)?,
+        version: row.get(7)?,
+    })
+}
+
+/// The SELECT of provisioned groups, for callers that add their own conditions (`WHERE 1`).
+pub fn provisioned_select() -> String {
+    format!("SELECT {COLUMNS}, external_id, version FROM groups WHERE 1")
+}
+
+/// Every member of a group as `(user id, display)`, in the order they were added.
+pub fn all_members(conn: &Connection, group_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT user_id, COALESCE(display_name, username) FROM group_member_rows
+         WHERE group_id = ?1 ORDER BY id",
+    )?
+    .query_map([group_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// Creates a group with its external id and members (`group.created`, then a
+/// `group.member_added` each); 409 `group_name_taken`, 400 for a member who is not a user.
+pub fn provision(
+    w: &mut Write<'_>,
+    display_name: String,
+    external_id: Option<String>,
+    members: &[String],
+) -> Result<Provisioned> {
+    check_members(w, members)?;
+    let group = create(
+        w,
+        NewGroup {
+            display_name,
+            description: None,
+        },
+    )?;
+    w.execute(
+        "UPDATE groups SET external_id = ?2 WHERE id = ?1",
+        params![group.id, external_id],
+    )?;
+    set_members(w, &group.id, members)?;
+    find_provisioned(w, &group.id)?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a group just added is not there")))
+}
+
+/// Renames a group, sets its external id and, when given, its whole member set: the events say
+/// what changed (`group.updated` for the name, one `group.member_added` / `_removed` per member).
+pub fn reprovision(
+    w: &mut Write<'_>,
+    id: &str,
+    display_name: String,
+    external_id: Option<String>,
+    members: Option<&[String]>,
+) -> Result<Provisioned> {
+    let current = find_provisioned(w, id)?.ok_or_else(|| ApiError::not_found("group"))?;
+    if let Some(members) = members {
+        check_members(w, members)?;
+    }
+    if current.group.display_name != display_name {
+        update(
+            w,
+            id,
+            GroupPatch {
+                display_name: Some(display_name),
+                description: None,
+            },
+        )?;
+    }
+    if current.external_id != external_id {
+        w.execute(
+            "UPDATE groups SET external_id = ?2, version = version + 1 WHERE id = ?1",
+            params![id, external_id],
+        )?;
+    }
+    if let Some(members) = members {
+        set_members(w, id, members)?;
+    }
+    find_provisioned(w, id)?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a group just updated is not there")))
+}
+
+fn check_members(conn: &Connection, members: &[String]) -> Result<()> {
+    for user_id in members {
+        if users::find_active(conn, user_id)?.is_none() {
+            return Err(ApiError::validation(
+                "members",
+                format!("`{user_id}` is not a user of this community"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Makes `members` the group's member set, one event per member added or removed.
+fn set_members(w: &mut Write<'_>, group_id: &str, members: &[String]) -> Result<()> {
+    let wanted: std::collections::BTreeSet<&str> = members.iter().map(String::as_str).collect();
+    let current: Vec<String> = all_members(w, group_id)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for user_id in &current {
+        if !wanted.contains(user_id.as_str()) {
+            remove_member(w, group_id, user_id)?;
+        }
+    }
+    let current: std::collections::BTreeSet<&str> = current.iter().map(String::as_str).collect();
+    for user_id in members {
+        if !current.contains(user_id.as_str()) {
+            add_member(w, group_id, user_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// The groups a user belongs to as `(group id, name)`, by name.
+pub fn groups_of(conn: &Connection, user_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id
+         WHERE m.user_id = ?1 ORDER BY g.display_name",
+    )?
+    .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
 }

@@ -43,7 +43,11 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let mut response = CURRENT.scope(id.clone(), next.run(req)).await;
     if let Some(error) = response.extensions_mut().remove::<Arc<ApiError>>() {
         log_error(&id, &method, &path, &error);
-        response = render(response, &error, &id);
+        response = if path.starts_with("/scim/") {
+            render_scim(response, &error, &id)
+        } else {
+            render(response, &error, &id)
+        };
     } else {
         tracing::debug!(request_id = %id.0, %method, path, status = response.status().as_u16(),
             micros = started.elapsed().as_micros() as u64, "request");
@@ -84,6 +88,45 @@ fn render(response: Response, error: &ApiError, id: &RequestId) -> Response {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The SCIM error schema (RFC 7644 §3.12): `status` as a string, `scimType` when one applies.
+/// The request id is in `X-Request-Id`, and in `detail` for a failure of ours.
+fn render_scim(response: Response, error: &ApiError, id: &RequestId) -> Response {
+    let scim_type =
+        error
+            .extra
+            .get("scimType")
+            .and_then(Value::as_str)
+            .or(match error.code.as_ref() {
+                "validation_failed" => Some("invalidValue"),
+                "username_taken" | "group_name_taken" => Some("uniqueness"),
+                _ => None,
+            });
+    let detail = if error.is_internal() {
+        format!("{} (request {})", error.message, id.0)
+    } else {
+        error.message.to_string()
+    };
+    let mut body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": error.status.as_u16().to_string(),
+        "detail": detail,
+    });
+    if let Some(t) = scim_type {
+        body["scimType"] = json!(t);
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.status = error.status;
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/scim+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
 }
 
 /// A handler panicked: answer `internal_error`; the server and every other request carry on.

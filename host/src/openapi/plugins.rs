@@ -57,6 +57,9 @@ fn host_event_description(kind: &str) -> &'static str {
     match kind {
         crate::event_log::USER_REGISTERED => "A user registered; `data.user`.",
         crate::event_log::USER_LEFT => "A user left; `data.user`.",
+        crate::event_log::USER_UPDATED => {
+            "A user's profile changed, or they were deactivated or restored (`data.user.active`); `data.user`."
+        }
         crate::event_log::POST_CREATED => "A post was created; `data.post`.",
         crate::event_log::POST_UPDATED => "A post was updated; `data.post`.",
         crate::event_log::FILE_UPLOADED => "An upload passed its scan; `data.file`.",

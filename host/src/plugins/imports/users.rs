@@ -1,4 +1,5 @@
-//! `users`: the host's users and groups, read only.
+//! `users`: the host's users and groups, read only. A deactivated user is not found: no one a
+//! plugin may act for.
 
 use crate::domain::groups;
 use crate::domain::users as host;
@@ -24,7 +25,7 @@ fn to_wit(u: host::User) -> users::User {
 impl users::Host for PluginState {
     fn get(&mut self, id: String) -> Result<Option<users::User>, Error> {
         Ok(self
-            .as_host(|conn| host::find_active(conn, &id))?
+            .as_host(|conn| host::find_member(conn, &id))?
             .map(to_wit))
     }
 
@@ -37,7 +38,7 @@ impl users::Host for PluginState {
         }
         let found = self.as_host(|conn| {
             ids.iter()
-                .map(|id| host::find_active(conn, id))
+                .map(|id| host::find_member(conn, id))
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
         Ok(found.into_iter().flatten().map(to_wit).collect())

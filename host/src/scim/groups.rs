@@ -1,0 +1,308 @@
+//! `/scim/v2/Groups`: the host's groups (the same ones `/api/v1/groups` shows) as SCIM
+//! resources. Members are users; a member list is read only when the response returns it, so
+//! `excludedAttributes=members` lists big groups cheaply.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rusqlite::Connection;
+use serde_json::{Map, Value, json};
+
+use crate::domain::groups::{self, Provisioned};
+use crate::domain::validate;
+use crate::error::{ApiError, Result};
+use crate::scim::filter::{self, Filter};
+use crate::scim::gate::ScimCtx;
+use crate::scim::patch;
+use crate::scim::resource::{
+    self, Listing, Search, canonical, invalid_value, location, query, read, scim_json,
+};
+use crate::scim::schema::{GROUP, GROUPS};
+
+pub fn to_resource(p: &Provisioned, members: Option<&[(String, String)]>, base: &str) -> Value {
+    let mut map = Map::new();
+    map.insert("schemas".into(), json!([GROUP]));
+    map.insert("id".into(), json!(p.group.id));
+    map.insert("displayName".into(), json!(p.group.display_name));
+    if let Some(external) = &p.external_id {
+        map.insert("externalId".into(), json!(external));
+    }
+    if let Some(members) = members.filter(|m| !m.is_empty()) {
+        let list: Vec<Value> = members
+            .iter()
+            .map(|(id, _)| json!({ "value": id, "$ref": format!("{base}/Users/{id}") }))
+            .collect();
+        map.insert("members".into(), Value::Array(list));
+    }
+    map.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "Group",
+            "created": p.group.created_at,
+            "lastModified": p.group.updated_at,
+            "location": location(base, "Groups", &p.group.id),
+            "version": resource::etag(p.version),
+        }),
+    );
+    Value::Object(map)
+}
+
+/// What a client's Group says: its name, external id and member user ids.
+struct Wanted {
+    display_name: String,
+    external_id: Option<String>,
+    members: Vec<String>,
+}
+
+fn to_wanted(mut map: Map<String, Value>) -> Result<Wanted> {
+    let display_name = match map.remove("displayName") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        _ => return Err(invalid_value("`displayName` is required")),
+    };
+    validate::text("displayName", &display_name, 1, 200, false)?;
+    let external_id = match map.remove("externalId") {
+        Some(Value::String(s)) => {
+            validate::text("externalId", &s, 1, 256, false)?;
+            Some(s)
+        }
+        _ => None,
+    };
+    let mut members = Vec::new();
+    for m in map
+        .remove("members")
+        .and_then(|m| m.as_array().cloned())
+        .unwrap_or_default()
+    {
+        if m.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("group"))
+        {
+            return Err(invalid_value("members are users: groups do not nest"));
+        }
+        match m.get("value").and_then(Value::as_str) {
+            Some(id) if !members.iter().any(|x| x == id) => members.push(id.to_owned()),
+            Some(_) => {}
+            None => return Err(invalid_value("each member needs a `value`: the user's id")),
+        }
+    }
+    Ok(Wanted {
+        display_name,
+        external_id,
+        members,
+    })
+}
+
+fn with_members(conn: &Connection, p: &Provisioned, base: &str, include: bool) -> Result<Value> {
+    let members = if include {
+        Some(groups::all_members(conn, &p.group.id)?)
+    } else {
+        None
+    };
+    Ok(to_resource(p, members.as_deref(), base))
+}
+
+fn find(conn: &Connection, id: &str) -> Result<Provisioned> {
+    groups::find_provisioned(conn, id)?.ok_or_else(|| ApiError::not_found("group"))
+}
+
+fn hint(f: &Filter) -> Option<(&'static str, String)> {
+    if let Some(v) = filter::required_eq(f, "displayName") {
+        return Some(("display_name = ?1 COLLATE NOCASE", v.to_owned()));
+    }
+    if let Some(v) = filter::required_eq(f, "externalId") {
+        return Some(("external_id = ?1", v.to_owned()));
+    }
+    filter::required_eq(f, "id").map(|v| ("id = ?1", v.to_owned()))
+}
+
+pub fn list(conn: &Connection, listing: &Listing, base: &str) -> Result<Value> {
+    let filter = listing.filter.as_ref();
+    let (sql, arg) = match filter.and_then(hint) {
+        Some((column, value)) => (
+            format!("{} AND {column} ORDER BY id", groups::provisioned_select()),
+            Some(value),
+        ),
+        None => (
+            format!("{} ORDER BY id", groups::provisioned_select()),
+            None,
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = match &arg {
+        Some(v) => stmt
+            .query_map([v], groups::provisioned_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => stmt
+            .query_map([], groups::provisioned_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    let needs_members = filter.is_some_and(|f| filter::mentions(f, "members"));
+    let wants_members = listing.projection.returns("members");
+    let mut resources = Vec::new();
+    for p in &rows {
+        let r = with_members(conn, p, base, needs_members)?;
+        if filter.is_none_or(|f| filter::matches(f, &r, &GROUPS)) {
+            resources.push((r, p));
+        }
+    }
+    if let Some((path, descending)) = &listing.sort {
+        let mut only: Vec<Value> = resources.iter().map(|(r, _)| r.clone()).collect();
+        resource::sort(&mut only, path, *descending, &GROUPS);
+        let by_id: std::collections::HashMap<String, &Provisioned> = resources
+            .iter()
+            .map(|(r, p)| (r["id"].as_str().unwrap_or_default().to_owned(), *p))
+            .collect();
+        resources = only
+            .into_iter()
+            .filter_map(|r| {
+                let p = *by_id.get(r["id"].as_str().unwrap_or_default())?;
+                Some((r, p))
+            })
+            .collect();
+    }
+    let total = resources.len();
+    let page = resources
+        .into_iter()
+        .skip(listing.start - 1)
+        .take(listing.count)
+        .map(|(r, p)| {
+            let r = if wants_members && !needs_members {
+                with_members(conn, p, base, true)?
+            } else {
+                r
+            };
+            Ok(listing.projection.apply(r))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(resource::list_response(total, listing.start, page))
+}
+
+pub async fn list_groups(ctx: ScimCtx, OriginalUri(uri): OriginalUri) -> Result<Response> {
+    let listing = query::<Search>(&uri)?.parse(&GROUPS)?;
+    let base = ctx.base.clone();
+    let page = read(&ctx, move |conn| list(conn, &listing, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &page, None))
+}
+
+pub async fn search_groups(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let search: Search = serde_json::from_value(resource::body(&headers, &body)?)
+        .map_err(|e| invalid_value(format!("a SearchRequest: {e}")))?;
+    let listing = search.parse(&GROUPS)?;
+    let base = ctx.base.clone();
+    let page = read(&ctx, move |conn| list(conn, &listing, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &page, None))
+}
+
+pub async fn get_group(
+    ctx: ScimCtx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response> {
+    let projection = query::<Search>(&uri)?.parse(&GROUPS)?.projection;
+    let base = ctx.base.clone();
+    let (resource, version) = read(&ctx, move |conn| {
+        let p = find(conn, &id)?;
+        let r = with_members(conn, &p, &base, projection.returns("members"))?;
+        Ok((projection.apply(r), p.version))
+    })
+    .await?;
+    if resource::not_modified(&headers, version) {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    Ok(scim_json(StatusCode::OK, &resource, Some(version)))
+}
+
+pub async fn create_group(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let wanted = to_wanted(canonical(&resource::body(&headers, &body)?, &GROUPS)?)?;
+    let base = ctx.base.clone();
+    let (resource, version) = ctx
+        .db
+        .write_async(move |w| {
+            let p = groups::provision(w, wanted.display_name, wanted.external_id, &wanted.members)?;
+            let r = with_members(w, &p, &base, true)?;
+            Ok::<_, ApiError>((r, p.version))
+        })
+        .await?;
+    let mut response = scim_json(StatusCode::CREATED, &resource, Some(version));
+    if let Some(loc) = resource["meta"]["location"]
+        .as_str()
+        .and_then(|l| l.parse().ok())
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, loc);
+    }
+    Ok(response)
+}
+
+pub async fn replace_group(
+    ctx: ScimCtx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let wanted = to_wanted(canonical(&resource::body(&headers, &body)?, &GROUPS)?)?;
+    write(&ctx, id, headers, move |_| Ok(wanted)).await
+}
+
+pub async fn patch_group(
+    ctx: ScimCtx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let request = patch::parse(resource::body(&headers, &body)?)?;
+    write(&ctx, id, headers, move |current| {
+        let mut map = canonical(current, &GROUPS)?;
+        patch::apply(&mut map, &request, &GROUPS)?;
+        to_wanted(map)
+    })
+    .await
+}
+
+/// Replaces a group with what `change` makes of the current one (with its members), under
+/// `If-Match`.
+async fn write(
+    ctx: &ScimCtx,
+    id: String,
+    headers: HeaderMap,
+    change: impl FnOnce(&Value) -> Result<Wanted> + Send + 'static,
+) -> Result<Response> {
+    let base = ctx.base.clone();
+    let (resource, version) = ctx
+        .db
+        .write_async(move |w| {
+            let current = find(w, &id)?;
+            resource::check_if_match(&headers, current.version)?;
+            let wanted = change(&with_members(w, &current, &base, true)?)?;
+            let p = groups::reprovision(
+                w,
+                &id,
+                wanted.display_name,
+                wanted.external_id,
+                Some(&wanted.members),
+            )?;
+            let r = with_members(w, &p, &base, true)?;
+            Ok::<_, ApiError>((r, p.version))
+        })
+        .await?;
+    Ok(scim_json(StatusCode::OK, &resource, Some(version)))
+}
+
+pub async fn delete_group(
+    ctx: ScimCtx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    ctx.db
+        .write_async(move |w| {
+            let current = find(w, &id)?;
+            resource::check_if_match(&headers, current.version)?;
+            groups::delete(w, &id)?;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

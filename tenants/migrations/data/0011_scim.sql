@@ -1,0 +1,19 @@
+-- SCIM provisioning: what an identity provider keeps about a person beyond the columns the API
+-- shows (name parts, emails, the enterprise extension… as the SCIM JSON it sent), whether they
+-- are active, and a version per user and group for `ETag` / `If-Match`.
+ALTER TABLE users ADD COLUMN external_id TEXT;
+ALTER TABLE users ADD COLUMN active INTEGER;  -- 0: deactivated (never deleted); NULL: not said, active
+ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN updated_at TEXT;                    -- NULL: never changed
+ALTER TABLE users ADD COLUMN scim TEXT;                          -- JSON object, or NULL
+-- `userName eq "…"` (compared without case) and `externalId eq "…"` are index lookups.
+CREATE INDEX users_username_nocase ON users (username COLLATE NOCASE) WHERE left_at IS NULL;
+CREATE INDEX users_external_id ON users (external_id) WHERE left_at IS NULL;
+
+ALTER TABLE groups ADD COLUMN external_id TEXT;
+ALTER TABLE groups ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+
+-- A deactivated user is no longer someone plugins may act for (their rows stay).
+DROP VIEW host_users;
+CREATE VIEW host_users AS
+    SELECT id, username, display_name, created_at FROM users WHERE left_at IS NULL AND active IS NOT 0;
