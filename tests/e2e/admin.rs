@@ -189,6 +189,7 @@ const PAGES: &[&str] = &[
     "/admin/audit",
     "/admin/mail",
     "/admin/ai",
+    "/admin/scim",
 ];
 
 #[tokio::test]
@@ -393,6 +394,43 @@ async fn a_minted_key_is_shown_once_and_never_in_a_later_page_log_or_audit_row()
     let secret_part = &plaintext["mc_live_".len()..];
     assert!(!later.contains(secret_part));
     assert!(!later.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_scim_token_from_the_console_provisions_once_shown_and_stops_when_revoked() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let page = acme.get("/admin/scim").await;
+    assert!(page.body.contains("/scim/v2</code>"), "{}", page.body);
+    let csrf = page.csrf();
+    let r = acme
+        .post("/admin/scim", &[("csrf", &csrf), ("label", "Okta")])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let at = r.body.find("id=\"new-token\">").unwrap() + 15;
+    let plaintext = r.body[at..at + r.body[at..].find('<').unwrap()].to_owned();
+    assert!(plaintext.starts_with("scim_"), "{plaintext}");
+    let scim = server.client("acme").key(&plaintext);
+    assert_eq!(scim.get("/scim/v2/Users").await.status, 200);
+    let listed = acme.get("/admin/scim").await.body;
+    assert!(listed.contains("Okta") && !listed.contains(&plaintext));
+
+    let id = server.cli_ok(&["scim", "token", "list", "--tenant", "acme", "--json"]);
+    let id: serde_json::Value = serde_json::from_str(&id).unwrap();
+    let revoke = format!("/admin/scim/{}/revoke", id[0]["id"].as_str().unwrap());
+    // Not without the confirmation.
+    assert_eq!(acme.post(&revoke, &[("csrf", &csrf)]).await.status, 400);
+    let r = acme
+        .post(&revoke, &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(r.location(), "/admin/scim?notice=scim_token_revoked");
+    assert_eq!(scim.get("/scim/v2/Users").await.status, 401);
+    let audit = server.cli_ok(&["audit", "list", "--tenant", "acme", "--json"]);
+    assert!(audit.contains("scim_token.created") && audit.contains("scim_token.revoked"));
+    assert!(audit.contains("admin:ada@acme.example") && !audit.contains(&plaintext[5..]));
 }
 
 #[tokio::test]

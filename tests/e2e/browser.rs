@@ -238,6 +238,7 @@ async fn an_admin_mints_limits_and_revokes_a_key_and_the_api_follows() {
         ("/admin/webhooks", "webhooks"),
         ("/admin/plugins", "plugins"),
         ("/admin/billing", "billing"),
+        ("/admin/scim", "scim"),
         ("/admin/audit", "audit"),
     ] {
         b.open(&format!("{}{page}", base(&server, "acme"))).await;

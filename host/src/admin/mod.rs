@@ -15,6 +15,7 @@ pub mod login;
 pub mod mail;
 pub mod page;
 pub mod plugins;
+pub mod scim;
 pub mod session;
 pub mod webhooks;
 
@@ -59,6 +60,8 @@ pub fn router() -> Router<AppState> {
             post(plugins::save_settings),
         )
         .route("/admin/billing", get(billing::index).post(billing::change))
+        .route("/admin/scim", get(scim::index).post(scim::create))
+        .route("/admin/scim/{id}/revoke", post(scim::revoke))
         .route("/admin/audit", get(audit::index))
         .route("/admin/mail", get(mail::index))
         .route("/admin/ai", get(ai::index).post(ai::save))

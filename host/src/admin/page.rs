@@ -94,6 +94,10 @@ pub fn notice(code: &str) -> Option<(&'static str, &'static str)> {
             "ok",
             "The key was revoked. Requests with it are refused from now on.",
         ),
+        "scim_token_revoked" => (
+            "ok",
+            "The SCIM token was revoked. The identity provider's requests are refused from now on.",
+        ),
         "settings_saved" => ("ok", "Settings saved. They apply to the next request."),
         "ai_saved" => (
             "ok",

@@ -158,6 +158,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/audit.html",
     "admin/mail.html",
     "admin/ai.html",
+    "admin/scim.html",
 );
 
 /// Renders `name` with `context` into a page.
