@@ -818,3 +818,54 @@ async fn tokens_and_api_keys_are_not_interchangeable() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn deactivating_a_person_ends_their_console_session_at_once() {
+    use crate::admin::{Console, PASSWORD, invite};
+    let server = Server::start();
+    let (scim, _) = tenant(&server, "acme");
+    let mut console = Console::new(&server, "acme");
+    console
+        .set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    assert_eq!(console.get("/admin/api-keys").await.status, 200);
+    let made = send(
+        &scim,
+        Method::POST,
+        "/scim/v2/Users",
+        json!({
+            "userName": "ada", "emails": [{ "value": "Ada@Acme.example", "primary": true }]
+        }),
+    )
+    .await;
+    let user = format!("/scim/v2/Users/{}", made.json()["id"].as_str().unwrap());
+    let set_active = |active: &str| json!({ "schemas": [PATCH_OP], "Operations": [{ "op": "Replace", "path": "active", "value": active }] });
+
+    assert_eq!(
+        send(&scim, Method::PATCH, &user, set_active("False"))
+            .await
+            .status,
+        200
+    );
+    // The next page is the login page, and logging in again is refused.
+    let page = console.get("/admin/api-keys").await;
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location().starts_with("/admin/login"),
+        "{}",
+        page.location()
+    );
+    let mut again = Console::new(&server, "acme");
+    let refused = again.log_in("ada@acme.example", PASSWORD).await;
+    assert_ne!(refused.status, 303, "{}", refused.body);
+
+    assert_eq!(
+        send(&scim, Method::PATCH, &user, set_active("True"))
+            .await
+            .status,
+        200
+    );
+    let back = again.log_in("ada@acme.example", PASSWORD).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(again.get("/admin/api-keys").await.status, 200);
+}

@@ -148,9 +148,31 @@ pub struct Credentials {
     password_hash: Option<String>,
 }
 
+/// The SQL condition "the admin whose email is `column` is not a user their identity provider
+/// deactivated": a deactivated person's console access stops with their access everywhere else.
+pub fn not_deactivated(column: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM users u WHERE u.email = {column} COLLATE NOCASE \
+         AND u.active = 0 AND u.left_at IS NULL)"
+    )
+}
+
+/// Ends every console session of the admin with this email (their identity provider
+/// deactivated them), so reactivating them later revives none.
+pub fn end_sessions_of(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM admin_sessions WHERE admin_id IN
+         (SELECT id FROM admins WHERE email = ?1 COLLATE NOCASE)",
+        [email],
+    )
+}
+
 pub fn credentials(conn: &Connection, email: &str) -> rusqlite::Result<Option<Credentials>> {
     conn.query_row(
-        "SELECT id, email, password_hash FROM admins WHERE email = ?1",
+        &format!(
+            "SELECT id, email, password_hash FROM admins WHERE email = ?1 AND {}",
+            not_deactivated("admins.email")
+        ),
         [email],
         |r| {
             Ok(Credentials {
@@ -206,11 +228,14 @@ mod tests {
 
     #[test]
     fn a_password_verifies_and_a_wrong_one_does_not() {
+        // A tenant's live file: its data (users) and its control tables (admins).
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!(
-            "../../../tenants/migrations/control/0003_admins.sql"
-        ))
-        .unwrap();
+        for m in tenants::migrations::DATA
+            .iter()
+            .chain(tenants::migrations::CONTROL)
+        {
+            conn.execute_batch(m.sql).unwrap();
+        }
         let now = Utc::now();
         let (admin, token) = invite(&conn, "ada@example.com", now).unwrap();
         assert_eq!(

@@ -128,8 +128,11 @@ fn find(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<(Account, String)>> {
     conn.query_row(
-        "SELECT a.id, a.email, s.csrf_token FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
-         WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+        &format!(
+            "SELECT a.id, a.email, s.csrf_token FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND {}",
+            accounts::not_deactivated("a.email")
+        ),
         params![hash, to_rfc3339(&now)],
         |r| {
             Ok((

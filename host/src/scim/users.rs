@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
+use crate::admin::accounts;
 use crate::domain::users::{self, Profile, Provisioned};
 use crate::domain::{groups, validate};
 use crate::error::{ApiError, Result};
@@ -328,6 +329,11 @@ async fn write(
             resource::check_if_match(&headers, current.version)?;
             let profile = change(&current)?;
             let p = users::reprovision(w, &id, profile)?;
+            if !p.user.active
+                && let Some(email) = &p.user.email
+            {
+                accounts::end_sessions_of(w, email)?;
+            }
             let r = with_groups(w, &p, &base, true)?;
             Ok::<_, ApiError>((r, p.version))
         })

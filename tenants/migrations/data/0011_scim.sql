@@ -9,6 +9,8 @@ ALTER TABLE users ADD COLUMN scim TEXT;                          -- JSON object,
 -- `userName eq "…"` (compared without case) and `externalId eq "…"` are index lookups.
 CREATE INDEX users_username_nocase ON users (username COLLATE NOCASE) WHERE left_at IS NULL;
 CREATE INDEX users_external_id ON users (external_id) WHERE left_at IS NULL;
+-- The console asks whether an admin's email is a deactivated user's on every page.
+CREATE INDEX users_deactivated_email ON users (email COLLATE NOCASE) WHERE active = 0;
 
 ALTER TABLE groups ADD COLUMN external_id TEXT;
 ALTER TABLE groups ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
