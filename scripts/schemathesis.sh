@@ -19,12 +19,14 @@ print(",".join(sorted({op["x-required-scope"] for op in ops if "x-required-scope
 PY
 )
 KEY=$("$BIN" --data-dir "$DATA" key create --tenant acme --env live --scopes "$SCOPES" --rate-limit 100000000 --quiet)
+# SCIM's operations are left to scim-tester.sh: they take a SCIM token, never this key.
 # positive_data_acceptance is left out: the document's schemas are still looser than some
 # server-side checks (an empty `cursor`, filter values outside their set); see docs/api.md.
 python3 -m schemathesis.cli run "$DATA/openapi.json" \
     --url "http://127.0.0.1:$PORT" \
     -H "Host: $HOST" -H "Authorization: Bearer $KEY" \
     --checks all --exclude-checks positive_data_acceptance \
+    --exclude-path-regex '^/scim/' \
     --workers 1 --max-examples 50 --generation-deterministic \
     --request-timeout 30
 if grep -q "internal_error" "$DATA/server.log"; then

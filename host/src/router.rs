@@ -21,11 +21,13 @@ use crate::state::AppState;
 use crate::{admin, api, http, openapi, scim, ui};
 
 pub fn app(state: AppState) -> Router {
-    let (api, host_document) = host_api(&state);
+    let (api, mut host_document) = host_api(&state);
     let scopes = ScopeLayer {
         scopes: Arc::new(Scopes::from_document(&host_document)),
         idempotency: state.idempotency.clone(),
     };
+    // SCIM is in the document, beside `/api/v1`, under its own token (not a key's scope).
+    scim::openapi::add_to(&mut host_document);
     let documents = Documents {
         host: Arc::new(host_document),
         plugins: state.plugins.clone(),

@@ -573,9 +573,18 @@ async fn deactivation_takes_effect_on_the_next_request_and_every_write_is_an_eve
     .await;
     assert_eq!(group.status, 201, "{}", group.text);
     let gid = group.json()["id"].as_str().unwrap().to_owned();
+    let group_version = async || {
+        scim.get(&format!("/scim/v2/Groups/{gid}")).await.json()["meta"]["version"].clone()
+    };
+    let before = group_version().await;
     assert_eq!(
         scim.delete(&format!("/scim/v2/Users/{id}")).await.status,
         204
+    );
+    assert_ne!(
+        before,
+        group_version().await,
+        "the group lost a member: its version moved"
     );
     assert_scim_error(&scim.get(&format!("/scim/v2/Users/{id}")).await, 404, None);
     assert_eq!(
@@ -787,6 +796,23 @@ async fn tokens_and_api_keys_are_not_interchangeable() {
     );
     assert_scim_error(&tiny.get("/scim/v2/Users").await, 403, None);
 
+    // The tenant's rate limit holds for SCIM too, per token, in SCIM's error schema.
+    server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "globex",
+        "default_rate_limit_per_minute",
+        "2",
+    ]);
+    let globex = server.client("globex").key(&globex_token);
+    // (Two within the minute at most: the third of these is refused whatever came before.)
+    globex.get("/scim/v2/Users").await;
+    globex.get("/scim/v2/Users").await;
+    let limited = globex.get("/scim/v2/Users").await;
+    assert_scim_error(&limited, 429, None);
+    assert!(limited.header("retry-after").is_some());
+
     // Revoked: refused from the next request; both actions are audited, never with the secret.
     let listed: Value = serde_json::from_str(
         &server.cli_ok(&["scim", "token", "list", "--tenant", "acme", "--json"]),
@@ -868,4 +894,134 @@ async fn deactivating_a_person_ends_their_console_session_at_once() {
     let back = again.log_in("ada@acme.example", PASSWORD).await;
     assert_eq!(back.status, 303, "{}", back.body);
     assert_eq!(again.get("/admin/api-keys").await.status, 200);
+}
+
+/// Every SCIM operation of the tenant's OpenAPI document, called with a SCIM token in an order
+/// where each finds what it needs: its status is documented, its body matches the documented
+/// schema, and on a documented path every other method is 405.
+#[tokio::test]
+async fn the_scim_operations_in_the_document_are_answered_as_documented() {
+    use crate::openapi::{document, validator, with_components};
+    let server = Server::start();
+    let (scim, _) = tenant(&server, "acme");
+    let doc = document(&server.client("acme"), "/api/openapi.json").await;
+    let user = json!({ "userName": "walker@example.org", "name": { "givenName": "W" }, "emails": [{ "value": "walker@example.org", "primary": true }] });
+    let patch = json!({ "schemas": [PATCH_OP], "Operations": [{ "op": "replace", "path": "displayName", "value": "Walker" }] });
+    let search = json!({ "filter": "meta.created pr", "count": 5 });
+    let calls: Vec<(&str, &str, Option<Value>)> = vec![
+        ("get", "/scim/v2/ServiceProviderConfig", None),
+        ("get", "/scim/v2/ResourceTypes", None),
+        ("get", "/scim/v2/ResourceTypes/{id}", None),
+        ("get", "/scim/v2/Schemas", None),
+        ("get", "/scim/v2/Schemas/{id}", None),
+        ("post", "/scim/v2/Users", Some(user.clone())),
+        ("get", "/scim/v2/Users", None),
+        ("post", "/scim/v2/Users/.search", Some(search.clone())),
+        ("get", "/scim/v2/Users/{id}", None),
+        ("put", "/scim/v2/Users/{id}", Some(user)),
+        ("patch", "/scim/v2/Users/{id}", Some(patch.clone())),
+        (
+            "post",
+            "/scim/v2/Groups",
+            Some(json!({ "displayName": "Walkers", "members": [{ "value": "{user}" }] })),
+        ),
+        ("get", "/scim/v2/Groups", None),
+        ("post", "/scim/v2/Groups/.search", Some(search.clone())),
+        ("get", "/scim/v2/Groups/{id}", None),
+        (
+            "put",
+            "/scim/v2/Groups/{id}",
+            Some(json!({ "displayName": "Walkers" })),
+        ),
+        ("patch", "/scim/v2/Groups/{id}", Some(patch)),
+        ("post", "/scim/v2/.search", Some(search)),
+        ("delete", "/scim/v2/Groups/{id}", None),
+        ("delete", "/scim/v2/Users/{id}", None),
+    ];
+    let mut ids: std::collections::BTreeMap<&str, String> = Default::default();
+    ids.insert("ResourceTypes", "User".into());
+    ids.insert("Schemas", USER.into());
+    let mut walked = std::collections::BTreeSet::new();
+    for (method, template, body) in calls {
+        let op = &doc["paths"][template][method];
+        assert_eq!(
+            op["security"],
+            json!([{ "scim_token": [] }]),
+            "{method} {template}"
+        );
+        let resource = template.split('/').nth(3).unwrap();
+        let path = template.replace("{id}", ids.get(resource).map_or("none", String::as_str));
+        let body = body.map(|b| {
+            b.to_string()
+                .replace("{user}", ids.get("Users").map_or("", String::as_str))
+        });
+        if let Some(b) = &body {
+            let schema = &op["requestBody"]["content"]["application/scim+json"]["schema"];
+            let b: Value = serde_json::from_str(b).unwrap();
+            assert!(
+                validator(&with_components(&doc, schema)).is_valid(&b),
+                "{method} {template}: request"
+            );
+        }
+        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let r = scim
+            .send(
+                m,
+                &path,
+                body.map(|b| ("application/scim+json", b.into_bytes())),
+            )
+            .await;
+        assert!(
+            r.status.is_success(),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
+        let documented = &op["responses"][r.status.as_str()];
+        assert!(
+            documented.is_object(),
+            "{method} {template}: {} not documented",
+            r.status
+        );
+        if let Some(schema) = documented.pointer("/content/application~1scim+json/schema") {
+            let errors: Vec<String> = validator(&with_components(&doc, schema))
+                .iter_errors(&r.json())
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{method} {template}: {errors:?}");
+        }
+        if method == "post" && !template.contains('.') {
+            ids.insert(resource, r.json()["id"].as_str().unwrap().to_owned());
+        }
+        walked.insert(op["operationId"].as_str().unwrap().to_owned());
+    }
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/scim/"))
+    {
+        for m in ["get", "put", "post", "delete", "patch"] {
+            let Some(op) = item.get(m) else {
+                let r = scim
+                    .send(
+                        Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap(),
+                        &path.replace("{id}", "x1"),
+                        None,
+                    )
+                    .await;
+                assert_scim_error(&r, 405, None);
+                continue;
+            };
+            documented.insert(op["operationId"].as_str().unwrap().to_owned());
+            let unauthorized =
+                &op["responses"]["401"]["content"]["application/scim+json"]["schema"]["$ref"];
+            assert_eq!(unauthorized, "#/components/schemas/ScimError", "{m} {path}");
+        }
+    }
+    assert_eq!(
+        walked, documented,
+        "the walk calls every documented SCIM operation"
+    );
 }

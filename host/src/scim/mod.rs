@@ -5,7 +5,7 @@
 //! - [`schema`]: the attributes, from which discovery, filters and PATCH take their rules;
 //! - [`filter`]: filters and PATCH paths; [`patch`]: PATCH operations; [`resource`]: what
 //!   Users and Groups share (reading a body, projections, sorting, ETags);
-//! - [`users`], [`groups`], [`discovery`]: the endpoints.
+//! - [`users`], [`groups`], [`discovery`]: the endpoints; [`openapi`]: them in the document.
 //!
 //! Errors are [`ApiError`]s like everywhere; [`crate::http::request_id`] renders them in the
 //! SCIM error schema for paths under `/scim/`.
@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod filter;
 pub mod gate;
 pub mod groups;
+pub mod openapi;
 pub mod patch;
 pub mod resource;
 pub mod schema;

@@ -19,3 +19,11 @@ ALTER TABLE groups ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 DROP VIEW host_users;
 CREATE VIEW host_users AS
     SELECT id, username, display_name, created_at FROM users WHERE left_at IS NULL AND active IS NOT 0;
+
+-- A user who leaves leaves their groups (`users_leave_groups`): those groups' versions move, so
+-- an `If-Match` with the version before it is stale. BEFORE, while the memberships still exist.
+CREATE TRIGGER users_leave_bumps_groups BEFORE UPDATE OF left_at ON users
+WHEN OLD.left_at IS NULL AND NEW.left_at IS NOT NULL BEGIN
+    UPDATE groups SET version = version + 1
+    WHERE id IN (SELECT group_id FROM group_members WHERE user_id = NEW.id);
+END;
