@@ -20,7 +20,7 @@ use crate::auth::{ApiKey, Presented, keys};
 use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
 use crate::http::last_used::LastUsed;
-use crate::http::rate_limit::RateLimiter;
+use crate::http::rate_limit::{Decision, RateLimiter};
 use crate::http::{cors, tenant_host};
 use crate::plugins::registry::{Lookup, Plugins};
 use crate::settings::{self, TenantSettings};
@@ -112,20 +112,7 @@ async fn admit(
     let now = Utc::now();
     let decision = state.limiter.check(&auth.key.id, limit, now.timestamp());
     if !decision.allowed {
-        let retry_after = decision.retry_after(now.timestamp());
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."
-            ),
-        )
-        .into_response();
-        decision.write_headers(response.headers_mut());
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return response;
+        return rate_limited(&decision, limit, now.timestamp());
     }
     if !auth.key.is_anonymous() {
         state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
@@ -133,6 +120,22 @@ async fn admit(
     req.extensions_mut().insert(auth);
     let mut response = next.run(req).await;
     decision.write_headers(response.headers_mut());
+    response
+}
+
+/// `429 rate_limited` with `Retry-After` and the rate limit headers.
+pub fn rate_limited(decision: &Decision, limit: u32, now: i64) -> Response {
+    let retry_after = decision.retry_after(now);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."),
+    )
+    .into_response();
+    decision.write_headers(response.headers_mut());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
 

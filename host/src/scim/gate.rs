@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -13,7 +13,7 @@ use tenants::{Env, Tenant, TenantDb};
 
 use crate::auth::scim_tokens;
 use crate::error::{ApiError, Result};
-use crate::http::gate::{Gate, tenant_not_found};
+use crate::http::gate::{Gate, rate_limited, tenant_not_found};
 use crate::http::tenant_host;
 use crate::settings;
 
@@ -78,20 +78,7 @@ pub async fn gate(State(state): State<Gate>, mut req: Request, next: Next) -> Re
         .limiter
         .check(&format!("scim:{}", token.id), limit, now.timestamp());
     if !decision.allowed {
-        let retry_after = decision.retry_after(now.timestamp());
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."
-            ),
-        )
-        .into_response();
-        decision.write_headers(response.headers_mut());
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return response;
+        return rate_limited(&decision, limit, now.timestamp());
     }
     // A use is recorded at most once a minute, off the request's path.
     let stale = token

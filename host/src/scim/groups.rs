@@ -186,9 +186,7 @@ pub async fn list_groups(ctx: ScimCtx, OriginalUri(uri): OriginalUri) -> Result<
 }
 
 pub async fn search_groups(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    let search: Search = serde_json::from_value(resource::body(&headers, &body)?)
-        .map_err(|e| invalid_value(format!("a SearchRequest: {e}")))?;
-    let listing = search.parse(&GROUPS)?;
+    let listing = Search::from_body(&headers, &body)?.parse(&GROUPS)?;
     let base = ctx.base.clone();
     let page = read(&ctx, move |conn| list(conn, &listing, &base)).await?;
     Ok(scim_json(StatusCode::OK, &page, None))
@@ -208,10 +206,7 @@ pub async fn get_group(
         Ok((projection.apply(r), p.version))
     })
     .await?;
-    if resource::not_modified(&headers, version) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
-    Ok(scim_json(StatusCode::OK, &resource, Some(version)))
+    Ok(resource::versioned(&headers, &resource, version))
 }
 
 pub async fn create_group(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
@@ -225,16 +220,7 @@ pub async fn create_group(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Resu
             Ok::<_, ApiError>((r, p.version))
         })
         .await?;
-    let mut response = scim_json(StatusCode::CREATED, &resource, Some(version));
-    if let Some(loc) = resource["meta"]["location"]
-        .as_str()
-        .and_then(|l| l.parse().ok())
-    {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, loc);
-    }
-    Ok(response)
+    Ok(resource::created(&resource, version))
 }
 
 pub async fn replace_group(

@@ -84,11 +84,7 @@ async fn search_all(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response> {
-    let value = resource::body(&headers, &body)?;
-    let search = || -> Result<resource::Search> {
-        serde_json::from_value(value.clone())
-            .map_err(|e| resource::invalid_value(format!("a SearchRequest: {e}")))
-    };
+    let search = || resource::Search::from_body(&headers, &body);
     let (first, first_error) = (search()?, search()?.parse(&schema::USERS).err());
     let (user_listing, group_listing) = (
         search()?.parse(&schema::USERS).ok(),

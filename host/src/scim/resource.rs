@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -387,6 +387,14 @@ fn names<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<S
     })
 }
 
+impl Search {
+    /// A `POST …/.search` body.
+    pub fn from_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Search> {
+        serde_json::from_value(body(headers, bytes)?)
+            .map_err(|e| invalid_value(format!("a SearchRequest: {e}")))
+    }
+}
+
 /// The most resources one page holds (`filter.maxResults` in the service provider config).
 pub const MAX_RESULTS: i64 = 200;
 
@@ -594,4 +602,24 @@ pub async fn read<T: Send + 'static>(
 ) -> Result<T> {
     let db = ctx.db.clone();
     tokio::task::spawn_blocking(move || db.read(f)).await?
+}
+
+/// A read of one versioned resource: `304` when `If-None-Match` names its version, else it.
+pub fn versioned(headers: &HeaderMap, resource: &Value, version: i64) -> Response {
+    if not_modified(headers, version) {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    scim_json(StatusCode::OK, resource, Some(version))
+}
+
+/// `201 Created` with the resource, its `ETag` and its `Location`.
+pub fn created(resource: &Value, version: i64) -> Response {
+    let mut response = scim_json(StatusCode::CREATED, resource, Some(version));
+    if let Some(location) = resource["meta"]["location"]
+        .as_str()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }

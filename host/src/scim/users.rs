@@ -238,9 +238,7 @@ pub async fn list_users(ctx: ScimCtx, OriginalUri(uri): OriginalUri) -> Result<R
 }
 
 pub async fn search_users(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    let search: Search = serde_json::from_value(resource::body(&headers, &body)?)
-        .map_err(|e| invalid_value(format!("a SearchRequest: {e}")))?;
-    let listing = search.parse(&USERS)?;
+    let listing = Search::from_body(&headers, &body)?.parse(&USERS)?;
     let base = ctx.base.clone();
     let page = read(&ctx, move |conn| list(conn, &listing, &base)).await?;
     Ok(scim_json(StatusCode::OK, &page, None))
@@ -260,10 +258,7 @@ pub async fn get_user(
         Ok((projection.apply(r), p.version))
     })
     .await?;
-    if resource::not_modified(&headers, version) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
-    Ok(scim_json(StatusCode::OK, &resource, Some(version)))
+    Ok(resource::versioned(&headers, &resource, version))
 }
 
 pub async fn create_user(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Result<Response> {
@@ -276,16 +271,7 @@ pub async fn create_user(ctx: ScimCtx, headers: HeaderMap, body: Bytes) -> Resul
             Ok::<_, ApiError>((to_resource(&p, None, &base), p.version))
         })
         .await?;
-    let mut response = scim_json(StatusCode::CREATED, &resource, Some(version));
-    if let Some(loc) = resource["meta"]["location"]
-        .as_str()
-        .and_then(|l| l.parse().ok())
-    {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, loc);
-    }
-    Ok(response)
+    Ok(resource::created(&resource, version))
 }
 
 pub async fn replace_user(
