@@ -2,6 +2,7 @@
 //!
 //! Where things are:
 //! - a request is authenticated in [`http::gate`] (tenant → CORS → key → plan → rate limit),
+//!   a SCIM request in [`scim::gate`] (tenant → SCIM token → plan → rate limit),
 //!   scopes are checked in [`http::scope`], errors rendered in [`http::request_id`];
 //! - an event is appended in [`event_log::append`], in the transaction of the write that caused it,
 //!   with its webhook deliveries; [`webhooks::worker`] sends them;
