@@ -294,9 +294,24 @@ impl Ctx {
         config::flag(name)
     }
 
-    /// A user of the host, if it exists (and has not left).
+    /// A user of the host who may act: one who exists, has not left and is not deactivated by
+    /// their identity provider.
     pub fn user(&self, id: &str) -> Result<Option<User>> {
         Ok(users::get(id)?)
+    }
+
+    /// The user `id` names in the request's `field` (`seller_id`, `author_id`…), or
+    /// `400 validation_failed` naming the field: not a `usr_…` id, or no user who may act.
+    pub fn require_user(&self, field: &str, id: &str) -> Result<User> {
+        if !id.starts_with("usr_") {
+            return Err(Error::validation(field, "not a user id (usr_…)"));
+        }
+        self.user(id)?.ok_or_else(|| {
+            Error::validation(
+                field,
+                "no such user, or one who may not act (left or deactivated)",
+            )
+        })
     }
 
     /// Several users at once (at most 100), in the order asked; unknown ids are left out.

@@ -154,7 +154,7 @@ fn review_required(cx: &Ctx) -> bool {
 /// not the page itself nor below it.
 pub fn check_draft(cx: &Ctx, page_id: &str, draft: &Draft) -> Result<()> {
     if let Some(author) = &draft.author_id {
-        check_user(cx, "author_id", author)?;
+        cx.require_user("author_id", author)?;
     }
     match &draft.parent_id {
         Some(parent) => check_parent(cx, page_id, parent, true),
@@ -190,13 +190,6 @@ fn check_parent(cx: &Ctx, page_id: &str, parent: &str, live: bool) -> Result<()>
         }
     }
     Err(Error::validation("parent_id", "pages nest at most 64 deep"))
-}
-
-fn check_user(cx: &Ctx, field: &str, id: &str) -> Result<()> {
-    if !id.starts_with("usr_") || cx.user(id)?.is_none() {
-        return Err(Error::validation(field, "no such user (usr_…)"));
-    }
-    Ok(())
 }
 
 /// Stores a draft as the page's next revision, based on `base`; stable at once when the
@@ -423,7 +416,7 @@ pub fn approve(
 ) -> Result<Json<Revision>> {
     let revision = pending(cx, &p)?;
     if let Some(reviewer) = &approval.reviewer_id {
-        check_user(cx, "reviewer_id", reviewer)?;
+        cx.require_user("reviewer_id", reviewer)?;
     }
     make_stable(cx, revision, approval.reviewer_id).map(Json)
 }
@@ -447,7 +440,7 @@ pub fn reject(
 ) -> Result<Json<Revision>> {
     let mut revision = pending(cx, &p)?;
     if let Some(reviewer) = &rejection.reviewer_id {
-        check_user(cx, "reviewer_id", reviewer)?;
+        cx.require_user("reviewer_id", reviewer)?;
     }
     let m = &mut revision.meta;
     let now = cx.now();

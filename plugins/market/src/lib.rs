@@ -258,7 +258,7 @@ struct NewListing {
 
 fn create(cx: &mut Ctx, Json(new): Json<NewListing>) -> Result<Created<Listing>> {
     let currency = new.currency.to_ascii_uppercase();
-    check_user(cx, "seller_id", &new.seller_id)?;
+    cx.require_user("seller_id", &new.seller_id)?;
     check_files(cx, &new.file_ids)?;
     let now = cx.now();
     let listing = Listing {
@@ -358,7 +358,7 @@ struct Sale {
 
 fn sell(cx: &mut Ctx, Json(sale): Json<Sale>) -> Result<Json<Listing>> {
     let mut listing = find_active(cx)?;
-    check_user(cx, "buyer_id", &sale.buyer_id)?;
+    cx.require_user("buyer_id", &sale.buyer_id)?;
     if sale.buyer_id == listing.seller_id {
         return Err(Error::validation("buyer_id", "the seller cannot buy their own listing"));
     }
@@ -418,15 +418,6 @@ fn iso_4217_if_given(code: &Option<String>, cx: &()) -> mobieus_sdk::garde::Resu
     code.as_deref().map_or(Ok(()), |c| iso_4217(c, cx))
 }
 
-fn check_user(cx: &Ctx, field: &str, id: &str) -> Result<()> {
-    if !id.starts_with("usr_") {
-        return Err(Error::validation(field, "not a user id (usr_…)"));
-    }
-    if cx.user(id)?.is_none() {
-        return Err(Error::validation(field, "no such user"));
-    }
-    Ok(())
-}
 
 /// Files are the host's: a listing may point at any that exist and were not rejected by the scan
 /// (one still in quarantine is fine: it is served once it passes).

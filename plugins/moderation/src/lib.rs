@@ -254,10 +254,8 @@ struct NewReport {
 fn create(cx: &mut Ctx, Json(new): Json<NewReport>) -> Result<Created<Report>> {
     let reason = new.reason.trim();
     check_target(cx, &new.target)?;
-    if let Some(reporter) = &new.reporter_id
-        && (!reporter.starts_with("usr_") || cx.user(reporter)?.is_none())
-    {
-        return Err(Error::validation("reporter_id", "no such user"));
+    if let Some(reporter) = &new.reporter_id {
+        cx.require_user("reporter_id", reporter)?;
     }
     let report = Report {
         id: cx.new_id("rpt_"),
@@ -444,9 +442,7 @@ fn user_for(cx: &Ctx, target: &Target, given: Option<&str>) -> Result<String> {
             return Err(Error::validation("user_id", format!("required to warn or suspend over a {kind}")));
         }
     };
-    if !user.starts_with("usr_") || cx.user(&user)?.is_none() {
-        return Err(Error::validation("user_id", "no such user"));
-    }
+    cx.require_user("user_id", &user)?;
     Ok(user)
 }
 
