@@ -117,65 +117,12 @@ fn hint(f: &Filter) -> Option<(&'static str, String)> {
 }
 
 pub fn list(conn: &Connection, listing: &Listing, base: &str) -> Result<Value> {
-    let filter = listing.filter.as_ref();
-    let (sql, arg) = match filter.and_then(hint) {
-        Some((column, value)) => (
-            format!("{} AND {column} ORDER BY id", groups::provisioned_select()),
-            Some(value),
-        ),
-        None => (
-            format!("{} ORDER BY id", groups::provisioned_select()),
-            None,
-        ),
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match &arg {
-        Some(v) => stmt
-            .query_map([v], groups::provisioned_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => stmt
-            .query_map([], groups::provisioned_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
-    let needs_members = filter.is_some_and(|f| filter::mentions(f, "members"));
-    let wants_members = listing.projection.returns("members");
-    let mut resources = Vec::new();
-    for p in &rows {
-        let r = with_members(conn, p, base, needs_members)?;
-        if filter.is_none_or(|f| filter::matches(f, &r, &GROUPS)) {
-            resources.push((r, p));
-        }
-    }
-    if let Some((path, descending)) = &listing.sort {
-        let mut only: Vec<Value> = resources.iter().map(|(r, _)| r.clone()).collect();
-        resource::sort(&mut only, path, *descending, &GROUPS);
-        let by_id: std::collections::HashMap<String, &Provisioned> = resources
-            .iter()
-            .map(|(r, p)| (r["id"].as_str().unwrap_or_default().to_owned(), *p))
-            .collect();
-        resources = only
-            .into_iter()
-            .filter_map(|r| {
-                let p = *by_id.get(r["id"].as_str().unwrap_or_default())?;
-                Some((r, p))
-            })
-            .collect();
-    }
-    let total = resources.len();
-    let page = resources
-        .into_iter()
-        .skip(listing.start - 1)
-        .take(listing.count)
-        .map(|(r, p)| {
-            let r = if wants_members && !needs_members {
-                with_members(conn, p, base, true)?
-            } else {
-                r
-            };
-            Ok(listing.projection.apply(r))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(resource::list_response(total, listing.start, page))
+    let select = groups::provisioned_select();
+    let hint = listing.filter.as_ref().and_then(hint);
+    let rows = resource::candidates(conn, &select, hint, groups::provisioned_from_row)?;
+    resource::page_of(&rows, listing, &GROUPS, "members", |p, members| {
+        with_members(conn, p, base, members)
+    })
 }
 
 pub async fn list_groups(ctx: ScimCtx, OriginalUri(uri): OriginalUri) -> Result<Response> {

@@ -494,9 +494,10 @@ fn sort_key<'v>(resource: &'v Value, p: &AttrPath, rt: &ResourceType) -> Option<
     }
 }
 
-/// Sorts resources as RFC 7644 §3.4.2.3 asks: without case unless the attribute is case-exact,
-/// and resources without a value last when ascending (first when descending).
-pub fn sort(resources: &mut [Value], path: &AttrPath, descending: bool, rt: &ResourceType) {
+/// Sorts resources (each with what it was made from) as RFC 7644 §3.4.2.3 asks: without case
+/// unless the attribute is case-exact, and resources without a value last when ascending (first
+/// when descending).
+pub fn sort<T>(items: &mut [(Value, T)], path: &AttrPath, descending: bool, rt: &ResourceType) {
     let exact = rt
         .resolve(path.uri.as_deref(), &path.attr, path.sub.as_deref())
         .is_some_and(|r| r.case_exact());
@@ -507,13 +508,79 @@ pub fn sort(resources: &mut [Value], path: &AttrPath, descending: bool, rt: &Res
             other => other.to_string(),
         })
     };
-    resources.sort_by_cached_key(|v| {
+    items.sort_by_cached_key(|(v, _)| {
         let k = key(v);
         (k.is_none(), k)
     });
     if descending {
-        resources.reverse();
+        items.reverse();
     }
+}
+
+/// The candidate rows of a list: `select` (which ends in a `WHERE`), narrowed by an indexed
+/// equality when the filter requires one (`hint`: a condition on `?1`, and its value).
+pub fn candidates<T>(
+    conn: &Connection,
+    select: &str,
+    hint: Option<(&str, String)>,
+    from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let rows = match hint {
+        Some((condition, value)) => conn
+            .prepare_cached(&format!("{select} AND {condition} ORDER BY id"))?
+            .query_map([value], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => conn
+            .prepare_cached(&format!("{select} ORDER BY id"))?
+            .query_map([], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    Ok(rows)
+}
+
+/// One page of `rows` filtered, sorted and projected as `listing` asks. `build(row, costly)`
+/// makes a row's resource, with its costly attribute (a user's `groups`, a group's `members`)
+/// only when asked: for every row when the filter or the sort names it, else for the page's
+/// rows when the projection returns it.
+pub fn page_of<T>(
+    rows: &[T],
+    listing: &Listing,
+    rt: &ResourceType,
+    costly: &str,
+    mut build: impl FnMut(&T, bool) -> Result<Value>,
+) -> Result<Value> {
+    let filter = listing.filter.as_ref();
+    let needs = filter.is_some_and(|f| filter::mentions(f, costly))
+        || listing
+            .sort
+            .as_ref()
+            .is_some_and(|(p, _)| p.attr.eq_ignore_ascii_case(costly));
+    let mut found = Vec::new();
+    for row in rows {
+        let r = build(row, needs)?;
+        if filter.is_none_or(|f| filter::matches(f, &r, rt)) {
+            found.push((r, row));
+        }
+    }
+    if let Some((path, descending)) = &listing.sort {
+        sort(&mut found, path, *descending, rt);
+    }
+    let total = found.len();
+    let wants = listing.projection.returns(costly);
+    let page = found
+        .into_iter()
+        .skip(listing.start - 1)
+        .take(listing.count)
+        .map(|(r, row)| {
+            let r = if wants && !needs {
+                build(row, true)?
+            } else {
+                r
+            };
+            Ok(listing.projection.apply(r))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(list_response(total, listing.start, page))
 }
 
 /// The `ListResponse` of one page.

@@ -165,58 +165,12 @@ pub fn list(conn: &Connection, listing: &Listing, base: &str) -> Result<Value> {
             resources,
         ));
     }
-    let filter = listing.filter.as_ref();
-    let (sql, arg) = match filter.and_then(hint) {
-        Some((column, value)) => (
-            format!("{} AND {column} ORDER BY id", users::provisioned_select()),
-            Some(value),
-        ),
-        None => (format!("{} ORDER BY id", users::provisioned_select()), None),
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match &arg {
-        Some(v) => stmt
-            .query_map([v], users::provisioned_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => stmt
-            .query_map([], users::provisioned_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
-    let needs_groups = filter.is_some_and(|f| filter::mentions(f, "groups"))
-        || listing
-            .sort
-            .as_ref()
-            .is_some_and(|(p, _)| p.attr.eq_ignore_ascii_case("groups"));
-    let mut resources = Vec::new();
-    for p in &rows {
-        let r = with_groups(conn, p, base, needs_groups)?;
-        if filter.is_none_or(|f| filter::matches(f, &r, &USERS)) {
-            resources.push(r);
-        }
-    }
-    if let Some((path, descending)) = &listing.sort {
-        resource::sort(&mut resources, path, *descending, &USERS);
-    }
-    let total = resources.len();
-    let page = resources
-        .into_iter()
-        .skip(listing.start - 1)
-        .take(listing.count)
-        .map(|mut r| {
-            if wants_groups && !needs_groups {
-                let id = r["id"].as_str().unwrap_or_default().to_owned();
-                let member_of = groups::groups_of(conn, &id)?;
-                if !member_of.is_empty() {
-                    r["groups"] = member_of
-                        .iter()
-                        .map(|(gid, name)| json!({ "value": gid, "display": name, "$ref": format!("{base}/Groups/{gid}"), "type": "direct" }))
-                        .collect();
-                }
-            }
-            Ok(listing.projection.apply(r))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(resource::list_response(total, listing.start, page))
+    let select = users::provisioned_select();
+    let hint = listing.filter.as_ref().and_then(hint);
+    let rows = resource::candidates(conn, &select, hint, users::provisioned_from_row)?;
+    resource::page_of(&rows, listing, &USERS, "groups", |p, groups| {
+        with_groups(conn, p, base, groups)
+    })
 }
 
 /// The indexed equality a filter requires, as a condition on one bound parameter.
