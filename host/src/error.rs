@@ -93,8 +93,9 @@ impl ApiError {
         self.0.source = Some(source);
     }
 
+    /// A failure of ours (logged as an error). `501` is an answer about the API, not a failure.
     pub fn is_internal(&self) -> bool {
-        self.status.is_server_error()
+        self.status.is_server_error() && self.status != StatusCode::NOT_IMPLEMENTED
     }
 }
 
