@@ -8,6 +8,8 @@
 //!   with its webhook deliveries; [`webhooks::worker`] sends them;
 //! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
 //! - SCIM 2.0 (`/scim/v2`, its own tokens) is [`scim`];
+//! - every request is logged and counted once in [`http::access_log`]; the operator's
+//!   Prometheus metrics are [`metrics`];
 //! - the OpenAPI document is built in [`openapi`]; the tenant admin console is [`admin`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
@@ -23,6 +25,7 @@ pub mod event_log;
 pub mod files;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod paging;
 pub mod plugins;

@@ -109,6 +109,7 @@ where
                     let _ = done_tx.send((id, at));
                 });
             }
+            crate::metrics::due_work(what, next.len() + running.len(), running.len());
             let sleep = next.values().min().map_or(Duration::from_secs(3600), |at| {
                 Duration::from_millis((at - now).clamp(1, 3_600_000) as u64)
             });

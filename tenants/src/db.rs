@@ -323,6 +323,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        metrics::histogram!("mobieus_writer_batch_jobs").record(batch.len() as f64);
         signals.clear();
         let ran = run_batch(&conn, &mut ids, &mut signals, batch);
         if ran.committed

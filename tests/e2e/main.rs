@@ -21,6 +21,7 @@ mod mail;
 mod market;
 mod moderation;
 mod openapi;
+mod operations;
 mod paging;
 mod plugins;
 mod resources;

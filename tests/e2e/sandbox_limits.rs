@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{ALL_CORE, Client, Server, eventually};
+use crate::operations;
 use crate::plugins::{dropped_in_is_refused, hostile_server_with, test_plugin};
 use crate::receiver::{Receiver, Reply};
 
@@ -148,7 +149,7 @@ async fn a_plugin_named_after_host_tables_is_refused_at_install() {
 /// WASI sleep, all stop at the deadline; a hundred sleeping calls answer at once.
 #[tokio::test]
 async fn the_deadline_bounds_sql_and_sleeps_too() {
-    let b = hostile_box(&[]).await;
+    let b = hostile_box(&["--metrics-listen", "127.0.0.1:0"]).await;
     let probe = Probe::start(&b);
     for method in [reqwest::Method::GET, reqwest::Method::POST] {
         let started = Instant::now();
@@ -180,10 +181,9 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
     b.write_a_thing().await;
     assert!(started.elapsed() < Duration::from_secs(1));
 
-    let (answers, took) =
-        at_once(&b.acme, reqwest::Method::GET, "/api/v1/hostile/sleep", 100).await;
+    let (sleeps, took) = at_once(&b.acme, reqwest::Method::GET, "/api/v1/hostile/sleep", 100).await;
     assert!(took < Duration::from_secs(10), "100 sleeps took {took:?}");
-    for (status, body) in &answers {
+    for (status, body) in &sleeps {
         // Refused the moment it asks to wait; past the caps, told the surface is busy.
         assert!(
             (*status == 500 && body["error"]["code"] == "plugin_failed")
@@ -191,7 +191,7 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
             "{status} {body}"
         );
     }
-    let (answers, took) = at_once(
+    let (spins, took) = at_once(
         &b.acme,
         reqwest::Method::GET,
         "/api/v1/hostile/sql-spin",
@@ -203,13 +203,30 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
         "12 spinning reads took {took:?}"
     );
     assert!(
-        answers.iter().all(|(s, _)| [200, 503].contains(s)),
-        "{answers:?}"
+        spins.iter().all(|(s, _)| [200, 503].contains(s)),
+        "{spins:?}"
     );
     probe.finish().await;
     assert!(
         b.server.log().contains("may not sleep"),
         "the trap names the reason"
+    );
+    // The metrics tell the operator the same, by outcome.
+    let metrics = operations::scrape(&operations::metrics_addr(&b.server)).await;
+    let calls = |outcome| {
+        let labels = [("plugin", "hostile"), ("outcome", outcome)];
+        operations::value(&metrics, "mobieus_plugin_calls_total", &labels).unwrap_or(0.0)
+    };
+    assert!(calls("trap") >= 1.0, "the sleeps trapped");
+    let busy = sleeps
+        .iter()
+        .chain(&spins)
+        .filter(|(_, body)| body["error"]["code"] == "plugin_busy")
+        .count();
+    assert_eq!(
+        calls("refused"),
+        busy as f64,
+        "each plugin_busy is a refusal"
     );
 }
 

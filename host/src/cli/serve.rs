@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Args;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tenants::{Env, Plan, PoolConfig, Slug, Store};
 
 use super::common::{CliResult, PluginArgs, actor, default_blocking_threads};
@@ -41,6 +42,17 @@ pub struct ServeArgs {
     /// at once.
     #[arg(long, default_value = "10s", value_parser = crate::webhooks::retry::parse_duration)]
     pub shutdown_grace: Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on this operator listener only (never on
+    /// the public one), e.g. 127.0.0.1:9090.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Label request metrics with the tenant's slug too (one series per tenant and route: mind
+    /// the cardinality on a box with many tenants).
+    #[arg(long)]
+    pub metrics_tenant_label: bool,
+    /// Log lines as text (default) or JSON, one object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
@@ -217,6 +229,9 @@ impl Default for ServeArgs {
             blocking_threads: None,
             clamd: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            metrics_listen: None,
+            metrics_tenant_label: false,
+            log_format: LogFormat::Text,
             webhooks: WebhookArgs::default(),
             mail: MailArgs::default(),
             ai: AiArgs::default(),
@@ -225,8 +240,14 @@ impl Default for ServeArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
-    init_logging();
+    init_logging(args.log_format);
     // Blocking set-up first, outside the runtime: open the store, bind (so the first-start banner
     // can name the real port), create the demo tenant on an empty data dir.
     let fresh = !data_dir.join("registry.db").exists();
@@ -236,6 +257,10 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let listener = std::net::TcpListener::bind(args.listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let metrics = args
+        .metrics_listen
+        .map(|at| open_metrics(at, args.metrics_tenant_label))
+        .transpose()?;
     if fresh {
         first_start(&store, &args.base_domain, addr)?;
     }
@@ -271,22 +296,48 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         .enable_all()
         .max_blocking_threads(blocking_threads)
         .build()?;
-    let result = runtime.block_on(serve(state, listener, stop, args.shutdown_grace));
+    let result = runtime.block_on(serve(state, listener, metrics, stop, args.shutdown_grace));
     // Dropping a runtime waits for its blocking tasks without end; a stuck one must not keep the
     // process alive.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
+/// The operator listener, bound before the runtime starts (its address is printed), and the
+/// recorder it renders.
+type MetricsListener = (std::net::TcpListener, PrometheusHandle);
+
+fn open_metrics(at: SocketAddr, tenant_label: bool) -> CliResult<MetricsListener> {
+    let listener = std::net::TcpListener::bind(at)
+        .map_err(|e| super::common::user_error(format!("--metrics-listen {at}: {e}")))?;
+    listener.set_nonblocking(true)?;
+    let handle = crate::metrics::install(tenant_label)?;
+    Ok((listener, handle))
+}
+
 async fn serve(
     state: AppState,
     listener: std::net::TcpListener,
+    metrics: Option<MetricsListener>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     grace: Duration,
 ) -> CliResult {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    tokio::spawn(housekeeping(state.clone()));
+    let upkeep = metrics.as_ref().map(|(_, handle)| handle.clone());
+    if let Some((operator, handle)) = metrics {
+        let operator = tokio::net::TcpListener::from_std(operator)?;
+        println!(
+            "mobieus metrics on http://{}/metrics",
+            operator.local_addr()?
+        );
+        let exporter = crate::metrics::Exporter {
+            handle,
+            store: state.store.clone(),
+        };
+        tokio::spawn(crate::metrics::serve(operator, exporter));
+    }
+    tokio::spawn(housekeeping(state.clone(), upkeep));
     state.start_workers();
     println!("mobieus listening on http://{addr}");
     let mut stopping = stop.clone();
@@ -435,12 +486,15 @@ fn pool_config() -> PoolConfig {
 /// Signs cursors. Created once per data dir, readable only by its owner.
 /// Flushes key last-use every few seconds; closes idle databases, prunes rate-limit windows and
 /// sweeps expired idempotency records now and then.
-async fn housekeeping(state: AppState) {
+async fn housekeeping(state: AppState, metrics: Option<PrometheusHandle>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let mut round: u64 = 0;
     loop {
         tick.tick().await;
         round += 1;
+        if let Some(handle) = &metrics {
+            crate::metrics::upkeep(handle);
+        }
         let state = state.clone();
         let done = tokio::task::spawn_blocking(move || {
             state.last_used.flush(&state.store);
@@ -483,11 +537,16 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-fn init_logging() {
+/// Logs to stderr at `MOBIEUS_LOG` (default `info`: the access log and above).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MOBIEUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

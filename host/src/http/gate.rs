@@ -117,11 +117,18 @@ async fn admit(
     if !auth.key.is_anonymous() {
         state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
     }
+    let tenant = ServedTenant(auth.tenant.slug.as_str().into());
     req.extensions_mut().insert(auth);
     let mut response = next.run(req).await;
     decision.write_headers(response.headers_mut());
+    response.extensions_mut().insert(tenant);
     response
 }
+
+/// The tenant a request was admitted for (an existing one, unlike the slug a Host header names),
+/// for the metrics' optional `tenant` label.
+#[derive(Debug, Clone)]
+pub struct ServedTenant(pub Arc<str>);
 
 /// `429 rate_limited` with `Retry-After` and the rate limit headers.
 pub fn rate_limited(decision: &Decision, limit: u32, now: i64) -> Response {

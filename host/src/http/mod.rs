@@ -1,8 +1,10 @@
 //! The HTTP stack. The order of the layers is written once, in [`stack`]:
 //!
-//! request id (and the error envelope) → panic guard → gate (tenant → CORS → auth → plan gate →
-//! rate limit) → route table → per route: scope check → idempotency → handler.
+//! access log and request metrics → request id (and the error envelope) → panic guard → gate
+//! (tenant → CORS → auth → plan gate → rate limit) → route table → per route: scope check →
+//! idempotency → handler.
 
+pub mod access_log;
 pub mod context;
 pub mod cors;
 pub mod gate;
@@ -22,10 +24,12 @@ use gate::Gate;
 
 /// Wraps the routes in the middleware every request goes through. Layers added last run first.
 pub fn stack(routes: Router, gate: Gate) -> Router {
+    let base_domain = gate.base_domain.clone();
     routes
         .layer(from_fn_with_state(gate, gate::gate))
         .layer(CatchPanicLayer::custom(request_id::panic_response))
         .layer(from_fn(request_id::request_id))
+        .layer(from_fn_with_state(base_domain, access_log::access_log))
 }
 
 #[cfg(test)]

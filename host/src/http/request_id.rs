@@ -3,7 +3,6 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -36,7 +35,6 @@ pub fn current() -> Option<RequestId> {
 
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = RequestId::new();
-    let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     req.extensions_mut().insert(id.clone());
@@ -48,9 +46,6 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         } else {
             render(response, &error, &id)
         };
-    } else {
-        tracing::debug!(request_id = %id.0, %method, path, status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64, "request");
     }
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert("x-request-id", value);

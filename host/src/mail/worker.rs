@@ -66,7 +66,14 @@ fn deliver(state: &MailWorker, id: &DbId) -> Result<Option<i64>, ApiError> {
                 tracing::warn!(tenant = %tenant.slug, mail = %out.id, attempt = out.attempt_count + 1, "mail not sent: {why}");
             }
             let retry = state.mail.config.retry.clone();
+            let counted = match &outcome {
+                Outcome::Sent => "sent",
+                Outcome::Written(_) => "written",
+                Outcome::Failed(_) if retry.len() > out.attempt_count as usize => "retrying",
+                Outcome::Failed(_) => "failed",
+            };
             db.write(move |w| Ok::<_, ApiError>(outbox::record(w, &out, &outcome, &retry)?))?;
+            crate::metrics::mail_send(counted);
         }
         if !full {
             break;

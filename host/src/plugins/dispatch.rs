@@ -25,6 +25,7 @@ use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
 use crate::http::request_id::RequestId;
 use crate::http::scope;
+use crate::metrics::CallOutcome;
 use crate::paging::CursorKey;
 use crate::plugins::asks::Answers;
 use crate::plugins::bindings::types;
@@ -95,6 +96,29 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
         }
         Lookup::None => return Err(not_found()),
     };
+    // The template, not the path: what the access log and the metrics name the route by.
+    let template = RouteTemplate(route.path.as_str().into());
+    let mut response = match call(state, auth, plugin, route, params, req).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    response.extensions_mut().insert(template);
+    Ok(response)
+}
+
+/// The route template a plugin's response answered, for [`crate::http::access_log`].
+#[derive(Debug, Clone)]
+pub struct RouteTemplate(pub Arc<str>);
+
+/// A found route: the tenant's switch, the scope, then the call.
+async fn call(
+    state: &PluginRoutes,
+    auth: Authenticated,
+    plugin: Arc<LoadedPlugin>,
+    route: &Route,
+    params: Vec<(String, String)>,
+    req: Request,
+) -> Result<Response> {
     // Off for this tenant: as if it were not there.
     let settings = tenant_view(&auth, &plugin).ok_or_else(not_found)?;
     // A public route needs no scope; an anonymous caller gets nothing else (the gate admits
@@ -158,7 +182,7 @@ async fn read_route(
         });
     let (mut migrated, mut answers) = (false, Answers::default());
     loop {
-        let permit = permit(state).await?;
+        let permit = permit(state, &plugin.manifest.name).await?;
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
         // Each run has its own deadline, for its `surfaces` calls too.
         let asker = asker.clone().map(|mut a| {
@@ -183,7 +207,7 @@ async fn read_route(
             })
             .await
             .map_err(|not_run| match not_run {
-                NotRun::Busy => plugin_busy(),
+                NotRun::Busy => plugin_busy(&name),
                 NotRun::Panicked => {
                     ApiError::internal(anyhow::anyhow!("plugin `{name}`: a read job panicked"))
                 }
@@ -236,7 +260,10 @@ type Outcome = std::result::Result<Option<types::Response>, Undone>;
 
 /// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
 /// when they are all taken.
-async fn permit(state: &PluginRoutes) -> Result<tokio::sync::SemaphorePermit<'_>> {
+async fn permit<'a>(
+    state: &'a PluginRoutes,
+    plugin: &str,
+) -> Result<tokio::sync::SemaphorePermit<'a>> {
     if let Ok(permit) = state.plugins.calls.try_acquire() {
         return Ok(permit);
     }
@@ -245,11 +272,13 @@ async fn permit(state: &PluginRoutes) -> Result<tokio::sync::SemaphorePermit<'_>
         state.plugins.calls.acquire(),
     )
     .await
-    .map_err(|_| plugin_busy())?
+    .map_err(|_| plugin_busy(plugin))?
     .map_err(ApiError::internal)
 }
 
-fn plugin_busy() -> ApiError {
+/// The host did not run the call: counted as a refusal.
+fn plugin_busy(plugin: &str) -> ApiError {
+    crate::metrics::plugin_call(plugin, "handle", CallOutcome::Refused, Default::default());
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "plugin_busy",
@@ -414,7 +443,7 @@ impl Invocation {
         let (request, settings) = (Arc::new(request), Arc::new(self.settings));
         let mut answers = Answers::default();
         loop {
-            let permit = permit(&self.state).await?;
+            let permit = permit(&self.state, &name).await?;
             let mut call = new_call(
                 &self.state,
                 &self.auth,

@@ -6,13 +6,14 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+use crate::metrics::CallOutcome;
 use crate::plugins::asks::Asked;
 use crate::plugins::bindings::{types, v1_0, v1_1};
 pub use crate::plugins::limits::{Limits, SqlLimits};
@@ -202,6 +203,7 @@ impl Runtime {
         call: Call,
         request: &types::Request,
     ) -> Result<types::Response, CallError> {
+        let (plugin, started) = (call.plugin.clone(), Instant::now());
         let mut store = self.store(call);
         let response = match pre {
             Pre::V1_0(pre) => pre
@@ -211,7 +213,8 @@ impl Runtime {
                 .instantiate(&mut store)
                 .and_then(|p| p.call_handle(&mut store, request)),
         }
-        .map_err(classify)?;
+        .map_err(classify);
+        let response = observed(&plugin, "handle", started, response)?;
         if response.body.len() > self.limits.body {
             return Err(CallError::Failed(format!(
                 "the response body ({} bytes) is over the {} byte cap",
@@ -230,8 +233,9 @@ impl Runtime {
 
     /// One event for `on-event`.
     pub fn on_event(&self, pre: &Pre, call: Call, event: &types::Event) -> Result<(), CallError> {
+        let (plugin, started) = (call.plugin.clone(), Instant::now());
         let mut store = self.store(call);
-        match pre {
+        let ran = match pre {
             Pre::V1_0(pre) => pre
                 .instantiate(&mut store)
                 .and_then(|p| p.call_on_event(&mut store, event)),
@@ -239,8 +243,9 @@ impl Runtime {
                 .instantiate(&mut store)
                 .and_then(|p| p.call_on_event(&mut store, event)),
         }
-        .map_err(classify)?
-        .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
+        .map_err(classify);
+        observed(&plugin, "event", started, ran)?
+            .map_err(|e| CallError::Failed(format!("on-event failed: {e}")))
     }
 
     /// One due timer for `on-timer` (a 1.0 component sets none).
@@ -250,10 +255,13 @@ impl Runtime {
                 "a contract 1.0 plugin has no on-timer".into(),
             ));
         };
+        let (plugin, started) = (call.plugin.clone(), Instant::now());
         let mut store = self.store(call);
-        pre.instantiate(&mut store)
+        let ran = pre
+            .instantiate(&mut store)
             .and_then(|p| p.call_on_timer(&mut store, timer))
-            .map_err(classify)?
+            .map_err(classify);
+        observed(&plugin, "timer", started, ran)?
             .map_err(|e| CallError::Failed(format!("on-timer failed: {e}")))
     }
 }
@@ -298,6 +306,25 @@ fn no_waiting(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Counts a finished call by how it ended ([`crate::metrics`]); a call paused for an AI answer
+/// has not ended, and its run after the answer is counted then. A plugin that returned its own
+/// error ran fine: `ok`.
+fn observed<T>(
+    plugin: &str,
+    entry: &'static str,
+    started: Instant,
+    result: Result<T, CallError>,
+) -> Result<T, CallError> {
+    let outcome = match &result {
+        Ok(_) => CallOutcome::Ok,
+        Err(CallError::Timeout) => CallOutcome::Timeout,
+        Err(CallError::Failed(_)) => CallOutcome::Trap,
+        Err(CallError::Asked(_)) => return result,
+    };
+    crate::metrics::plugin_call(plugin, entry, outcome, started.elapsed());
+    result
 }
 
 fn classify(e: wasmtime::Error) -> CallError {

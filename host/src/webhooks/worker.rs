@@ -123,6 +123,8 @@ async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
             polling.insert(id.clone());
             tokio::spawn(poll(state.clone(), inflight.clone(), id));
         }
+        let in_flight = inflight.lock().unwrap_or_else(|e| e.into_inner()).total;
+        crate::metrics::webhook_backlog(due.len() + polling.len(), in_flight);
         let sleep = due.values().min().map_or(Duration::from_secs(60), |at| {
             Duration::from_millis((at - now).clamp(1, 60_000) as u64)
         });
@@ -318,8 +320,12 @@ async fn attempt(state: Worker, inflight: Arc<Mutex<InFlight>>, db: Arc<TenantDb
             )
         })
         .await;
-    if let Err(e) = recorded {
-        tracing::error!(delivery = %job.delivery_id, "could not record a webhook attempt: {e:#}");
+    match recorded {
+        Ok(Some(settled)) => crate::metrics::webhook_attempt(settled),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(delivery = %job.delivery_id, "could not record a webhook attempt: {e:#}")
+        }
     }
     release(&inflight, std::slice::from_ref(&job));
     state.webhooks.send(Msg::Wake(db.id().clone()));
@@ -431,7 +437,8 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Records an attempt and what follows from it, in one transaction: the attempt row; the
 /// delivery's new state (succeeded, retry at, failed); the endpoint's failure count; on a final
 /// failure `webhook.delivery_failed`, and when the endpoint is disabled (a 410, or too many
-/// failed deliveries in a row) `webhook.disabled`.
+/// failed deliveries in a row) `webhook.disabled`. Says how it settled, for the metrics (none
+/// when the delivery was gone or settled meanwhile).
 fn record(
     w: &mut Write<'_>,
     config: &WebhookConfig,
@@ -439,7 +446,7 @@ fn record(
     endpoint_id: &str,
     attempted_at: chrono::DateTime<Utc>,
     outcome: Outcome,
-) -> Result<()> {
+) -> Result<Option<&'static str>> {
     let now = Utc::now();
     let at = to_rfc3339(&now);
     let Some(attempts) = w
@@ -449,7 +456,7 @@ fn record(
         .query_row([delivery_id], |r| r.get::<_, u32>(0))
         .ok()
     else {
-        return Ok(()); // deleted with its endpoint, or settled meanwhile
+        return Ok(None); // deleted with its endpoint, or settled meanwhile
     };
     let attempt_id = format!("att_{}", w.new_ulid());
     w.prepare_cached(
@@ -478,7 +485,7 @@ fn record(
         settle(w, "succeeded", None)?;
         w.prepare_cached("UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures > 0")?
             .execute([endpoint_id])?;
-        return Ok(());
+        return Ok(Some("delivered"));
     }
     let retry_in = if outcome.gone() {
         None
@@ -493,7 +500,7 @@ fn record(
             Some(now.timestamp_millis() + delay.as_millis() as i64),
         )?;
         w.after_commit(store::SIGNAL);
-        return Ok(());
+        return Ok(Some("retrying"));
     }
     settle(w, "failed", None)?;
     let failures: u32 = w
@@ -516,7 +523,7 @@ fn record(
     if let Some(reason) = reason {
         disable(w, endpoint_id, &reason)?;
     }
-    Ok(())
+    Ok(Some("failed"))
 }
 
 /// Disables an endpoint and says so in the event log. Its pending deliveries wait for `enable`.
