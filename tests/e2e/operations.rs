@@ -246,3 +246,137 @@ async fn every_request_is_one_access_log_line_at_info_with_its_request_id_and_ne
     assert!(!log.contains("not_a_real_key"), "nor a wrong one");
     assert!(!log.contains("limit=5"), "nor a query string");
 }
+
+/// `mobieus ARGS` with `envs`, outside any server's data dir.
+fn mobieus(args: &[&str], envs: &[(&str, &std::path::Path)]) -> std::process::Output {
+    let mut command = std::process::Command::new(crate::harness::BIN);
+    command
+        .args(args)
+        .env_remove("MOBIEUS_DATA_DIR")
+        .env_remove("MOBIEUS_CONFIG");
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    command.output().expect("run mobieus")
+}
+
+#[tokio::test]
+async fn config_check_names_every_wrong_key_with_its_line_and_passes_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "# a comment\nlisten = \"127.0.0.1:9\"\nlistn = \"x\"\nshutdown_grace = \"soon\"\n\
+         webhook_allow_cidr = [\"127.0.0.0/8\", \"nonsense\"]\nrate_limit_per_minute = 0\n\
+         metrics_tenant_label = \"yes\"\n[ai]\ntimeout = \"1s\"\n",
+    )
+    .unwrap();
+    let out = mobieus(&["config", "check", bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "bad.toml:3: unknown key `listn`",
+        "bad.toml:4: `shutdown_grace`: invalid value 'soon'",
+        "bad.toml:5: `webhook_allow_cidr`: invalid value 'nonsense'",
+        "bad.toml:6: `rate_limit_per_minute`: invalid value '0'",
+        "bad.toml:7: `metrics_tenant_label`",
+        "bad.toml:8: unknown key `ai`",
+    ] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
+    assert!(
+        !stderr.contains(":2:"),
+        "a good line is not named: {stderr}"
+    );
+    // The same file stops `serve` before it binds anything.
+    let out = mobieus(&["--config", bad.to_str().unwrap(), "serve"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let syntax = dir.path().join("syntax.toml");
+    std::fs::write(&syntax, "listen = \n").unwrap();
+    let out = mobieus(&["config", "check"], &[("MOBIEUS_CONFIG", &syntax)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "listen = \"127.0.0.1:0\"\nrate-limit-per-minute = 1200\nwebhook_allow_http = true\n\
+         webhook_allow_cidr = [\"127.0.0.0/8\", \"10.0.0.0/8\"]\nshutdown_grace = \"3s\"\n",
+    )
+    .unwrap();
+    let out = mobieus(&["config", "check", good.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The example the docs point to stays valid.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/mobieus.toml");
+    let out = mobieus(&["config", "check", example], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[tokio::test]
+async fn flags_beat_the_environment_which_beats_the_file_which_beats_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from_file, from_env, from_flag) = (
+        dir.path().join("file"),
+        dir.path().join("env"),
+        dir.path().join("flag"),
+    );
+    let config = dir.path().join("mobieus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nrate_limit_per_minute = 7\nmetrics_listen = \"127.0.0.1:0\"\n",
+            from_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    // Every command finds its data dir in the file.
+    let create = |extra: &[&str], envs: &[(&str, &std::path::Path)], slug: &str| {
+        let mut args = vec!["--config", cfg];
+        args.extend_from_slice(extra);
+        args.extend(["tenant", "create", slug, "--plan", "pro"]);
+        let out = mobieus(&args, envs);
+        assert!(out.status.success(), "{out:?}");
+    };
+    create(&[], &[], "one");
+    create(&[], &[("MOBIEUS_DATA_DIR", &from_env)], "two");
+    let flag = from_flag.to_str().unwrap();
+    create(
+        &["--data-dir", flag],
+        &[("MOBIEUS_DATA_DIR", &from_env)],
+        "three",
+    );
+    for (dir, slug) in [
+        (&from_file, "one"),
+        (&from_env, "two"),
+        (&from_flag, "three"),
+    ] {
+        let list = mobieus(
+            &["--data-dir", dir.to_str().unwrap(), "tenant", "list"],
+            &[],
+        );
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(
+            list.contains(slug) && list.lines().count() <= 2,
+            "{slug} in {dir:?}: {list}"
+        );
+    }
+
+    // `serve` takes the rest: the file's rate limit and metrics listener, under the harness's
+    // own --listen flag (the file names none) and --data-dir.
+    let server = Server::start_with(&["--config", cfg]);
+    assert!(
+        server.banner.contains("mobieus metrics on"),
+        "{}",
+        server.banner
+    );
+    let acme = server.tenant_with_key("acme");
+    let r = acme.get("/api/v1/users").await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("7"), "the file's value");
+    drop(server);
+    let server = Server::start_with(&["--config", cfg, "--rate-limit-per-minute", "9"]);
+    let acme = server.tenant_with_key("acme");
+    let r = acme.get("/api/v1/users").await;
+    assert_eq!(r.header("x-ratelimit-limit"), Some("9"), "the flag's value");
+}

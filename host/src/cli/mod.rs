@@ -4,6 +4,7 @@
 mod admins;
 mod ai;
 mod common;
+mod config;
 mod keys;
 mod mail;
 mod plugins;
@@ -35,6 +36,10 @@ pub struct Cli {
         default_value = "./data"
     )]
     pub data_dir: PathBuf,
+    /// A TOML file of `serve` flags (docs/operations.md); flags and their environment variables
+    /// win over it.
+    #[arg(long, global = true, env = "MOBIEUS_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -70,11 +75,28 @@ pub enum Command {
     /// SCIM provisioning: the tokens identity providers use on /scim/v2.
     #[command(subcommand)]
     Scim(scim::ScimCommand),
+    /// The configuration file: check it before a restart.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = config::layered(std::env::args_os().collect()).and_then(run_command);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::User(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Internal(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> CliResult {
+    match cli.command {
         None => serve::run(&cli.data_dir, ServeArgs::default()),
         Some(Command::Serve(args)) => serve::run(&cli.data_dir, *args),
         Some(Command::Tenant(cmd)) => tenants::run(&cli.data_dir, cmd),
@@ -86,16 +108,6 @@ pub fn run() -> ExitCode {
         Some(Command::Mail(cmd)) => mail::run(&cli.data_dir, cmd),
         Some(Command::Ai(cmd)) => ai::run(&cli.data_dir, cmd),
         Some(Command::Scim(cmd)) => scim::run(&cli.data_dir, cmd),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::User(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(CliError::Internal(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Some(Command::Config(cmd)) => config::run(cli.config.as_deref(), cmd),
     }
 }
