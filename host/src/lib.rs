@@ -9,7 +9,7 @@
 //! - host resources are in [`api`]; keys in [`auth`]; the CLI in [`cli`];
 //! - SCIM 2.0 (`/scim/v2`, its own tokens) is [`scim`];
 //! - every request is logged and counted once in [`http::access_log`]; the operator's
-//!   Prometheus metrics are [`metrics`];
+//!   Prometheus metrics are [`metrics`]; backups and restores of a tenant are [`backup`];
 //! - the OpenAPI document is built in [`openapi`]; the tenant admin console is [`admin`];
 //! - tenants, their files and pools are in the `tenants` crate.
 
@@ -18,6 +18,7 @@ pub mod ai;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod domain;
 pub mod error;

@@ -104,7 +104,8 @@ impl Env {
         }
     }
 
-    pub(crate) fn file_name(self) -> &'static str {
+    /// The database file of this environment in a tenant's directory.
+    pub fn file_name(self) -> &'static str {
         match self {
             Env::Live => "live.db",
             Env::Test => "sandbox.db",

@@ -58,6 +58,18 @@ impl Store {
 
     /// Creates a tenant with both of its files migrated, then makes it visible in the registry.
     pub fn create_tenant(&self, slug: &Slug, plan: Plan) -> Result<Tenant> {
+        self.create_tenant_from(slug, plan, |_, _| Ok(()))
+    }
+
+    /// Creates a tenant whose directory `fill` first puts files in (a restore): its database
+    /// files are then opened and migrated like a new tenant's, and only then is it visible in
+    /// the registry. If anything fails, nothing of it stays.
+    pub fn create_tenant_from(
+        &self,
+        slug: &Slug,
+        plan: Plan,
+        fill: impl FnOnce(&Tenant, &Path) -> Result<()>,
+    ) -> Result<Tenant> {
         self.registry.insert(slug, plan, |tenant| {
             let dir = self.pools.tenant_dir(tenant);
             // Left over from a tenant deleted while a server held its files open: start clean.
@@ -65,6 +77,10 @@ impl Store {
                 std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             }
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            if let Err(e) = fill(tenant, &dir) {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
             for env in [Env::Live, Env::Test] {
                 self.pools.get(tenant, env)?;
             }

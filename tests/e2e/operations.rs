@@ -380,3 +380,129 @@ async fn flags_beat_the_environment_which_beats_the_file_which_beats_the_default
     let r = acme.get("/api/v1/users").await;
     assert_eq!(r.header("x-ratelimit-limit"), Some("9"), "the flag's value");
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_writes_go_on_restores_every_write_acknowledged_before_it_began() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let scopes = format!("{ALL_CORE},files:read,files:write");
+    let (_, key) = server.create_key("acme", "live", &scopes, &[]);
+    let acme = server.client("acme").key(&key);
+    // An upload: its bytes live beside the database and must come back too.
+    let upload = acme
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/files?filename=notes.txt",
+            Some(("text/plain", b"the minutes of the first meeting".to_vec())),
+        )
+        .await;
+    assert_eq!(upload.status, 201, "{}", upload.text);
+    let file = upload.json()["id"].as_str().unwrap().to_owned();
+    crate::harness::eventually(std::time::Duration::from_secs(10), async || {
+        let status = acme.get(&format!("/api/v1/files/{file}")).await.json()["status"].clone();
+        (status == "clean").then_some(())
+    })
+    .await;
+
+    // Writers that never stop until the backup is done; each acknowledged id is recorded.
+    let (acked, stop) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acme, acked, stop) = (acme.clone(), acked.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = serde_json::json!({ "username": format!("w{w}-{i}") });
+                    let r = acme.post("/api/v1/users", body).await;
+                    assert_eq!(r.status, 201, "{}", r.text);
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(r.json()["id"].as_str().unwrap().to_owned());
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    crate::harness::eventually(std::time::Duration::from_secs(20), async || {
+        (acked.lock().unwrap().len() >= 100).then_some(())
+    })
+    .await;
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let out = server.data_dir().join("backup-acme");
+    let during = {
+        let (dir, out) = (server.data_dir().to_owned(), out.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(crate::harness::BIN)
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["backup", "--tenant", "acme"])
+                .arg(&out)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let written_meanwhile = acked.lock().unwrap().len() - before.len();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(during.status.success(), "{during:?}");
+    assert!(
+        written_meanwhile > 0,
+        "the writers went on during the backup"
+    );
+    assert!(!out.with_file_name("backup-acme.partial").exists());
+
+    // Into a fresh data directory, under a server that runs.
+    let fresh = Server::start();
+    let restored = fresh.cli(&["restore", "--tenant", "acme", out.to_str().unwrap()]);
+    assert!(restored.status.success(), "{restored:?}");
+    let db = fresh.data_dir().join("tenants/acme/live.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(verdict, "ok");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    let count = count as usize;
+    let total = acked.lock().unwrap().len();
+    assert!(
+        (before.len()..=total).contains(&count),
+        "{count} users: at least the {} acknowledged before, at most the {total} acknowledged in all",
+        before.len()
+    );
+    // The same key works there (keys live in the tenant's file), and sees every early write.
+    let again = fresh.client("acme").key(&key);
+    for id in &before {
+        let r = again.get(&format!("/api/v1/users/{id}")).await;
+        assert_eq!(r.status, 200, "{id}: {}", r.text);
+    }
+    let content = again.get(&format!("/api/v1/files/{file}/content")).await;
+    assert_eq!(content.status, 200);
+    assert_eq!(content.text, "the minutes of the first meeting");
+
+    // A second restore under the same slug is refused; a damaged backup is refused whole.
+    let twice = fresh.cli(&["restore", "--tenant", "acme", out.to_str().unwrap()]);
+    assert_eq!(twice.status.code(), Some(2));
+    let mut bytes = std::fs::read(out.join("live.db")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(out.join("live.db"), bytes).unwrap();
+    let damaged = fresh.cli(&["restore", "--tenant", "acme-2", out.to_str().unwrap()]);
+    assert_eq!(damaged.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&damaged.stderr).contains("damaged"));
+    assert!(!fresh.data_dir().join("tenants/acme-2").exists());
+    let list = fresh.cli_ok(&["tenant", "list"]);
+    assert!(!list.contains("acme-2"), "{list}");
+}

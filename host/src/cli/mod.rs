@@ -3,6 +3,7 @@
 
 mod admins;
 mod ai;
+mod backup;
 mod common;
 mod config;
 mod keys;
@@ -75,6 +76,10 @@ pub enum Command {
     /// SCIM provisioning: the tokens identity providers use on /scim/v2.
     #[command(subcommand)]
     Scim(scim::ScimCommand),
+    /// Back up a tenant (or every tenant) while the server runs: a consistent copy of its files.
+    Backup(backup::BackupArgs),
+    /// Restore a tenant from a backup, into this data dir.
+    Restore(backup::RestoreArgs),
     /// The configuration file: check it before a restart.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -108,6 +113,8 @@ fn run_command(cli: Cli) -> CliResult {
         Some(Command::Mail(cmd)) => mail::run(&cli.data_dir, cmd),
         Some(Command::Ai(cmd)) => ai::run(&cli.data_dir, cmd),
         Some(Command::Scim(cmd)) => scim::run(&cli.data_dir, cmd),
+        Some(Command::Backup(args)) => backup::run_backup(&cli.data_dir, args),
+        Some(Command::Restore(args)) => backup::run_restore(&cli.data_dir, args),
         Some(Command::Config(cmd)) => config::run(cli.config.as_deref(), cmd),
     }
 }
