@@ -50,7 +50,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(dispatch::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
-    let app = http::stack(routes, Gate::from_ref(&state));
+    let trusted = state.config.trusted_proxies.clone();
+    let app = http::stack(routes, Gate::from_ref(&state), trusted);
     // Plugins' `surfaces` calls come back in through the same app, gate and all.
     state.surfaces.serve(app.clone());
     app
@@ -185,6 +186,7 @@ mod tests {
             base_domain: "localhost".into(),
             rate_limit_per_minute: 600,
             clamd: None,
+            trusted_proxies: Default::default(),
         };
         let runtime = Runtime::new(Default::default(), None).unwrap();
         let plugins = Arc::new(Plugins::new(runtime, dir.join("plugins")));

@@ -33,6 +33,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// ClamAV's daemon, when uploads are to be scanned by it too.
     pub clamd: Option<Clamd>,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: crate::http::client_ip::TrustedProxies,
 }
 
 pub struct Shared {

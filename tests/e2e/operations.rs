@@ -506,3 +506,37 @@ async fn a_backup_taken_while_writes_go_on_restores_every_write_acknowledged_bef
     let list = fresh.cli_ok(&["tenant", "list"]);
     assert!(!list.contains("acme-2"), "{list}");
 }
+
+/// The address a key was last used from, once the server has flushed it.
+async fn last_used_ip(server: &Server, key_id: &str) -> Value {
+    crate::harness::eventually(std::time::Duration::from_secs(15), async || {
+        let list = server.cli_ok(&["key", "list", "--tenant", "acme", "--json"]);
+        let list: Value = serde_json::from_str(&list).unwrap();
+        let key = list.as_array()?.iter().find(|k| k["id"] == key_id)?.clone();
+        key["last_used_at"]
+            .is_string()
+            .then(|| key["last_used_ip"].clone())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+    for (flags, expected) in [
+        (&["--trusted-proxy", "127.0.0.1/32"][..], "198.51.100.7"),
+        (&[][..], "127.0.0.1"),
+    ] {
+        let server = Server::start_with(flags);
+        server.create_tenant("acme", "pro");
+        let (id, key) = server.create_key("acme", "live", "events:read", &[]);
+        let r = server
+            .client("acme")
+            .key(&key)
+            // The client's own claim first, then what the proxy appended.
+            .header("x-forwarded-for", "203.0.113.66, 198.51.100.7")
+            .get("/api/v1/events")
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(last_used_ip(&server, &id).await, expected, "{flags:?}");
+    }
+}

@@ -2,10 +2,9 @@
 //! throttle. A session lives in the tenant's own file, so a cookie of tenant A means nothing on
 //! tenant B's host.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -347,11 +346,7 @@ impl FromRequest<AppState> for PostedAnonymously {
 }
 
 pub fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+    crate::http::client_ip::of(&parts.extensions)
 }
 
 pub fn urlencode(s: &str) -> String {

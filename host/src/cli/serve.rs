@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// at once.
     #[arg(long, default_value = "10s", value_parser = crate::webhooks::retry::parse_duration)]
     pub shutdown_grace: Duration,
+    /// Count `Forwarded` / `X-Forwarded-For` for the client's address only from peers in this
+    /// range (repeatable): your reverse proxy, e.g. 127.0.0.1/32. From anyone else they are
+    /// ignored.
+    #[arg(long, value_parser = parse_cidr)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Serve Prometheus metrics at http://ADDR/metrics, on this operator listener only (never on
     /// the public one), e.g. 127.0.0.1:9090.
     #[arg(long)]
@@ -229,6 +234,7 @@ impl Default for ServeArgs {
             blocking_threads: None,
             clamd: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            trusted_proxy: Vec::new(),
             metrics_listen: None,
             metrics_tenant_label: false,
             log_format: LogFormat::Text,
@@ -268,6 +274,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         base_domain: args.base_domain.to_ascii_lowercase(),
         rate_limit_per_minute: args.rate_limit_per_minute,
         clamd: args.clamd.clone(),
+        trusted_proxies: crate::http::client_ip::TrustedProxies::new(args.trusted_proxy.clone()),
     };
     let webhook_config = args.webhooks.config()?;
     for relaxation in webhook_config.relaxations() {

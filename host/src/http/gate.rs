@@ -6,10 +6,9 @@
 //! sent with no credentials at all, is admitted as an anonymous caller ([`ApiKey::anonymous`]:
 //! no scopes, live data, rate-limited per client address).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,7 @@ use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::{Decision, RateLimiter};
-use crate::http::{cors, tenant_host};
+use crate::http::{client_ip, cors, tenant_host};
 use crate::plugins::registry::{Lookup, Plugins};
 use crate::settings::{self, TenantSettings};
 
@@ -57,11 +56,7 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
     }
 
     let credentials = credentials(req.headers());
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let ip = client_ip::of(req.extensions());
     let anonymous = (sends_no_credentials(req.headers())
         && req.method() == Method::GET
         && is_public_plugin_route(&state.plugins, req.uri().path()))

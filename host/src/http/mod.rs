@@ -1,10 +1,11 @@
 //! The HTTP stack. The order of the layers is written once, in [`stack`]:
 //!
-//! access log and request metrics → request id (and the error envelope) → panic guard → gate
-//! (tenant → CORS → auth → plan gate → rate limit) → route table → per route: scope check →
-//! idempotency → handler.
+//! access log and request metrics → client address (trusted proxies) → request id (and the error
+//! envelope) → panic guard → gate (tenant → CORS → auth → plan gate → rate limit) → route table →
+//! per route: scope check → idempotency → handler.
 
 pub mod access_log;
+pub mod client_ip;
 pub mod context;
 pub mod cors;
 pub mod gate;
@@ -23,12 +24,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use gate::Gate;
 
 /// Wraps the routes in the middleware every request goes through. Layers added last run first.
-pub fn stack(routes: Router, gate: Gate) -> Router {
+pub fn stack(routes: Router, gate: Gate, trusted: client_ip::TrustedProxies) -> Router {
     let base_domain = gate.base_domain.clone();
     routes
         .layer(from_fn_with_state(gate, gate::gate))
         .layer(CatchPanicLayer::custom(request_id::panic_response))
         .layer(from_fn(request_id::request_id))
+        .layer(from_fn_with_state(trusted, client_ip::client_ip))
         .layer(from_fn_with_state(base_domain, access_log::access_log))
 }
 
@@ -65,7 +67,7 @@ mod tests {
                 "unreachable"
             }),
         );
-        let app = stack(routes, gate);
+        let app = stack(routes, gate, Default::default());
         for _ in 0..2 {
             let response = app
                 .clone()

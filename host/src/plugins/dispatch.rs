@@ -20,6 +20,7 @@ use tenants::db::Write;
 
 use crate::error::{ApiError, Result};
 use crate::files::blobs::Blobs;
+use crate::http::client_ip::ClientIp;
 use crate::http::context::Authenticated;
 use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
@@ -172,10 +173,11 @@ async fn read_route(
         .map(|host| Asker {
             host,
             credential: Asker::credential_of(req.headers()),
+            // The resolved client, so the calls it makes are limited as it is.
             client: req
                 .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .copied(),
+                .get::<ClientIp>()
+                .map(|c| axum::extract::ConnectInfo(std::net::SocketAddr::new(c.0, 0))),
             depth: req.extensions().get::<Depth>().map_or(0, |d| d.0),
             surfaces: state.surfaces.clone(),
             deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
