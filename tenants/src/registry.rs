@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS timer_targets (
     env       TEXT NOT NULL,
     PRIMARY KEY (tenant_id, env)
 );
+-- A tenant's own host names, besides <slug>.<base domain>.
+CREATE TABLE IF NOT EXISTS tenant_domains (
+    domain    TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL
+);
 -- Tenant files that have (or had) mail in their outbox: where the mail worker looks at start.
 CREATE TABLE IF NOT EXISTS mail_targets (
     tenant_id TEXT NOT NULL,
@@ -69,6 +74,7 @@ struct Cache {
     data_version: Option<i64>,
     by_slug: HashMap<String, Arc<Tenant>>,
     by_id: HashMap<String, Arc<Tenant>>,
+    by_domain: HashMap<String, Arc<Tenant>>,
 }
 
 impl Registry {
@@ -82,6 +88,7 @@ impl Registry {
                 data_version: None,
                 by_slug: HashMap::new(),
                 by_id: HashMap::new(),
+                by_domain: HashMap::new(),
             }),
         })
     }
@@ -99,6 +106,72 @@ impl Registry {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.refresh()?;
         Ok(cache.by_id.get(id).cloned())
+    }
+
+    /// The tenant served at this host name of its own (`community.example.org`), if any.
+    /// `domain` is lowercase, without a port.
+    pub fn get_by_domain(&self, domain: &str) -> Result<Option<Arc<Tenant>>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.refresh()?;
+        Ok(cache.by_domain.get(domain).cloned())
+    }
+
+    /// Every tenant's own host names, sorted.
+    pub fn domains(&self) -> Result<Vec<(String, Arc<Tenant>)>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.refresh()?;
+        let mut all: Vec<_> = cache
+            .by_domain
+            .iter()
+            .map(|(d, t)| (d.clone(), t.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// Serves the tenant at `domain` too. A domain belongs to one tenant.
+    pub fn add_domain(&self, slug: &str, domain: &str) -> Result<()> {
+        let domain = parse_domain(domain)?;
+        let mut conn = connect(&self.path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tenant_id: String = tx
+            .query_row("SELECT id FROM tenants WHERE slug = ?1", [slug], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT t.slug FROM tenant_domains d JOIN tenants t ON t.id = d.tenant_id
+                 WHERE d.domain = ?1",
+                [&domain],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(Error::Invalid(format!("{domain} is already `{owner}`'s")));
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO tenant_domains (domain, tenant_id) VALUES (?1, ?2)",
+            params![domain, tenant_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stops serving `slug` at `domain`.
+    pub fn remove_domain(&self, slug: &str, domain: &str) -> Result<()> {
+        let domain = domain.to_ascii_lowercase();
+        let conn = connect(&self.path)?;
+        let removed = conn.execute(
+            "DELETE FROM tenant_domains WHERE domain = ?1
+             AND tenant_id = (SELECT id FROM tenants WHERE slug = ?2)",
+            params![domain, slug],
+        )?;
+        if removed == 0 {
+            return Err(Error::Invalid(format!("`{slug}` has no domain {domain}")));
+        }
+        Ok(())
     }
 
     /// Every tenant, sorted by slug.
@@ -202,6 +275,10 @@ impl Registry {
             .optional()?
             .ok_or_else(|| Error::TenantNotFound(slug.to_owned()))?;
         tx.execute("DELETE FROM tenants WHERE id = ?1", [&tenant.id])?;
+        tx.execute(
+            "DELETE FROM tenant_domains WHERE tenant_id = ?1",
+            [&tenant.id],
+        )?;
         for target in Target::ALL {
             tx.execute(
                 &format!("DELETE FROM {} WHERE tenant_id = ?1", target.table()),
@@ -233,10 +310,46 @@ impl Cache {
             .values()
             .map(|t| (t.id.clone(), t.clone()))
             .collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT domain, tenant_id FROM tenant_domains")?;
+        self.by_domain = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .filter_map(|(domain, id)| Some((domain, self.by_id.get(&id)?.clone())))
+            .collect();
+        drop(stmt);
         self.by_slug = by_slug;
         self.data_version = Some(version);
         Ok(())
     }
+}
+
+/// A host name a tenant can be served at: lowercase ASCII (IDNs in their `xn--` form), at least
+/// two labels of letters, digits and inner hyphens, no port.
+pub fn parse_domain(domain: &str) -> Result<String> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| label_ok(l))
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
+        return Err(Error::Invalid(format!(
+            "`{domain}` is not a host name like community.example.org (lowercase letters, digits, \
+             hyphens, dots; an IDN in its xn-- form; no port, no address)"
+        )));
+    }
+    Ok(domain)
 }
 
 fn row_to_tenant(row: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {

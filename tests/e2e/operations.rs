@@ -540,3 +540,85 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
         assert_eq!(last_used_ip(&server, &id).await, expected, "{flags:?}");
     }
 }
+
+#[tokio::test]
+async fn a_tenant_is_served_at_a_domain_of_its_own_besides_its_subdomain() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    server.create_tenant("globex", "pro");
+    let (_, key) = server.create_key("acme", "live", ALL_CORE, &[]);
+    let (_, globex_key) = server.create_key("globex", "live", ALL_CORE, &[]);
+    let at = |host: &str, key: &str| {
+        let mut client = server.client("acme").key(key);
+        client.host = format!("{host}:{}", server.addr.port());
+        client
+    };
+    let own = "community.example.org";
+    // Not yet.
+    at(own, &key)
+        .get("/api/v1/users")
+        .await
+        .assert_error(404, "tenant_not_found");
+
+    let out = server.cli_ok(&["tenant", "domain", "add", "acme", "Community.Example.org."]);
+    assert!(out.contains(own), "{out}");
+    for host in [own, "COMMUNITY.example.ORG", "community.example.org."] {
+        assert_eq!(
+            at(host, &key).get("/api/v1/users").await.status,
+            200,
+            "{host}"
+        );
+    }
+    assert_eq!(
+        server
+            .client("acme")
+            .key(&key)
+            .get("/api/v1/users")
+            .await
+            .status,
+        200
+    );
+    // The domain names acme: another tenant's key is a stranger there.
+    at(own, &globex_key)
+        .get("/api/v1/users")
+        .await
+        .assert_error(401, "invalid_api_key");
+    let list: Value = serde_json::from_str(&server.cli_ok(&["tenant", "list", "--json"])).unwrap();
+    let acme = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == "acme")
+        .unwrap();
+    assert_eq!(acme["domains"], serde_json::json!([own]));
+    assert!(server.cli_ok(&["tenant", "list"]).contains(own));
+
+    // One owner per domain; only host names.
+    let taken = server.cli(&["tenant", "domain", "add", "globex", own]);
+    assert_eq!(taken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already `acme`'s"));
+    for bad in [
+        "localhost",
+        "10.0.0.1",
+        "under_score.example.org",
+        "a..b.org",
+        "-x.example.org",
+        "example.org:8080",
+    ] {
+        let out = server.cli(&["tenant", "domain", "add", "globex", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    let missing = server.cli(&["tenant", "domain", "add", "nobody", "x.example.org"]);
+    assert_eq!(missing.status.code(), Some(2));
+
+    server.cli_ok(&["tenant", "domain", "remove", "acme", own]);
+    at(own, &key)
+        .get("/api/v1/users")
+        .await
+        .assert_error(404, "tenant_not_found");
+    // A deleted tenant's domains go with it.
+    server.cli_ok(&["tenant", "domain", "add", "acme", own]);
+    server.cli_ok(&["tenant", "delete", "acme", "--yes"]);
+    server.cli_ok(&["tenant", "domain", "add", "globex", own]);
+    assert_eq!(at(own, &globex_key).get("/api/v1/users").await.status, 200);
+}

@@ -35,7 +35,12 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Refused;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refused> {
-        let slug = tenant_host::tenant_slug(&parts.headers, &parts.uri, &state.config.base_domain);
+        let slug = tenant_host::tenant_slug(
+            &parts.headers,
+            &parts.uri,
+            &state.config.base_domain,
+            state.store.registry(),
+        );
         let Some(slug) = slug else {
             return Err(page::message(
                 StatusCode::NOT_FOUND,

@@ -25,6 +25,9 @@ pub enum TenantCommand {
         #[arg(value_parser = parse_plan)]
         plan: Plan,
     },
+    /// A tenant's own host names, served besides <slug>.<base-domain>.
+    #[command(subcommand)]
+    Domain(DomainCommand),
     /// Delete a tenant and all its data.
     Delete {
         slug: String,
@@ -32,6 +35,14 @@ pub enum TenantCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Serve SLUG at DOMAIN too (point its DNS at this server, or at your proxy).
+    Add { slug: String, domain: String },
+    /// Stop serving SLUG at DOMAIN.
+    Remove { slug: String, domain: String },
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {
@@ -52,20 +63,37 @@ pub fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
         TenantCommand::List { json } => {
             let store = open_store(data_dir)?;
             let tenants = store.registry().list()?;
+            let domains = store.registry().domains()?;
+            let domains_of = |t: &tenants::Tenant| -> Vec<String> {
+                domains
+                    .iter()
+                    .filter(|(_, owner)| owner.id == t.id)
+                    .map(|(d, _)| d.clone())
+                    .collect()
+            };
             if json {
-                let list: Vec<_> = tenants.iter().map(|t| t.as_ref()).collect();
+                let mut list = Vec::new();
+                for t in &tenants {
+                    let mut row = serde_json::to_value(t.as_ref())?;
+                    row["domains"] = serde_json::json!(domains_of(t));
+                    list.push(row);
+                }
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if tenants.is_empty() {
                 println!("No tenants. Create one with `mobieus tenant create SLUG --plan pro`.");
             } else {
-                println!("{:<24} {:<13} {:<32} CREATED", "SLUG", "PLAN", "ID");
+                println!(
+                    "{:<24} {:<13} {:<32} {:<24} DOMAINS",
+                    "SLUG", "PLAN", "ID", "CREATED"
+                );
                 for t in tenants {
                     println!(
-                        "{:<24} {:<13} {:<32} {}",
+                        "{:<24} {:<13} {:<32} {:<24} {}",
                         t.slug,
                         t.plan,
                         t.id,
-                        crate::time::to_rfc3339(&t.created_at)
+                        crate::time::to_rfc3339(&t.created_at),
+                        domains_of(&t).join(", ")
                     );
                 }
             }
@@ -74,6 +102,19 @@ pub fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
             let store = open_store(data_dir)?;
             store.registry().set_plan(&slug, plan)?;
             println!("Tenant {slug} is now on plan {plan}");
+        }
+        TenantCommand::Domain(DomainCommand::Add { slug, domain }) => {
+            let store = open_store(data_dir)?;
+            store.registry().add_domain(&slug, &domain)?;
+            println!(
+                "Tenant {slug} is served at {} too (from the server's next request)",
+                tenants::registry::parse_domain(&domain)?
+            );
+        }
+        TenantCommand::Domain(DomainCommand::Remove { slug, domain }) => {
+            let store = open_store(data_dir)?;
+            store.registry().remove_domain(&slug, &domain)?;
+            println!("Tenant {slug} is no longer served at {domain}");
         }
         TenantCommand::Delete { slug, yes } => {
             let store = open_store(data_dir)?;

@@ -3,14 +3,13 @@
 //! template and never carries a key, a query string or a body: the request id a client quotes
 //! finds it without turning on debug.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::http::gate::ServedTenant;
+use crate::http::gate::{Gate, ServedTenant};
 use crate::http::tenant_host;
 use crate::plugins::dispatch::RouteTemplate;
 
@@ -18,14 +17,19 @@ use crate::plugins::dispatch::RouteTemplate;
 /// metrics without bound.
 const UNMATCHED: &str = "unmatched";
 
-pub async fn access_log(State(base_domain): State<Arc<str>>, req: Request, next: Next) -> Response {
+pub async fn access_log(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let matched = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let tenant = tenant_host::tenant_slug(req.headers(), req.uri(), &base_domain);
+    let tenant = tenant_host::tenant_slug(
+        req.headers(),
+        req.uri(),
+        &gate.base_domain,
+        gate.store.registry(),
+    );
     let response = next.run(req).await;
     let took = started.elapsed();
     let route = matched

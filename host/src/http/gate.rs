@@ -46,7 +46,12 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(slug) = tenant_host::tenant_slug(req.headers(), req.uri(), &state.base_domain) else {
+    let Some(slug) = tenant_host::tenant_slug(
+        req.headers(),
+        req.uri(),
+        &state.base_domain,
+        state.store.registry(),
+    ) else {
         return tenant_not_found().into_response();
     };
     let origin = req.headers().get(header::ORIGIN).cloned();

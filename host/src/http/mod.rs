@@ -25,13 +25,12 @@ use gate::Gate;
 
 /// Wraps the routes in the middleware every request goes through. Layers added last run first.
 pub fn stack(routes: Router, gate: Gate, trusted: client_ip::TrustedProxies) -> Router {
-    let base_domain = gate.base_domain.clone();
     routes
-        .layer(from_fn_with_state(gate, gate::gate))
+        .layer(from_fn_with_state(gate.clone(), gate::gate))
         .layer(CatchPanicLayer::custom(request_id::panic_response))
         .layer(from_fn(request_id::request_id))
         .layer(from_fn_with_state(trusted, client_ip::client_ip))
-        .layer(from_fn_with_state(base_domain, access_log::access_log))
+        .layer(from_fn_with_state(gate, access_log::access_log))
 }
 
 #[cfg(test)]

@@ -1,16 +1,39 @@
 //! Which tenant a request is for: the first label of the Host under the base domain
-//! (`acme.localhost:8080` → `acme` with base domain `localhost`).
+//! (`acme.localhost:8080` → `acme` with base domain `localhost`), or a host name of the tenant's
+//! own (`mobieus tenant domain add acme community.example.org`).
 
 use axum::http::{HeaderMap, Uri, header};
+use tenants::Registry;
 
-/// The slug of the tenant a request is for, if its host is `<label>.<base_domain>` (any port):
-/// the label, lowercased (hosts are case-insensitive, slugs are lowercase).
-pub fn tenant_slug(headers: &HeaderMap, uri: &Uri, base_domain: &str) -> Option<String> {
+/// The slug of the tenant a request is for: if its host is `<label>.<base_domain>` (any port),
+/// the label, lowercased (hosts are case-insensitive, slugs are lowercase); otherwise the tenant
+/// whose own domain it is. Blocking only for a host outside the base domain (the registry's
+/// in-memory copy, revalidated with one pragma).
+pub fn tenant_slug(
+    headers: &HeaderMap,
+    uri: &Uri,
+    base_domain: &str,
+    registry: &Registry,
+) -> Option<String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| uri.host())?;
-    label_of(host, base_domain).map(str::to_ascii_lowercase)
+    if let Some(label) = label_of(host, base_domain) {
+        return Some(label.to_ascii_lowercase());
+    }
+    let name = strip_port(host);
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    // Not a name a tenant can own: no lookup.
+    if name.eq_ignore_ascii_case(base_domain)
+        || name.starts_with('[')
+        || !name.contains('.')
+        || name.parse::<std::net::IpAddr>().is_ok()
+    {
+        return None;
+    }
+    let tenant = registry.get_by_domain(&name).ok().flatten()?;
+    Some(tenant.slug.to_string())
 }
 
 fn label_of<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {

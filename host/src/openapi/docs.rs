@@ -9,7 +9,12 @@ use crate::http::tenant_host;
 use crate::state::AppState;
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let title = tenant_host::tenant_slug(&headers, &uri, &state.config.base_domain)
-        .unwrap_or_else(|| "Mobieus".to_owned());
+    let title = tenant_host::tenant_slug(
+        &headers,
+        &uri,
+        &state.config.base_domain,
+        state.store.registry(),
+    )
+    .unwrap_or_else(|| "Mobieus".to_owned());
     crate::ui::render(StatusCode::OK, "docs.html", minijinja::context! { title })
 }

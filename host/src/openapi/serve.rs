@@ -53,7 +53,9 @@ fn answer(content_type: &'static str, body: Vec<u8>) -> Response {
 /// The document for the request's host.
 pub async fn document(state: &Documents, headers: &HeaderMap, uri: &Uri) -> Result<Value> {
     let set = state.plugins.current();
-    let Some(slug) = tenant_host::tenant_slug(headers, uri, &state.base_domain) else {
+    let Some(slug) =
+        tenant_host::tenant_slug(headers, uri, &state.base_domain, state.store.registry())
+    else {
         return Ok(plugins::document(&state.host, &set, |_| true));
     };
     let store = state.store.clone();

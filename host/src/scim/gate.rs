@@ -39,7 +39,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ScimCtx {
 }
 
 pub async fn gate(State(state): State<Gate>, mut req: Request, next: Next) -> Response {
-    let Some(slug) = tenant_host::tenant_slug(req.headers(), req.uri(), &state.base_domain) else {
+    let Some(slug) = tenant_host::tenant_slug(
+        req.headers(),
+        req.uri(),
+        &state.base_domain,
+        state.store.registry(),
+    ) else {
         return tenant_not_found().into_response();
     };
     let token = match bearer(req.headers()) {
