@@ -35,6 +35,7 @@ pub mod schedule;
 pub mod scim;
 pub mod sealed;
 pub mod settings;
+pub mod shutdown;
 pub mod ssrf;
 pub mod state;
 pub mod time;

@@ -65,8 +65,13 @@ pub fn now_ms() -> i64 {
 
 /// Starts the worker of `due`: `run` does what is due in one file (marking it first) and says
 /// when to look at it again. Call once, inside the runtime.
-pub fn start<F, Fut>(store: Arc<tenants::Store>, due: Arc<Due>, what: &'static str, run: F)
-where
+pub fn start<F, Fut>(
+    store: Arc<tenants::Store>,
+    due: Arc<Due>,
+    work: crate::shutdown::Work,
+    what: &'static str,
+    run: F,
+) where
     F: Fn(DbId) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<i64>> + Send + 'static,
 {
@@ -104,7 +109,8 @@ where
                 next.remove(&id);
                 running.insert(id.clone());
                 let (run, done_tx) = (run.clone(), done_tx.clone());
-                tokio::spawn(async move {
+                // Begun work: shutdown lets it finish.
+                work.begin(async move {
                     let at = run(id.clone()).await;
                     let _ = done_tx.send((id, at));
                 });
@@ -128,6 +134,7 @@ where
                     }
                 }
                 _ = tokio::time::sleep(sleep) => {}
+                _ = work.stopping() => return,
             }
         }
     });

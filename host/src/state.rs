@@ -56,6 +56,8 @@ pub struct Shared {
     pub surfaces: Arc<crate::plugins::surfaces::Surfaces>,
     pub scanner: Arc<Scanner>,
     pub admin_logins: LoginThrottle,
+    /// The background work shutdown waits for.
+    pub work: crate::shutdown::Work,
 }
 
 #[derive(Clone)]
@@ -117,6 +119,7 @@ impl AppState {
             ai: Arc::new(ai),
             surfaces: Arc::default(),
             admin_logins: Default::default(),
+            work: Default::default(),
         }))
     }
 
@@ -126,6 +129,7 @@ impl AppState {
         webhooks::worker::start(webhooks::worker::Worker {
             store: self.store.clone(),
             webhooks: self.webhooks.clone(),
+            work: self.work.clone(),
         });
         events::start(events::Drainer {
             store: self.store.clone(),
@@ -136,10 +140,12 @@ impl AppState {
             store: self.store.clone(),
             plugins: self.plugins.clone(),
             due: self.timers.clone(),
+            work: self.work.clone(),
         });
         crate::mail::worker::start(MailWorker {
             store: self.store.clone(),
             mail: self.mail.clone(),
+            work: self.work.clone(),
         });
         scanner::start(scanner::ScanWorker {
             store: self.store.clone(),

@@ -396,3 +396,74 @@ async fn a_server_stopped_past_its_grace_starts_again() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// SIGTERM while deliveries are on the wire to a slow receiver: the server finishes and records
+/// them before it exits, so after a restart every event arrives exactly once.
+#[tokio::test]
+async fn sigterm_under_load_finishes_begun_deliveries_so_none_is_sent_twice_or_lost() {
+    let receiver = Receiver::http().await;
+    receiver.answer(|_| Reply::status(200).delay(Duration::from_millis(700)));
+    let mut server = Server::start_with(&[
+        "--webhook-allow-http",
+        "--webhook-allow-cidr",
+        "127.0.0.0/8",
+        "--webhook-timeout",
+        "3s",
+        "--shutdown-grace",
+        "10s",
+    ]);
+    let acme = server.tenant_with_key("acme");
+    let r = acme
+        .post(
+            "/api/v1/webhooks",
+            serde_json::json!({ "url": receiver.url("/hook"), "events": ["user.registered"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Load: 40 writes at once, each an event with a delivery.
+    let writes: Vec<_> = (0..40)
+        .map(|i| {
+            let acme = acme.clone();
+            tokio::spawn(async move {
+                let body = serde_json::json!({ "username": format!("u{i}") });
+                acme.post("/api/v1/users", body).await.status
+            })
+        })
+        .collect();
+    for w in writes {
+        assert_eq!(w.await.unwrap(), 201);
+    }
+    // Some deliveries are on the wire (the receiver takes 0.7 s to answer) when the signal comes.
+    eventually(Duration::from_secs(10), async || {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    sigterm(&server);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.wait(Duration::from_secs(20));
+        (status, server)
+    })
+    .await
+    .unwrap();
+    let (status, mut server) = status;
+    let status = status.expect("it stopped within the grace");
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    let before_restart = receiver.received().len();
+
+    server.restart();
+    let ids = eventually(Duration::from_secs(30), async || {
+        let received = receiver.received();
+        let ids: std::collections::HashSet<String> = received
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        (ids.len() >= 40).then_some((ids, received.len()))
+    })
+    .await;
+    let (distinct, total) = ids;
+    assert_eq!(distinct.len(), 40, "every event delivered");
+    assert_eq!(
+        total, 40,
+        "none twice ({before_restart} had arrived before the restart)"
+    );
+}

@@ -357,13 +357,15 @@ async fn serve(
     })
     .into_future();
     tokio::pin!(server);
-    tokio::select! {
-        served = &mut server => served?,
+    let deadline = tokio::select! {
+        served = &mut server => { served?; tokio::time::Instant::now() + grace }
         _ = stop.wait_for(|s| *s) => {
-            tracing::info!(grace = ?grace, "shutting down: in-flight requests may finish");
-            match tokio::time::timeout(grace, &mut server).await {
+            tracing::info!(grace = ?grace, "shutting down: in-flight requests and begun deliveries may finish");
+            let deadline = tokio::time::Instant::now() + grace;
+            match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(served) => served?,
                 Err(_) => {
+                    let _ = state.work.finish(Duration::ZERO).await;
                     flush_last_use(&state).await;
                     return Err(anyhow::anyhow!(
                         "requests still running after the {grace:?} shutdown grace were abandoned"
@@ -371,9 +373,20 @@ async fn serve(
                     .into());
                 }
             }
+            deadline
         }
-    }
+    };
+    // Requests are done: the workers start nothing new and finish what they began, in what is
+    // left of the grace. A delivery cut short keeps its lease and is retried after a restart.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let unfinished = state.work.finish(left).await;
     flush_last_use(&state).await;
+    if unfinished > 0 {
+        return Err(anyhow::anyhow!(
+            "{unfinished} deliveries, mails or timers still running after the {grace:?} shutdown grace were abandoned: they run again after a restart"
+        )
+        .into());
+    }
     tracing::info!("stopped");
     Ok(())
 }

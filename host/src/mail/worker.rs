@@ -21,12 +21,17 @@ const BATCH: u32 = 32;
 pub struct MailWorker {
     pub store: Arc<tenants::Store>,
     pub mail: Arc<Mail>,
+    pub work: crate::shutdown::Work,
 }
 
 /// Starts the worker. Call once, inside the runtime.
 pub fn start(state: MailWorker) {
-    let (store, due) = (state.store.clone(), state.mail.due.clone());
-    schedule::start(store, due, "mail", move |id| {
+    let (store, due, work) = (
+        state.store.clone(),
+        state.mail.due.clone(),
+        state.work.clone(),
+    );
+    schedule::start(store, due, work, "mail", move |id| {
         let state = state.clone();
         async move {
             match tokio::task::spawn_blocking(move || deliver(&state, &id)).await {
@@ -61,6 +66,10 @@ fn deliver(state: &MailWorker, id: &DbId) -> Result<Option<i64>, ApiError> {
         let batch = db.read(|conn| Ok::<_, ApiError>(outbox::due(conn, now, BATCH)?))?;
         let full = batch.len() as u32 == BATCH;
         for out in batch {
+            if state.work.is_stopping() {
+                // The rest waits for the next start.
+                return Ok(Some(0));
+            }
             let outcome = send(&state.mail, &dir, &out);
             if let Outcome::Failed(why) = &outcome {
                 tracing::warn!(tenant = %tenant.slug, mail = %out.id, attempt = out.attempt_count + 1, "mail not sent: {why}");

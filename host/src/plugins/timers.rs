@@ -89,12 +89,13 @@ pub struct TimerWorker {
     pub store: Arc<tenants::Store>,
     pub plugins: Arc<Plugins>,
     pub due: Arc<Due>,
+    pub work: crate::shutdown::Work,
 }
 
 /// Starts the worker. Call once, inside the runtime.
 pub fn start(state: TimerWorker) {
-    let (store, due) = (state.store.clone(), state.due.clone());
-    schedule::start(store, due, "timer", move |id| {
+    let (store, due, work) = (state.store.clone(), state.due.clone(), state.work.clone());
+    schedule::start(store, due, work, "timer", move |id| {
         let state = state.clone();
         async move { fire(&state, &id).await }
     });
@@ -123,6 +124,9 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
         }
     };
     for _ in 0..TURN {
+        if state.work.is_stopping() {
+            return Some(0);
+        }
         let (s, b, e) = (state.clone(), blobs.clone(), settings.clone());
         // Alone, as a route's write is: a write past the plugin quota abandons the transaction.
         match db.write_alone(move |w| step(w, &s.plugins, &b, &e)).await {

@@ -52,6 +52,8 @@ struct Job {
 pub struct Worker {
     pub store: Arc<tenants::Store>,
     pub webhooks: Arc<super::Webhooks>,
+    /// Polls and attempts are begun work: shutdown lets them finish and record themselves.
+    pub work: crate::shutdown::Work,
 }
 
 /// Starts the worker. Call once, inside the runtime.
@@ -121,7 +123,7 @@ async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
         for id in ready {
             due.remove(&id);
             polling.insert(id.clone());
-            tokio::spawn(poll(state.clone(), inflight.clone(), id));
+            state.work.begin(poll(state.clone(), inflight.clone(), id));
         }
         let in_flight = inflight.lock().unwrap_or_else(|e| e.into_inner()).total;
         crate::metrics::webhook_backlog(due.len() + polling.len(), in_flight);
@@ -148,6 +150,7 @@ async fn schedule(state: Worker, mut inbox: mpsc::UnboundedReceiver<Msg>) {
                 }
             },
             _ = tokio::time::sleep(sleep) => {}
+            _ = state.work.stopping() => return,
         }
     }
 }
@@ -160,7 +163,9 @@ async fn poll(state: Worker, inflight: Arc<Mutex<InFlight>>, id: DbId) {
     let next = match taken {
         Ok(Ok(Some((db, jobs, next)))) => {
             for job in jobs {
-                tokio::spawn(attempt(state.clone(), inflight.clone(), db.clone(), job));
+                state
+                    .work
+                    .begin(attempt(state.clone(), inflight.clone(), db.clone(), job));
             }
             next
         }
