@@ -26,13 +26,7 @@ async fn tenant_commands() {
         code(&server.cli(&["tenant", "create", "acme", "--plan", "pro"])),
         Some(2)
     );
-    let list: Value = serde_json::from_str(&server.cli_ok(&["tenant", "list", "--json"])).unwrap();
-    let acme = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["slug"] == "acme")
-        .unwrap();
+    let acme = server.listed_tenant("acme");
     assert_eq!(acme["plan"], "sovereign");
     assert!(acme["id"].as_str().unwrap().starts_with("tnt_"));
     assert!(server.cli_ok(&["tenant", "list"]).contains("acme"));

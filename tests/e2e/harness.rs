@@ -145,6 +145,18 @@ impl Server {
         self.cli_ok(&["tenant", "create", slug, "--plan", plan]);
     }
 
+    /// The tenant as `tenant list --json` shows it.
+    pub fn listed_tenant(&self, slug: &str) -> Value {
+        let list: Value =
+            serde_json::from_str(&self.cli_ok(&["tenant", "list", "--json"])).expect("json");
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .find(|t| t["slug"] == slug)
+            .unwrap_or_else(|| panic!("no tenant {slug} in {list}"))
+            .clone()
+    }
+
     /// Mints a key and returns (id, plaintext).
     pub fn create_key(
         &self,

@@ -583,13 +583,7 @@ async fn a_tenant_is_served_at_a_domain_of_its_own_besides_its_subdomain() {
         .get("/api/v1/users")
         .await
         .assert_error(401, "invalid_api_key");
-    let list: Value = serde_json::from_str(&server.cli_ok(&["tenant", "list", "--json"])).unwrap();
-    let acme = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["slug"] == "acme")
-        .unwrap();
+    let acme = server.listed_tenant("acme");
     assert_eq!(acme["domains"], serde_json::json!([own]));
     assert!(server.cli_ok(&["tenant", "list"]).contains(own));
 

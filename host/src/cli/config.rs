@@ -14,10 +14,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use toml::{Spanned, Value};
 
-use super::Cli;
 use super::common::{CliResult, user_error};
 
 #[derive(Debug, Subcommand)]
@@ -30,7 +29,9 @@ pub enum ConfigCommand {
     },
 }
 
-pub fn run(config: Option<&Path>, cmd: ConfigCommand) -> CliResult {
+/// `C` is the whole command line (`super::Cli`), passed in rather than imported: this module
+/// sits below it.
+pub fn run<C: Parser>(config: Option<&Path>, cmd: ConfigCommand) -> CliResult {
     match cmd {
         ConfigCommand::Check { file } => {
             let path = file.as_deref().or(config).ok_or_else(|| {
@@ -38,7 +39,7 @@ pub fn run(config: Option<&Path>, cmd: ConfigCommand) -> CliResult {
                     "name the file: `mobieus config check FILE` (or --config, MOBIEUS_CONFIG)",
                 )
             })?;
-            let entries = read(path)?;
+            let entries = read::<C>(path)?;
             println!("{}: ok ({} keys)", path.display(), entries.len());
             Ok(())
         }
@@ -46,11 +47,14 @@ pub fn run(config: Option<&Path>, cmd: ConfigCommand) -> CliResult {
 }
 
 /// The command line, with the file's values under it when `serve` runs with `--config`.
-/// Usage errors exit here, as `Cli::parse` would.
-pub fn layered(argv: Vec<OsString>) -> CliResult<Cli> {
-    let matches = Cli::command().get_matches_from(&argv);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let Some(path) = cli.config.clone() else {
+/// Usage errors exit here, as `Parser::parse` would. `config_of` is the parsed `--config`.
+pub fn layered<C: Parser>(
+    argv: Vec<OsString>,
+    config_of: impl Fn(&C) -> Option<PathBuf>,
+) -> CliResult<C> {
+    let matches = C::command().get_matches_from(&argv);
+    let cli = C::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let Some(path) = config_of(&cli) else {
         return Ok(cli);
     };
     // Serve takes every key; the other commands only `data_dir`, to find the same data.
@@ -63,7 +67,7 @@ pub fn layered(argv: Vec<OsString>) -> CliResult<Cli> {
     if serving && serve.is_none() {
         layered.push("serve".into());
     }
-    for entry in read(&path)? {
+    for entry in read::<C>(&path)? {
         let given = if entry.id == "data_dir" {
             matches.value_source("data_dir")
         } else if serving {
@@ -78,7 +82,7 @@ pub fn layered(argv: Vec<OsString>) -> CliResult<Cli> {
             layered.extend(entry.args);
         }
     }
-    Cli::try_parse_from(layered).map_err(|e| user_error(first_line(&e)))
+    C::try_parse_from(layered).map_err(|e| user_error(first_line(&e)))
 }
 
 /// One key of the file, as the flags it stands for.
@@ -89,13 +93,13 @@ struct Entry {
 }
 
 /// Reads and checks the whole file; every problem, each with its line.
-fn read(path: &Path) -> CliResult<Vec<Entry>> {
+fn read<C: Parser>(path: &Path) -> CliResult<Vec<Entry>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| user_error(format!("{}: {e}", path.display())))?;
     let name = path.display();
     let table: BTreeMap<Spanned<String>, Spanned<Value>> = toml::from_str(&text)
         .map_err(|e| user_error(format!("{name}: {}", e.to_string().trim_end())))?;
-    let flags = serve_flags();
+    let flags = serve_flags(&C::command());
     let (mut entries, mut problems): (Vec<Entry>, Vec<(usize, String)>) = (Vec::new(), Vec::new());
     for (key, value) in table {
         let line = line_of(&text, key.span().start);
@@ -113,7 +117,7 @@ fn read(path: &Path) -> CliResult<Vec<Entry>> {
                 // The flag's own parser judges the value.
                 let mut probe: Vec<OsString> = vec!["mobieus".into(), "serve".into()];
                 probe.extend(args.iter().cloned());
-                match Cli::try_parse_from(probe) {
+                match C::try_parse_from(probe) {
                     Ok(_) => entries.push(Entry { id, args }),
                     Err(e) => problems.push((
                         line,
@@ -132,8 +136,7 @@ fn read(path: &Path) -> CliResult<Vec<Entry>> {
 }
 
 /// `(id, long flag)` of every flag `serve` takes, and the global `data_dir`.
-fn serve_flags() -> Vec<(String, String)> {
-    let cli = Cli::command();
+fn serve_flags(cli: &clap::Command) -> Vec<(String, String)> {
     let serve = cli
         .find_subcommand("serve")
         .expect("serve is a subcommand")

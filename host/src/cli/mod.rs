@@ -86,7 +86,8 @@ pub enum Command {
 }
 
 pub fn run() -> ExitCode {
-    let result = config::layered(std::env::args_os().collect()).and_then(run_command);
+    let argv = std::env::args_os().collect();
+    let result = config::layered(argv, |cli: &Cli| cli.config.clone()).and_then(run_command);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::User(message)) => {
@@ -115,6 +116,6 @@ fn run_command(cli: Cli) -> CliResult {
         Some(Command::Scim(cmd)) => scim::run(&cli.data_dir, cmd),
         Some(Command::Backup(args)) => backup::run_backup(&cli.data_dir, args),
         Some(Command::Restore(args)) => backup::run_restore(&cli.data_dir, args),
-        Some(Command::Config(cmd)) => config::run(cli.config.as_deref(), cmd),
+        Some(Command::Config(cmd)) => config::run::<Cli>(cli.config.as_deref(), cmd),
     }
 }

@@ -10,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::http::gate::{Gate, ServedTenant};
-use crate::http::tenant_host;
 use crate::plugins::dispatch::RouteTemplate;
 
 /// A path no route matched: one label for them all, so a scan of random paths cannot grow the
@@ -24,12 +23,7 @@ pub async fn access_log(State(gate): State<Gate>, req: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let tenant = tenant_host::tenant_slug(
-        req.headers(),
-        req.uri(),
-        &gate.base_domain,
-        gate.store.registry(),
-    );
+    let tenant = gate.tenant_of(&req);
     let response = next.run(req).await;
     let took = started.elapsed();
     let route = matched

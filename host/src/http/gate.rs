@@ -38,6 +38,18 @@ pub struct Gate {
     pub plugins: Arc<Plugins>,
 }
 
+impl Gate {
+    /// The slug of the tenant the request's host names ([`tenant_host::tenant_slug`]).
+    pub fn tenant_of(&self, req: &Request) -> Option<String> {
+        tenant_host::tenant_slug(
+            req.headers(),
+            req.uri(),
+            &self.base_domain,
+            self.store.registry(),
+        )
+    }
+}
+
 pub fn is_api_path(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")
 }
@@ -46,12 +58,7 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(slug) = tenant_host::tenant_slug(
-        req.headers(),
-        req.uri(),
-        &state.base_domain,
-        state.store.registry(),
-    ) else {
+    let Some(slug) = state.tenant_of(&req) else {
         return tenant_not_found().into_response();
     };
     let origin = req.headers().get(header::ORIGIN).cloned();

@@ -14,7 +14,6 @@ use tenants::{Env, Tenant, TenantDb};
 use crate::auth::scim_tokens;
 use crate::error::{ApiError, Result};
 use crate::http::gate::{Gate, rate_limited, tenant_not_found};
-use crate::http::tenant_host;
 use crate::settings;
 
 /// A request the SCIM gate admitted: its tenant, the tenant's live file, and the base URL
@@ -39,12 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ScimCtx {
 }
 
 pub async fn gate(State(state): State<Gate>, mut req: Request, next: Next) -> Response {
-    let Some(slug) = tenant_host::tenant_slug(
-        req.headers(),
-        req.uri(),
-        &state.base_domain,
-        state.store.registry(),
-    ) else {
+    let Some(slug) = state.tenant_of(&req) else {
         return tenant_not_found().into_response();
     };
     let token = match bearer(req.headers()) {
