@@ -37,9 +37,9 @@ pub struct ServeArgs {
     /// in quarantine while it cannot be reached.
     #[arg(long)]
     pub clamd: Option<crate::files::scan::Clamd>,
-    /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C, e.g. 10s (default).
-    /// Past it the server exits with status 1, abandoning what still runs; a second signal exits
-    /// at once.
+    /// How long in-flight requests, then begun background work (webhook attempts, mail, timers),
+    /// may take to finish after SIGTERM or Ctrl-C, e.g. 10s (default). Past it the server exits
+    /// with status 1, abandoning what still runs; a second signal exits at once.
     #[arg(long, default_value = "10s", value_parser = crate::webhooks::retry::parse_duration)]
     pub shutdown_grace: Duration,
     /// Count `Forwarded` / `X-Forwarded-For` for the client's address only from peers in this
