@@ -41,6 +41,8 @@ const SECONDS: &[f64] = &[
 ];
 const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
+/// A recorder is installed: without one, the label values on the request path are not even built.
+static ON: AtomicBool = AtomicBool::new(false);
 static TENANT_LABEL: AtomicBool = AtomicBool::new(false);
 
 /// Installs the process's recorder; its handle renders the text. Once per process.
@@ -50,6 +52,7 @@ pub fn install(tenant_label: bool) -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Full(WRITER_BATCH.into()), BATCH)?
         .install_recorder()?;
     TENANT_LABEL.store(tenant_label, Ordering::Relaxed);
+    ON.store(true, Ordering::Relaxed);
     describe();
     Ok(handle)
 }
@@ -103,6 +106,9 @@ fn describe() {
 
 /// One answered request. `route` is a template (`/api/v1/users/{id}`) or `unmatched`.
 pub fn request(method: &str, route: &str, status: u16, tenant: Option<&str>, took: Duration) {
+    if !ON.load(Ordering::Relaxed) {
+        return;
+    }
     let (method, route) = (method.to_owned(), route.to_owned());
     let status = status.to_string();
     if TENANT_LABEL.load(Ordering::Relaxed) {
@@ -142,6 +148,9 @@ impl CallOutcome {
 
 /// One plugin call: `entry` is `handle`, `event` or `timer`.
 pub fn plugin_call(plugin: &str, entry: &'static str, outcome: CallOutcome, took: Duration) {
+    if !ON.load(Ordering::Relaxed) {
+        return;
+    }
     counter!(PLUGIN_CALLS, "plugin" => plugin.to_owned(), "entry" => entry, "outcome" => outcome.as_str())
         .increment(1);
     if !matches!(outcome, CallOutcome::Refused) {

@@ -9,14 +9,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::http::gate::{Gate, ServedTenant};
+use crate::http::gate::{Gate, RequestedTenant, ServedTenant};
 use crate::plugins::dispatch::RouteTemplate;
 
 /// A path no route matched: one label for them all, so a scan of random paths cannot grow the
 /// metrics without bound.
 const UNMATCHED: &str = "unmatched";
 
-pub async fn access_log(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+pub async fn access_log(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let matched = req
@@ -24,6 +24,7 @@ pub async fn access_log(State(gate): State<Gate>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let tenant = gate.tenant_of(&req);
+    req.extensions_mut().insert(RequestedTenant(tenant.clone()));
     let response = next.run(req).await;
     let took = started.elapsed();
     let route = matched

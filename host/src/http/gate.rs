@@ -39,8 +39,12 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The slug of the tenant the request's host names ([`tenant_host::tenant_slug`]).
+    /// The slug of the tenant the request's host names ([`tenant_host::tenant_slug`]), resolved
+    /// once per request: the outermost layer puts it in the request as [`RequestedTenant`].
     pub fn tenant_of(&self, req: &Request) -> Option<String> {
+        if let Some(RequestedTenant(slug)) = req.extensions().get() {
+            return slug.clone();
+        }
         tenant_host::tenant_slug(
             req.headers(),
             req.uri(),
@@ -49,6 +53,10 @@ impl Gate {
         )
     }
 }
+
+/// The tenant slug the request's host names (whether or not the tenant exists).
+#[derive(Debug, Clone)]
+pub struct RequestedTenant(pub Option<String>);
 
 pub fn is_api_path(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")
