@@ -354,8 +354,10 @@ impl Ctx {
     }
 
     /// GETs another surface's or the host's route in this tenant as this request's caller (its
-    /// key and scopes, never more): `cx.surface_get("/api/v1/know/search?q=refund")`. From a GET
-    /// route only, one call deep (the surface called may not call another). Needs
+    /// key and scopes, never more): `cx.surface_get("/api/v1/know/search?q=refund")`. From a route
+    /// call only, one call deep (the surface called may not call another). In a write it is
+    /// answered like [`Ctx::ask`]: the call stops, the host GETs with the tenant's writer free
+    /// and runs the call again, when this returns at once; so GET before you write. Needs
     /// [`crate::Capability::Surfaces`].
     pub fn surface_get(&self, path_and_query: &str) -> Result<Answer> {
         let r = surfaces::get(path_and_query)?;

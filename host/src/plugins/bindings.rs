@@ -10,9 +10,12 @@ pub mod v1_1 {
     wasmtime::component::bindgen!({
         world: "plugin",
         path: "../wit/since_v1.1.0",
-        // The one import that stops its call: a question for the AI provider is answered
-        // outside the call, which then runs again (see `plugins::asks`).
-        imports: { "mobieus:plugin/ai.complete": trappable },
+        // The imports that stop their call: a question for the AI provider, and a surface GET
+        // from a write, are answered outside the call, which then runs again (`plugins::asks`).
+        imports: {
+            "mobieus:plugin/ai.complete": trappable,
+            "mobieus:plugin/surfaces.get": trappable,
+        },
     });
 }
 

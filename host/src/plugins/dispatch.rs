@@ -28,7 +28,7 @@ use crate::http::request_id::RequestId;
 use crate::http::scope;
 use crate::metrics::CallOutcome;
 use crate::paging::CursorKey;
-use crate::plugins::asks::Answers;
+use crate::plugins::asks::{Answering, Answers};
 use crate::plugins::bindings::types;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::manifest::Route;
@@ -163,31 +163,13 @@ async fn read_route(
         request.query = opened;
     }
     let (request, settings) = (Arc::new(request), Arc::new(settings));
-    // What `surfaces` asks as, for a plugin that declared it: this request's caller.
-    let asker = plugin
-        .manifest
-        .capabilities
-        .contains(Capability::Surfaces)
-        .then(|| req.headers().get(axum::http::header::HOST).cloned())
-        .flatten()
-        .map(|host| Asker {
-            host,
-            credential: Asker::credential_of(req.headers()),
-            // The resolved client, so the calls it makes are limited as it is.
-            client: req
-                .extensions()
-                .get::<ClientIp>()
-                .map(|c| axum::extract::ConnectInfo(std::net::SocketAddr::new(c.0, 0))),
-            depth: req.extensions().get::<Depth>().map_or(0, |d| d.0),
-            surfaces: state.surfaces.clone(),
-            deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
-        });
+    let asker = surfaces_asker(state, &plugin, &req);
     let (mut migrated, mut answers) = (false, Answers::default());
     loop {
         let permit = permit(state, &plugin.manifest.name).await?;
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
         // Each run has its own deadline, for its `surfaces` calls too.
-        let asker = asker.clone().map(|mut a| {
+        let run_asker = asker.clone().map(|mut a| {
             a.deadline = std::time::Instant::now() + state.plugins.runtime.limits.deadline;
             a
         });
@@ -202,7 +184,7 @@ async fn read_route(
                         return Ok(None);
                     }
                     let mut call = new_call(&st, &au, &pl, se, &rq.request_id);
-                    call.asker = asker;
+                    call.asker = run_asker;
                     call.answers = Some(an);
                     read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
                 })
@@ -240,20 +222,53 @@ async fn read_route(
                     "plugin `{name}`: its migrations did not apply"
                 )));
             }
-            Err(Undone::Call(CallError::Asked(question))) => {
-                answers
-                    .answer(
-                        &state.ai,
-                        &state.store,
-                        &auth,
-                        &name,
-                        &request.request_id,
-                        *question,
-                    )
-                    .await?;
+            Err(Undone::Call(CallError::Asked(ask))) => {
+                let cx = answering(state, &auth, &name, &request.request_id, asker.as_ref());
+                answers.answer(&cx, *ask).await?;
             }
             Err(u) => return Err(undone(&name, u)),
         }
+    }
+}
+
+/// What `surfaces` asks as, for a plugin that declared it: this request's caller.
+fn surfaces_asker(state: &PluginRoutes, plugin: &LoadedPlugin, req: &Request) -> Option<Asker> {
+    if !plugin.manifest.capabilities.contains(Capability::Surfaces) {
+        return None;
+    }
+    Some(Asker {
+        host: req.headers().get(axum::http::header::HOST)?.clone(),
+        credential: Asker::credential_of(req.headers()),
+        // The resolved client, so the calls it makes are limited as it is.
+        client: req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| axum::extract::ConnectInfo(std::net::SocketAddr::new(c.0, 0))),
+        depth: req.extensions().get::<Depth>().map_or(0, |d| d.0),
+        surfaces: state.surfaces.clone(),
+        deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
+    })
+}
+
+/// What answering a call's ask needs; a surface GET gets a deadline of its own.
+fn answering<'a>(
+    state: &'a PluginRoutes,
+    auth: &'a Authenticated,
+    plugin: &'a str,
+    request_id: &'a str,
+    asker: Option<&Asker>,
+) -> Answering<'a> {
+    Answering {
+        ai: &state.ai,
+        store: &state.store,
+        auth,
+        plugin,
+        request_id,
+        surfaces: asker.map(|a| Asker {
+            deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
+            ..a.clone()
+        }),
+        max_result: state.plugins.runtime.limits.sql.max_result,
     }
 }
 
@@ -416,6 +431,7 @@ impl Invocation {
 
     async fn call(self, req: Request) -> Result<Response> {
         let claim = req.extensions().get::<Arc<Claim>>().cloned();
+        let asker = surfaces_asker(&self.state, &self.plugin, &req);
         let (parts, body) = req.into_parts();
         let body = read_body(body).await?;
         let head = Request::from_parts(parts, Body::empty());
@@ -454,6 +470,7 @@ impl Invocation {
                 &request.request_id,
             );
             call.answers = Some(answers.clone());
+            call.asker = asker.clone();
             let (plugins, plugin) = (self.state.plugins.clone(), self.plugin.clone());
             let (rq, claim) = (request.clone(), claim.clone());
             // Alone: a write that reaches the tenant's quota makes SQLite abandon the
@@ -467,17 +484,15 @@ impl Invocation {
             match outcome {
                 Ok(response) => return into_response(response),
                 // Rolled back: asked with nothing held, then run again.
-                Err(Undone::Call(CallError::Asked(question))) => {
-                    answers
-                        .answer(
-                            &self.state.ai,
-                            &self.state.store,
-                            &self.auth,
-                            &name,
-                            &request.request_id,
-                            *question,
-                        )
-                        .await?;
+                Err(Undone::Call(CallError::Asked(ask))) => {
+                    let cx = answering(
+                        &self.state,
+                        &self.auth,
+                        &name,
+                        &request.request_id,
+                        asker.as_ref(),
+                    );
+                    answers.answer(&cx, *ask).await?;
                 }
                 Err(u) => return Err(undone(&name, u)),
             }
@@ -570,7 +585,7 @@ fn undone(plugin: &str, undone: Undone) -> ApiError {
             e
         }
         Undone::Call(CallError::Asked(_)) => ApiError::internal(anyhow::anyhow!(
-            "plugin `{plugin}`: a question for the AI provider was left unanswered"
+            "plugin `{plugin}`: an ask was left unanswered"
         )),
         Undone::Call(CallError::Failed(why)) => {
             let mut e = ApiError::new(

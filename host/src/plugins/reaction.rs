@@ -65,7 +65,9 @@ pub fn run(
             Ok(Err(match e {
                 CallError::Timeout => "timed out".to_owned(),
                 CallError::Failed(why) => why,
-                CallError::Asked(_) => "asked the AI provider outside a route call".to_owned(),
+                CallError::Asked(_) => {
+                    "asked the AI provider or a surface outside a route call".to_owned()
+                }
             }))
         }
     }

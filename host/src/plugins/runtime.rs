@@ -29,8 +29,9 @@ pub enum CallError {
     Timeout,
     /// It trapped, panicked, ran out of memory, or returned something unusable.
     Failed(String),
-    /// It asked the AI provider a question not yet answered: answer it, then run it again.
-    Asked(Box<crate::ai::Question>),
+    /// It asked something not yet answered (an AI question, a surface from a write): answer it,
+    /// then run it again.
+    Asked(Box<crate::plugins::asks::Ask>),
 }
 
 /// A component linked once, by the contract version it was built against. The imports are the
@@ -329,7 +330,7 @@ fn observed<T>(
 
 fn classify(e: wasmtime::Error) -> CallError {
     let e = match e.downcast::<Asked>() {
-        Ok(Asked(question)) => return CallError::Asked(question),
+        Ok(Asked(ask)) => return CallError::Asked(ask),
         Err(e) => e,
     };
     match e.downcast_ref::<Trap>() {

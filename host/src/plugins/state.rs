@@ -44,7 +44,7 @@ pub struct Call {
     pub emits: Emits,
     /// The tenant file's uploads, for `files`.
     pub blobs: Option<Blobs>,
-    /// Who `surfaces` asks as: a GET route's caller (none in a write call).
+    /// Who `surfaces` asks as: a route's caller (none outside a route call).
     pub asker: Option<Asker>,
     /// What the call's earlier runs asked the AI provider, answered (a route call only).
     pub answers: Option<Answers>,

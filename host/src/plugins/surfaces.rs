@@ -63,9 +63,8 @@ impl Asker {
             .find_map(|name| headers.get(&name).cloned().map(|value| (name, value)))
     }
 
-    /// GETs `path` as the caller; blocks this (plugin) thread until the answer is read, up to
-    /// `cap` bytes of body.
-    pub fn get(&self, path: &str, cap: usize) -> Result<types::Response, Error> {
+    /// Whether `path` may be asked for from this depth.
+    pub fn check(&self, path: &str) -> Result<(), Error> {
         if self.depth >= MAX_DEPTH {
             return Err(Error::Denied(format!(
                 "a chain of surface calls is at most {MAX_DEPTH} deep"
@@ -76,11 +75,28 @@ impl Asker {
                 "`{path}` is not a path under /api/v1/"
             )));
         }
-        let (app, runtime) = self
-            .surfaces
+        Ok(())
+    }
+
+    /// GETs `path` as the caller; blocks this (plugin) thread until the answer is read, up to
+    /// `cap` bytes of body.
+    pub fn get(&self, path: &str, cap: usize) -> Result<types::Response, Error> {
+        self.check(path)?;
+        let (_, runtime) = self.app()?;
+        runtime.block_on(self.fetch(path, cap))
+    }
+
+    fn app(&self) -> Result<&(Router, tokio::runtime::Handle), Error> {
+        self.surfaces
             .app
             .get()
-            .ok_or_else(|| Error::Failed("the server is not serving yet".into()))?;
+            .ok_or_else(|| Error::Failed("the server is not serving yet".into()))
+    }
+
+    /// GETs `path` as the caller, up to `cap` bytes of body, by the calling plugin's deadline.
+    pub async fn fetch(&self, path: &str, cap: usize) -> Result<types::Response, Error> {
+        self.check(path)?;
+        let (app, _) = self.app()?;
         let mut request = Request::get(path)
             .header(header::HOST, self.host.clone())
             .body(Body::empty())
@@ -96,33 +112,31 @@ impl Asker {
         let left = self
             .deadline
             .saturating_duration_since(std::time::Instant::now());
-        runtime.block_on(async move {
-            let response = tokio::time::timeout(left, app.oneshot(request))
-                .await
-                .map_err(|_| Error::Failed("no answer before the call's deadline".into()))?
-                .map_err(|e| Error::Failed(e.to_string()))?;
-            let (parts, body) = response.into_parts();
-            let body = http_body_util::Limited::new(body, cap)
-                .collect()
-                .await
-                .map_err(|_| Error::Failed(format!("the answer is over {cap} bytes")))?
-                .to_bytes();
-            let headers = parts
-                .headers
-                .iter()
-                .filter(|(name, _)| *name != header::SET_COOKIE)
-                .filter_map(|(name, value)| {
-                    Some(types::Header {
-                        name: name.as_str().to_owned(),
-                        value: value.to_str().ok()?.to_owned(),
-                    })
+        let response = tokio::time::timeout(left, app.oneshot(request))
+            .await
+            .map_err(|_| Error::Failed("no answer before the call's deadline".into()))?
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, cap)
+            .collect()
+            .await
+            .map_err(|_| Error::Failed(format!("the answer is over {cap} bytes")))?
+            .to_bytes();
+        let headers = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != header::SET_COOKIE)
+            .filter_map(|(name, value)| {
+                Some(types::Header {
+                    name: name.as_str().to_owned(),
+                    value: value.to_str().ok()?.to_owned(),
                 })
-                .collect();
-            Ok(types::Response {
-                status: parts.status.as_u16(),
-                headers,
-                body: body.to_vec(),
             })
+            .collect();
+        Ok(types::Response {
+            status: parts.status.as_u16(),
+            headers,
+            body: body.to_vec(),
         })
     }
 }

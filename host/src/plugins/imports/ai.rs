@@ -2,7 +2,7 @@
 //! ([`crate::plugins::asks`]).
 
 use crate::ai::{AiError, Message, Question, Role};
-use crate::plugins::asks::{Asked, MAX_ASKS};
+use crate::plugins::asks::{Ask, Asked, MAX_ASKS};
 use crate::plugins::bindings::ai;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::state::PluginState;
@@ -17,7 +17,7 @@ impl ai::Host for PluginState {
             Err(e) => return Ok(Err(e.into())),
         };
         let answers = self.call.answers.as_ref().expect("checked in `question`");
-        if let Some(answer) = answers.find(&question) {
+        if let Some(answer) = answers.ai(&question) {
             return Ok(answer.clone().map(Into::into).map_err(Into::into));
         }
         if answers.len() >= MAX_ASKS {
@@ -26,7 +26,7 @@ impl ai::Host for PluginState {
             ))));
         }
         // Stop here: the route answers the question with nothing held and runs the call again.
-        Err(wasmtime::Error::new(Asked(Box::new(question))))
+        Err(wasmtime::Error::new(Asked(Box::new(Ask::Ai(question)))))
     }
 }
 
