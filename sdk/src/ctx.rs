@@ -259,6 +259,11 @@ impl Ctx {
         rfc3339(clock::now_ms())
     }
 
+    /// A time in milliseconds since the epoch, as [`Ctx::now`] writes times.
+    pub fn time_at(&self, ms: i64) -> String {
+        rfc3339(ms)
+    }
+
     /// A new id, `<prefix><ULID>`: sorts by creation time.
     pub fn new_id(&self, prefix: &str) -> String {
         let ms = clock::now_ms().max(0) as u128;

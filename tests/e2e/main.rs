@@ -13,6 +13,7 @@ mod conventions;
 mod durability;
 mod files;
 mod groups;
+mod helpdesk;
 mod idempotency;
 mod know;
 mod limits;
