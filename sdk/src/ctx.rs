@@ -264,6 +264,11 @@ impl Ctx {
         rfc3339(ms)
     }
 
+    /// An RFC 3339 time in milliseconds since the epoch, if it is one.
+    pub fn ms_of(&self, time: &str) -> Option<i64> {
+        crate::paging::parse_rfc3339(time)
+    }
+
     /// A new id, `<prefix><ULID>`: sorts by creation time.
     pub fn new_id(&self, prefix: &str) -> String {
         let ms = clock::now_ms().max(0) as u128;

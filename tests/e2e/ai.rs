@@ -14,7 +14,7 @@ use crate::harness::{ALL_CORE, Client, Server, eventually};
 use crate::plugins::{test_plugin, until_served};
 use crate::receiver::{Receiver, Reply};
 
-const KEY: &str = "sk-provider-secret-0123456789";
+pub const KEY: &str = "sk-provider-secret-0123456789";
 
 /// A server that lets the AI client reach loopback, with `capable` on for acme and its flags on.
 async fn ai_server(extra: &[&str]) -> (Server, Client) {
@@ -43,7 +43,7 @@ async fn capable_tenant(server: &Server, slug: &str) -> Client {
     client
 }
 
-fn set_provider(server: &Server, slug: &str, provider: &str, base_url: &str) {
+pub fn set_provider(server: &Server, slug: &str, provider: &str, base_url: &str) {
     server.cli_stdin_ok(
         &[
             "ai",
@@ -61,7 +61,7 @@ fn set_provider(server: &Server, slug: &str, provider: &str, base_url: &str) {
     );
 }
 
-fn anthropic_tool(input: Value) -> Reply {
+pub fn anthropic_tool(input: Value) -> Reply {
     Reply::status(200).body(
         json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
@@ -73,7 +73,7 @@ fn anthropic_tool(input: Value) -> Reply {
     )
 }
 
-fn openai_text(text: &str) -> Reply {
+pub fn openai_text(text: &str) -> Reply {
     Reply::status(200).body(
         json!({
             "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",

@@ -14,6 +14,7 @@ mod durability;
 mod files;
 mod groups;
 mod helpdesk;
+mod helpdesk_ai;
 mod idempotency;
 mod know;
 mod limits;

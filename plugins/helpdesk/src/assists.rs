@@ -496,10 +496,17 @@ pub fn resolution_predict(cx: &mut Ctx, Json(about): Json<About>) -> Result<Json
     let (ticket, thread) = ticket_of(cx, "ai.resolution_predict", &about.ticket_id)?;
     let prompt = Prompt::new("ai.resolution_predict")
         .system(&format!("You predict how a support ticket will end and how long it will take, with your reasons. {DATA_NOT_ORDERS}"))
-        .user(&format!("Opened {}; now {}.\n{}", ticket.created_at, cx.now(), transcript(&ticket, &thread, true)))
+        .user(&format!("Opened {} hours ago.\n{}", age_hours(cx, &ticket), transcript(&ticket, &thread, true)))
         .max_tokens(400);
     let (answer, completion): (Prediction, _) = cx.ask_for(prompt)?;
     Ok(assisted(answer, &completion, vec![]))
+}
+
+/// Whole hours since the ticket was opened: the same in every run of one call, nearly always
+/// (a question must not change between runs, or it is asked again).
+fn age_hours(cx: &Ctx, ticket: &Ticket) -> i64 {
+    let opened = cx.ms_of(&ticket.created_at).unwrap_or_else(|| cx.now_ms());
+    (cx.now_ms() - opened).max(0) / 3_600_000
 }
 
 // ----- audit-qa -----
