@@ -369,9 +369,146 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
             Some(json!({"reason": "Not everywhere."})),
         ),
         ("delete", "/api/v1/know/pages/{id}", None),
+        (
+            "post",
+            "/api/v1/helpdesk/queues",
+            Some(json!({"name": "Walk-ins", "mode": "round_robin", "resolution_minutes": 600})),
+        ),
+        ("get", "/api/v1/helpdesk/queues", None),
+        (
+            "patch",
+            "/api/v1/helpdesk/queues/{id}",
+            Some(json!({"first_response_minutes": 30, "agent_cap": null})),
+        ),
+        (
+            "put",
+            "/api/v1/helpdesk/agents/{user_id}",
+            Some(json!({"queue_ids": ["{queue}"], "capacity": 3})),
+        ),
+        ("get", "/api/v1/helpdesk/agents", None),
+        (
+            "post",
+            "/api/v1/helpdesk/topics",
+            Some(json!({"name": "Getting lost", "queue_id": "{queue}"})),
+        ),
+        ("get", "/api/v1/helpdesk/topics", None),
+        (
+            "post",
+            "/api/v1/helpdesk/tickets",
+            Some(
+                json!({"subject": "Lost", "body": "Where am I?", "requester_id": "{buyer}", "topic_id": "{topic}", "tags": ["lost"]}),
+            ),
+        ),
+        ("get", "/api/v1/helpdesk/tickets", None),
+        ("get", "/api/v1/helpdesk/tickets/{id}", None),
+        (
+            "post",
+            "/api/v1/helpdesk/tickets/{id}/replies",
+            Some(json!({"author_id": "{user}", "body": "Right here.", "visibility": "public"})),
+        ),
+        ("get", "/api/v1/helpdesk/tickets/{id}/messages", None),
+        (
+            "post",
+            "/api/v1/helpdesk/tickets/{id}/status",
+            Some(json!({"status": "pending", "actor_id": "{user}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/tickets/{id}/assign",
+            Some(json!({"assignee_id": "{user}"})),
+        ),
+        (
+            "put",
+            "/api/v1/helpdesk/tickets/{id}/tags",
+            Some(json!({"tags": ["lost", "found"]})),
+        ),
+        ("get", "/api/v1/helpdesk/tickets/{id}/audit", None),
+        ("get", "/api/v1/helpdesk/tags", None),
+        (
+            "post",
+            "/api/v1/helpdesk/canned-responses",
+            Some(
+                json!({"title": "Found", "body": "Hello {{ ticket.requester.name }}, here you are."}),
+            ),
+        ),
+        ("get", "/api/v1/helpdesk/canned-responses", None),
+        (
+            "patch",
+            "/api/v1/helpdesk/canned-responses/{id}",
+            Some(json!({"active": false})),
+        ),
+        ("get", "/api/v1/helpdesk/notification-preferences", None),
+        (
+            "put",
+            "/api/v1/helpdesk/notification-preferences",
+            Some(
+                json!({"preferences": [{"event": "ticket.replied", "channel": "mail", "enabled": false}]}),
+            ),
+        ),
+        ("get", "/api/v1/helpdesk/audit", None),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/reply-suggest",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/summary",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/categorize",
+            Some(json!({"ticket_id": "{ticket}", "apply": true})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/sentiment",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/resolution-predict",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/audit-qa",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        (
+            "post",
+            "/api/v1/helpdesk/ai/canned-generate",
+            Some(json!({"ticket_id": "{ticket}"})),
+        ),
+        ("get", "/api/v1/helpdesk/ai/knowledge-gaps", None),
         ("delete", "/api/v1/webhooks/{id}", None),
         ("delete", "/api/v1/users/{id}", None),
     ]
+}
+
+/// What the provider answers for one of Help's assists: JSON of the assist's schema.
+fn assist_answer(operation: &str, ids: &BTreeMap<String, String>) -> Option<Value> {
+    let ticket = ids.get("ticket").cloned().unwrap_or_default();
+    Some(match operation {
+        "aiReplySuggest" => json!({"reply": "Right here.", "citations": []}),
+        "aiSummary" => {
+            json!({"summary": "Lost.", "key_points": ["lost"], "next_step": "Find them."})
+        }
+        "aiCategorize" => json!({"tags": ["found"], "topic_id": null, "confidence": 0.5}),
+        "aiSentiment" => json!({"label": "neutral", "score": 0, "confidence": 0.5}),
+        "aiResolutionPredict" => {
+            json!({"likely_outcome": "solved", "confidence": 0.5, "estimated_hours_to_resolution": 1, "reasons": []})
+        }
+        "aiAuditQa" => {
+            json!({"score": 80, "verdict": "meets_standard", "findings": [], "citations": []})
+        }
+        "aiCannedGenerate" => json!({"title": "Found", "body": "Here you are.", "citations": []}),
+        "aiKnowledgeGaps" => {
+            json!({"clusters": [{"question": "Where am I?", "search_terms": "lost", "ticket_ids": [ticket]}]})
+        }
+        _ => return None,
+    })
 }
 
 /// Fills `{user}`, `{buyer}`, `{post}` in a body from what the walk created.
@@ -393,15 +530,36 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         "--webhook-allow-http",
         "--webhook-allow-cidr",
         "127.0.0.0/8",
+        "--ai-allow-http",
+        "--ai-allow-cidr",
+        "127.0.0.1/32",
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write"
+        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write,helpdesk:read,helpdesk:write,helpdesk:admin"
     );
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);
     let doc = document(&server.client("acme"), "/api/openapi.json").await;
     let receiver = Receiver::http().await;
+    // Help's assists answer from a provider on loopback, each its own schema's JSON.
+    let provider = Receiver::http().await;
+    crate::ai::set_provider(&server, "acme", "openai", &provider.url("/v1"));
+    for name in [
+        "reply_suggest",
+        "summary",
+        "categorize",
+        "sentiment",
+        "resolution_predict",
+        "audit_qa",
+        "canned_generate",
+        "knowledge_gaps",
+    ] {
+        let flag = format!("ai.{name}");
+        server.cli_ok(&[
+            "plugin", "flag", "--tenant", "acme", "helpdesk", &flag, "on",
+        ]);
+    }
 
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut last: BTreeMap<&str, String> = BTreeMap::new(); // resource → latest id
@@ -410,7 +568,17 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         let op = &doc["paths"][template][method];
         assert!(op.is_object(), "{method} {template} is not in the document");
         let id = op["operationId"].as_str().unwrap().to_owned();
-        let resource = template.split('/').nth(3).unwrap();
+        // Help's resources sit one level down (`/api/v1/helpdesk/tickets/{id}`).
+        let depth = if template.starts_with("/api/v1/helpdesk/") {
+            4
+        } else {
+            3
+        };
+        let resource = template.split('/').nth(depth).unwrap();
+        if let Some(answer) = assist_answer(&id, &ids) {
+            let text = answer.to_string();
+            provider.answer(move |_| crate::ai::openai_text(&text));
+        }
         let mut path = template.replace("{id}", last.get(resource).map_or("none", |s| s));
         if let Some(d) = ids.get("delivery") {
             path = path.replace("{delivery_id}", d);
@@ -490,6 +658,9 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
                     "createUser" => "user",
                     "createPost" => "post",
                     "testWebhook" => "delivery",
+                    "createQueue" => "queue",
+                    "createHelpTopic" => "topic",
+                    "createTicket" => "ticket",
                     _ => "",
                 };
                 if !name.is_empty() {

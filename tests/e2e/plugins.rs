@@ -366,7 +366,10 @@ async fn manifests_that_break_the_rules_are_refused() {
         .collect();
     names.sort();
     // The first-party surfaces are embedded; of the installed ones only `hostile` loaded.
-    assert_eq!(names, ["hostile", "know", "market", "moderation"]);
+    assert_eq!(
+        names,
+        ["helpdesk", "hostile", "know", "market", "moderation"]
+    );
     assert!(listed["refused"][0].as_str().unwrap().contains("copycat"));
 }
 

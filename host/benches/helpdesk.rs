@@ -1,0 +1,347 @@
+//! Help load harness (not a test): the help desk's ticket list and create beside the host's
+//! posts, and the cost of an AI assist with a provider that answers at once. Starts the release
+//! binary, an OpenAI-compatible provider on loopback that answers instantly, seeds 100 posts and
+//! 100 tickets and a Know page, then runs each pair back to back, round after round:
+//!
+//! - `GET /api/v1/posts?limit=20` (host) / `GET /api/v1/helpdesk/tickets?limit=20` (plugin),
+//! - `POST /api/v1/posts` (host) / `POST /api/v1/helpdesk/tickets` (plugin: ticket, message,
+//!   audit row, event, receipt mail),
+//! - `GET /api/v1/helpdesk/tickets/{id}` (plugin read) / `POST /api/v1/helpdesk/ai/summary`
+//!   (one AI question: the call stops, the host asks, the call runs again),
+//! - the same read / `POST /api/v1/helpdesk/ai/reply-suggest` (a Know search as the caller, then
+//!   the question: three runs of the call).
+//!
+//! It prints each run, then per pair the medians of the rounds' throughput and server-CPU ratios,
+//! and the server CPU an assist costs beyond a plain read of the same ticket (host + plugin, the
+//! provider's own time excluded: it answers at once).
+//!
+//! Run: `cargo bench -p mobieus --bench helpdesk` (env `LOAD_SECS`, default 5 s per run;
+//! `LOAD_ROUNDS`, default 3; `LOAD_CONNECTIONS`, default 32).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+mod common;
+
+use common::drive::{self, RunResult, Scenario};
+use common::{cli, request, start_with};
+
+fn main() {
+    let secs = common::env("LOAD_SECS", 5);
+    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
+    let connections = common::env("LOAD_CONNECTIONS", 32) as usize;
+    let runtime = common::runtime();
+    let provider = runtime.block_on(Provider::start());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap().to_owned();
+    let (mut server, addr) = start_with(
+        &data,
+        &["--ai-allow-http", "--ai-allow-cidr", "127.0.0.1/32"],
+    );
+    let pid = server.id();
+    cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
+    for flag in ["ai.summary", "ai.reply_suggest"] {
+        cli(
+            &data,
+            &[
+                "plugin", "flag", "--tenant", "bench", "helpdesk", flag, "on",
+            ],
+        );
+    }
+    set_provider(&data, &format!("http://{}/v1", provider.addr));
+    let key = common::unlimited_key(
+        &data,
+        "bench",
+        "users:write,posts:read,posts:write,helpdesk:read,helpdesk:write,helpdesk:admin,know:read,know:write",
+    );
+    let host = format!("bench.localhost:{}", addr.port());
+    let (author, ticket) = runtime.block_on(seed(addr, &host, &key));
+    println!(
+        "mobieus help desk harness: {connections} keep-alive connections, {secs} s per run, {rounds} rounds; 100 posts and 100 tickets seeded"
+    );
+
+    let post = format!(r#"{{"author_id":"{author}","body":"A post under load"}}"#);
+    let new_ticket = format!(
+        r#"{{"subject":"Refund under load","body":"Where is my refund?","requester_id":"{author}"}}"#
+    );
+    let about = format!(r#"{{"ticket_id":"{ticket}"}}"#);
+    let read = format!("/api/v1/helpdesk/tickets/{ticket}");
+    let pairs: Vec<[(&str, Arc<Scenario>); 2]> = vec![
+        [
+            (
+                "GET /api/v1/posts?limit=20 (host)",
+                Arc::new(Scenario::get("/api/v1/posts?limit=20", Some(&key))),
+            ),
+            (
+                "GET /api/v1/helpdesk/tickets?limit=20",
+                Arc::new(Scenario::get(
+                    "/api/v1/helpdesk/tickets?limit=20",
+                    Some(&key),
+                )),
+            ),
+        ],
+        [
+            (
+                "POST /api/v1/posts (host)",
+                Arc::new(Scenario::post("/api/v1/posts", &key, post)),
+            ),
+            (
+                "POST /api/v1/helpdesk/tickets",
+                Arc::new(Scenario::post("/api/v1/helpdesk/tickets", &key, new_ticket)),
+            ),
+        ],
+        [
+            (
+                "GET /api/v1/helpdesk/tickets/{id}",
+                Arc::new(Scenario::get(&read, Some(&key))),
+            ),
+            (
+                "POST /api/v1/helpdesk/ai/summary",
+                Arc::new(Scenario::post(
+                    "/api/v1/helpdesk/ai/summary",
+                    &key,
+                    about.clone(),
+                )),
+            ),
+        ],
+        [
+            (
+                "GET /api/v1/helpdesk/tickets/{id}",
+                Arc::new(Scenario::get(&read, Some(&key))),
+            ),
+            (
+                "POST /api/v1/helpdesk/ai/reply-suggest",
+                Arc::new(Scenario::post(
+                    "/api/v1/helpdesk/ai/reply-suggest",
+                    &key,
+                    about,
+                )),
+            ),
+        ],
+    ];
+    println!("{}", drive::header());
+    let duration = Duration::from_secs(secs);
+    let mut runs: Vec<[Vec<RunResult>; 2]> = pairs.iter().map(|_| [vec![], vec![]]).collect();
+    for _ in 0..rounds {
+        for (pair, runs) in pairs.iter().zip(&mut runs) {
+            for ((name, scenario), runs) in pair.iter().zip(runs.iter_mut()) {
+                let result = runtime.block_on(drive::measure(
+                    pid,
+                    addr,
+                    &host,
+                    scenario.clone(),
+                    connections,
+                    duration,
+                ));
+                println!("{}", result.row(name));
+                runs.push(result);
+            }
+        }
+    }
+    println!();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (pair, [reference, measured]) in pairs.iter().zip(&runs) {
+        let rate: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| m.rate() / r.rate())
+            .collect();
+        let cpu: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| m.cpu_per_request() / r.cpu_per_request())
+            .collect();
+        let extra: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| m.cpu_per_request() - r.cpu_per_request())
+            .collect();
+        let (r, _) = drive::median(reference);
+        let (m, _) = drive::median(measured);
+        println!(
+            "{} vs {}: {:.0} vs {:.0} req/s, {:.2}x throughput, {:.2}x server CPU per request ({:+.0} µs), p50 {} vs {} µs (medians of {rounds})",
+            pair[1].0,
+            pair[0].0,
+            m.rate(),
+            r.rate(),
+            median(rate),
+            median(cpu),
+            median(extra),
+            m.hist.value_at_quantile(0.5),
+            r.hist.value_at_quantile(0.5),
+        );
+    }
+    println!(
+        "provider questions answered: {}",
+        provider.asked.load(Ordering::SeqCst)
+    );
+    let _ = server.kill();
+}
+
+/// A user, 100 posts, 100 tickets by them, a published Know page on refunds; the user and the
+/// first ticket.
+async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
+    let call = async |method: &str, path: &str, body: Value| {
+        let (status, body) = request(
+            addr,
+            host,
+            Some(key),
+            method,
+            path,
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{path}: {status}");
+        serde_json::from_slice::<Value>(&body).unwrap()
+    };
+    let mut tries = 0;
+    while request(
+        addr,
+        host,
+        Some(key),
+        "GET",
+        "/api/v1/helpdesk/queues",
+        None,
+    )
+    .await
+    .0 != 200
+    {
+        tries += 1;
+        assert!(tries < 100, "the help desk never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let user = call(
+        "POST",
+        "/api/v1/users",
+        json!({"username": "rita", "email": "rita@example.org"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut first = None;
+    for i in 0..100 {
+        call(
+            "POST",
+            "/api/v1/posts",
+            json!({"author_id": user, "body": format!("post {i}")}),
+        )
+        .await;
+        let t = call(
+            "POST",
+            "/api/v1/helpdesk/tickets",
+            json!({"subject": format!("Refund {i}"), "body": "I returned my order and want a refund.", "requester_id": user, "tags": ["refunds"]}),
+        )
+        .await;
+        first.get_or_insert(t["id"].as_str().unwrap().to_owned());
+    }
+    let page = call(
+        "POST",
+        "/api/v1/know/pages",
+        json!({"title": "Refund policy", "body": "Refunds are issued within 14 days of a return."}),
+    )
+    .await;
+    let (id, rev) = (
+        page["id"].as_str().unwrap(),
+        page["revision_id"].as_str().unwrap(),
+    );
+    call(
+        "POST",
+        &format!("/api/v1/know/pages/{id}/revisions/{rev}/approve"),
+        json!({}),
+    )
+    .await;
+    (user, first.unwrap())
+}
+
+fn set_provider(data: &str, url: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::bin())
+        .args(["--data-dir", data, "ai", "set", "--tenant", "bench"])
+        .args([
+            "--provider",
+            "openai",
+            "--model",
+            "instant",
+            "--base-url",
+            url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sk-bench\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// An OpenAI-compatible chat completions endpoint on loopback that answers at once: a summary
+/// or a reply suggestion, by the question's system prompt.
+#[derive(Clone)]
+struct Provider {
+    addr: SocketAddr,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Provider {
+    async fn start() -> Provider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let provider = Provider {
+            addr: listener.local_addr().unwrap(),
+            asked: Arc::default(),
+        };
+        let asked = provider.asked.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let asked = asked.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let asked = asked.clone();
+                        async move {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let question: Value = serde_json::from_slice(&body).unwrap_or_default();
+                            asked.fetch_add(1, Ordering::SeqCst);
+                            let system = question["messages"][0]["content"].as_str().unwrap_or("");
+                            let answer = if system.contains("summarise") {
+                                json!({"summary": "A refund request.", "key_points": ["returned"], "next_step": "Refund it."})
+                            } else {
+                                json!({"reply": "Refunds take 14 days.", "citations": []})
+                            };
+                            let completion = json!({
+                                "id": "chatcmpl", "object": "chat.completion", "model": "instant",
+                                "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": answer.to_string()}}],
+                                "usage": {"prompt_tokens": 100, "completion_tokens": 20}
+                            });
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                                completion.to_string(),
+                            ))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        provider
+    }
+}
