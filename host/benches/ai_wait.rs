@@ -70,7 +70,9 @@ fn main() {
             "users:write,posts:write,capable:use",
         ));
     }
-    set_provider(&data, &provider.url());
+    for slug in ["bench", "other"] {
+        common::set_ai_provider(&data, slug, "anthropic", "slow", &provider.url());
+    }
     let host = |slug: &str| format!("{slug}.localhost:{}", addr.port());
     let (bench, other) = (host("bench"), host("other"));
     let authors = runtime.block_on(async {
@@ -193,33 +195,6 @@ fn main() {
         HELD * rounds * scenarios.len()
     );
     let _ = server.kill();
-}
-
-fn set_provider(data: &str, url: &str) {
-    use std::io::Write;
-    for slug in ["bench", "other"] {
-        let mut child = std::process::Command::new(common::bin())
-            .args(["--data-dir", data, "ai", "set", "--tenant", slug])
-            .args([
-                "--provider",
-                "anthropic",
-                "--model",
-                "slow",
-                "--base-url",
-                url,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"sk-bench\n")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-    }
 }
 
 struct Work {

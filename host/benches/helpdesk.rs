@@ -59,7 +59,13 @@ fn main() {
             ],
         );
     }
-    set_provider(&data, &format!("http://{}/v1", provider.addr));
+    common::set_ai_provider(
+        &data,
+        "bench",
+        "openai",
+        "instant",
+        &format!("http://{}/v1", provider.addr),
+    );
     let key = common::unlimited_key(
         &data,
         "bench",
@@ -266,31 +272,6 @@ async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
     )
     .await;
     (user, first.unwrap())
-}
-
-fn set_provider(data: &str, url: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::bin())
-        .args(["--data-dir", data, "ai", "set", "--tenant", "bench"])
-        .args([
-            "--provider",
-            "openai",
-            "--model",
-            "instant",
-            "--base-url",
-            url,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"sk-bench\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
 }
 
 /// An OpenAI-compatible chat completions endpoint on loopback that answers at once: a summary

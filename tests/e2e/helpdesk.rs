@@ -546,6 +546,14 @@ async fn queues_assign_in_turn_or_by_balance_and_the_backlog_drains_oldest_first
         .collect();
     assert_eq!(hows, ["round_robin", "round_robin", "drain", "drain"]);
     assert_eq!(assigned[2]["data"]["ticket"]["id"], id(&made[2]));
+    assert_eq!(
+        (
+            &assigned[2]["data"]["from"],
+            &assigned[2]["data"]["to"],
+            &assigned[2]["data"]["queue"]
+        ),
+        (&Value::Null, &json!(first), &json!(support))
+    );
 
     // By hand: to an agent, or to no one (which frees them to drain); never to a non-agent.
     let assign = |t: String, body: Value| {

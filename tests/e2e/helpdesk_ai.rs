@@ -439,7 +439,11 @@ async fn the_assists_answer_on_the_tenants_provider_grounded_in_know_and_send_no
         (&json!([]), &json!([]))
     );
 
-    // The provider failing, and never answering.
+    // Malformed JSON (twice: the repair fails too), the provider failing, and never answering.
+    provider.answer(|_| openai_text("Sure! The summary is: it is about a refund."));
+    assist(&acme, "summary", about.clone())
+        .await
+        .assert_error(502, "ai_provider_error");
     provider.answer(|_| Reply::status(503).body("{\"error\":{\"message\":\"overloaded\"}}"));
     assist(&acme, "summary", about.clone())
         .await

@@ -81,6 +81,26 @@ pub fn cli(data: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Sets `tenant`'s AI provider (`anthropic` or `openai`) at `url`, its key given on stdin as
+/// `mobieus ai set` takes it.
+pub fn set_ai_provider(data: &str, tenant: &str, provider: &str, model: &str, url: &str) {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .args(["--data-dir", data, "ai", "set", "--tenant", tenant])
+        .args(["--provider", provider, "--model", model, "--base-url", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sk-bench\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
 /// A live key of `tenant` holding `scopes`, with no rate limit to speak of; its plaintext.
 pub fn unlimited_key(data: &str, tenant: &str, scopes: &str) -> String {
     let key = cli(

@@ -28,7 +28,8 @@ pub struct AssignedEvent<'a> {
     pub ticket: &'a Ticket,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
-    pub queue_id: Option<&'a str>,
+    /// The ticket's queue (que_…).
+    pub queue: Option<&'a str>,
     pub how: How,
 }
 
@@ -93,7 +94,7 @@ fn set_assignee(cx: &Ctx, ticket: &mut Ticket, to: Option<String>, how: How, act
             ticket,
             from: from.as_deref(),
             to: ticket.assignee_id.as_deref(),
-            queue_id: ticket.queue_id.as_deref(),
+            queue: ticket.queue_id.as_deref(),
             how,
         },
     )?;

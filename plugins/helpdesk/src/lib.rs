@@ -32,6 +32,7 @@ const WRITE: &str = "helpdesk:write";
 const ADMIN: &str = "helpdesk:admin";
 
 const NO_TICKET: &str = "No ticket has this id.";
+const NAME_TAKEN: &str = "Another one has this name (compared without case).";
 const BAD_STATE: &str = "The ticket's state does not allow this: see the state machine in the description of POST /tickets/{id}/status.";
 
 fn path(rest: &str) -> String {
@@ -132,11 +133,13 @@ impl Plugin for Helpdesk {
             .route(
                 Route::post(&path("/queues"), ADMIN, desk::create_queue)
                     .id("createQueue")
+                    .error(409, "name_taken", NAME_TAKEN)
                     .summary("Create a queue"),
             )
             .route(
                 Route::patch(&path("/queues/{id}"), ADMIN, desk::update_queue)
                     .id("updateQueue")
+                    .error(409, "name_taken", NAME_TAKEN)
                     .summary("Change a queue's name, mode, cap or targets")
                     .error(404, "queue_not_found", "No queue has this id."),
             )
@@ -182,6 +185,7 @@ impl Plugin for Helpdesk {
             .route(
                 Route::post(&path("/topics"), ADMIN, desk::create_topic)
                     .id("createHelpTopic")
+                    .error(409, "name_taken", NAME_TAKEN)
                     .summary("Create a help topic")
                     .error(404, "queue_not_found", "No queue has this id."),
             )
