@@ -505,6 +505,22 @@ async fn queues_assign_in_turn_or_by_balance_and_the_backlog_drains_oldest_first
     assert_eq!(assignee(&made[0]).as_deref(), Some(first.as_str()));
     assert_eq!(assignee(&made[1]).as_deref(), Some(second.as_str()));
     assert_eq!((assignee(&made[2]), assignee(&made[3])), (None, None));
+    // The queue assigned it, not the requester whose request it was.
+    let trail = get(
+        &acme,
+        &format!(
+            "/api/v1/helpdesk/tickets/{}/audit?limit=100",
+            s(&made[0]["id"])
+        ),
+    )
+    .await;
+    let by_queue = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "assignee_id")
+        .unwrap();
+    assert_eq!(by_queue["actor_user_id"], Value::Null, "{by_queue}");
     let agents = get(&acme, "/api/v1/helpdesk/agents").await;
     assert!(
         agents["data"]

@@ -81,6 +81,10 @@ pub fn assign(cx: &mut Ctx, Path(id): Path<String>, Json(a): Json<Assignment>) -
 
 /// Hands the ticket to `to`, with its audit row and event; the agent it leaves drains.
 fn set_assignee(cx: &Ctx, ticket: &mut Ticket, to: Option<String>, how: How, actor: &Actor) -> Result<()> {
+    // Only a hand-made assignment is the named user's doing; the others are the desk's, made
+    // during the request of that key.
+    let desk = Actor { user_id: None, key_id: actor.key_id.clone() };
+    let actor = if how == How::Manual { actor } else { &desk };
     let from = std::mem::replace(&mut ticket.assignee_id, to);
     cx.db().execute(
         "UPDATE helpdesk_tickets SET assignee_id = ?2 WHERE id = ?1",
