@@ -83,6 +83,12 @@ pub const DATA: &[Migration] = &[
         name: "scim",
         sql: include_str!("../migrations/data/0011_scim.sql"),
     },
+    Migration {
+        set: "data",
+        version: 12,
+        name: "ai_month_totals",
+        sql: include_str!("../migrations/data/0012_ai_month_totals.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

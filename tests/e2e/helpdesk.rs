@@ -297,14 +297,14 @@ async fn a_ticket_moves_through_its_states_with_audit_rows_events_and_mail() {
     let other_id = s(&other["id"]);
     let list = async |q: &str| get(&acme, &format!("/api/v1/helpdesk/tickets{q}")).await;
     assert_eq!(ids(&list("").await), [other_id.clone(), id.clone()]);
-    assert_eq!(ids(&list("?status=closed").await), [id.clone()]);
-    assert_eq!(ids(&list("?tag=billing").await), [other_id.clone()]);
+    assert_eq!(ids(&list("?status=closed").await), [id.as_str()]);
+    assert_eq!(ids(&list("?tag=billing").await), [other_id.as_str()]);
     assert_eq!(
         ids(&list(&format!("?requester_id={rita}")).await),
-        [id.clone()]
+        [id.as_str()]
     );
-    assert_eq!(ids(&list("?q=SPAM+folder").await), [id.clone()]);
-    assert_eq!(ids(&list("?q=march").await), [other_id.clone()]);
+    assert_eq!(ids(&list("?q=SPAM+folder").await), [id.as_str()]);
+    assert_eq!(ids(&list("?q=march").await), [other_id.as_str()]);
     assert_eq!(ids(&list("?assignee_id=none").await).len(), 2);
     acme.get("/api/v1/helpdesk/tickets?status=lost")
         .await
@@ -718,7 +718,7 @@ async fn canned_responses_fill_their_placeholders_and_preferences_decide_mail_an
     .await
     .assert_error(404, "canned_response_not_found");
     let inactive = get(&acme, "/api/v1/helpdesk/canned-responses?active=false").await;
-    assert_eq!(ids(&inactive), [canned.clone()]);
+    assert_eq!(ids(&inactive), [canned.as_str()]);
     assert_eq!(
         acme.delete(&format!("/api/v1/helpdesk/canned-responses/{canned}"))
             .await

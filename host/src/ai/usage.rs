@@ -50,13 +50,19 @@ pub fn record(w: &mut Write<'_>, call: &Call, now: DateTime<Utc>) -> tenants::Re
             to_rfc3339(&now),
         ],
     )?;
+    w.execute(
+        "INSERT INTO ai_usage_months (month, calls, input_tokens, output_tokens) VALUES (?1, 1, ?2, ?3)
+         ON CONFLICT (month) DO UPDATE SET calls = calls + 1,
+             input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3",
+        params![month_of(now), call.input_tokens, call.output_tokens],
+    )?;
     Ok(())
 }
 
-/// Tokens (in and out) metered in `month`.
+/// Tokens (in and out) metered in `month`: one row of the running totals.
 pub fn month_total(conn: &Connection, month: &str) -> rusqlite::Result<u64> {
     conn.prepare_cached(
-        "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM ai_usage WHERE month = ?1",
+        "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM ai_usage_months WHERE month = ?1",
     )?
     .query_row([month], |r| r.get::<_, i64>(0))
     .map(|n| n.max(0) as u64)

@@ -17,8 +17,12 @@ impl ai::Host for PluginState {
             Err(e) => return Ok(Err(e.into())),
         };
         let answers = self.call.answers.as_ref().expect("checked in `question`");
+        // Asked in an earlier run, and checked then.
         if let Some(answer) = answers.ai(&question) {
             return Ok(answer.clone().map(Into::into).map_err(Into::into));
+        }
+        if let Err(e) = question.check() {
+            return Ok(Err(e.into()));
         }
         if answers.len() >= MAX_ASKS {
             return Ok(Err(ai::AiError::Invalid(format!(
@@ -31,7 +35,8 @@ impl ai::Host for PluginState {
 }
 
 impl PluginState {
-    /// The plugin's request as a question it may ask now.
+    /// The plugin's request as a question it may ask now (its content is checked before it is
+    /// asked: [`crate::ai::Question::check`]).
     fn question(&self, request: ai::CompletionRequest) -> Result<Question, AiError> {
         if !self.call.capabilities.contains(Capability::Ai) {
             return Err(AiError::Invalid(
@@ -72,7 +77,6 @@ impl PluginState {
             temperature: request.temperature,
             schema,
         };
-        question.check()?;
         Ok(question)
     }
 }
