@@ -15,7 +15,6 @@
 //! Run: `cargo bench -p mobieus --bench ai_wait` (env `LOAD_SECS`, default 5 s per run;
 //! `LOAD_ROUNDS`, default 3; `LOAD_CONNECTIONS`, default 16).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::Request;
 
 mod common;
 
@@ -297,46 +294,34 @@ struct Provider {
 
 impl Provider {
     async fn start() -> Provider {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let provider = Provider {
-            addr: listener.local_addr().unwrap(),
-            arrived: Arc::default(),
-            waiting: Arc::default(),
-            gate: Arc::new(tokio::sync::watch::channel(0).0),
-        };
-        let this = provider.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let this = this.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let this = this.clone();
-                        async move {
-                            let _ = req.into_body().collect().await;
-                            let mut release = this.gate.subscribe();
-                            let generation = *release.borrow();
-                            this.arrived.fetch_add(1, Ordering::SeqCst);
-                            this.waiting.fetch_add(1, Ordering::SeqCst);
-                            let _ = release.wait_for(|g| *g > generation && g % 2 == 1).await;
-                            this.waiting.fetch_sub(1, Ordering::SeqCst);
-                            let body = serde_json::json!({
-                                "id": "msg", "type": "message", "role": "assistant", "model": "slow",
-                                "content": [{ "type": "tool_use", "id": "t", "name": "answer",
-                                    "input": { "tags": ["bench"] } }],
-                                "usage": { "input_tokens": 10, "output_tokens": 5 }
-                            });
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
-                                body.to_string(),
-                            ))))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+        let (arrived, waiting) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let gate = Arc::new(tokio::sync::watch::channel(0).0);
+        let (a, w, g) = (arrived.clone(), waiting.clone(), gate.clone());
+        let addr = common::serve_loopback(move |_question: Bytes| {
+            let (arrived, waiting, gate) = (a.clone(), w.clone(), g.clone());
+            async move {
+                let mut release = gate.subscribe();
+                let generation = *release.borrow();
+                arrived.fetch_add(1, Ordering::SeqCst);
+                waiting.fetch_add(1, Ordering::SeqCst);
+                let _ = release.wait_for(|g| *g > generation && g % 2 == 1).await;
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                let body = serde_json::json!({
+                    "id": "msg", "type": "message", "role": "assistant", "model": "slow",
+                    "content": [{ "type": "tool_use", "id": "t", "name": "answer",
+                        "input": { "tags": ["bench"] } }],
+                    "usage": { "input_tokens": 10, "output_tokens": 5 }
                 });
+                Bytes::from(body.to_string())
             }
-        });
-        provider
+        })
+        .await;
+        Provider {
+            addr,
+            arrived,
+            waiting,
+            gate,
+        }
     }
 
     fn url(&self) -> String {

@@ -18,17 +18,12 @@
 //! Run: `cargo bench -p mobieus --bench helpdesk` (env `LOAD_SECS`, default 5 s per run;
 //! `LOAD_ROUNDS`, default 3; `LOAD_CONNECTIONS`, default 32).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 mod common;
@@ -276,7 +271,6 @@ async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
 
 /// An OpenAI-compatible chat completions endpoint on loopback that answers at once: a summary
 /// or a reply suggestion, by the question's system prompt.
-#[derive(Clone)]
 struct Provider {
     addr: SocketAddr,
     asked: Arc<AtomicUsize>,
@@ -284,45 +278,29 @@ struct Provider {
 
 impl Provider {
     async fn start() -> Provider {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let provider = Provider {
-            addr: listener.local_addr().unwrap(),
-            asked: Arc::default(),
-        };
-        let asked = provider.asked.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let asked = asked.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let asked = asked.clone();
-                        async move {
-                            let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let question: Value = serde_json::from_slice(&body).unwrap_or_default();
-                            asked.fetch_add(1, Ordering::SeqCst);
-                            let system = question["messages"][0]["content"].as_str().unwrap_or("");
-                            let answer = if system.contains("summarise") {
-                                json!({"summary": "A refund request.", "key_points": ["returned"], "next_step": "Refund it."})
-                            } else {
-                                json!({"reply": "Refunds take 14 days.", "citations": []})
-                            };
-                            let completion = json!({
-                                "id": "chatcmpl", "object": "chat.completion", "model": "instant",
-                                "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": answer.to_string()}}],
-                                "usage": {"prompt_tokens": 100, "completion_tokens": 20}
-                            });
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
-                                completion.to_string(),
-                            ))))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let addr = common::serve_loopback(move |body: Bytes| {
+            let asked = counter.clone();
+            async move {
+                let question: Value = serde_json::from_slice(&body).unwrap_or_default();
+                asked.fetch_add(1, Ordering::SeqCst);
+                let system = question["messages"][0]["content"].as_str().unwrap_or("");
+                let answer = if system.contains("summarise") {
+                    json!({"summary": "A refund request.", "key_points": ["returned"], "next_step": "Refund it."})
+                } else {
+                    json!({"reply": "Refunds take 14 days.", "citations": []})
+                };
+                let completion = json!({
+                    "id": "chatcmpl", "object": "chat.completion", "model": "instant",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": answer.to_string()}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 20}
                 });
+                Bytes::from(completion.to_string())
             }
-        });
-        provider
+        })
+        .await;
+        Provider { addr, asked }
     }
 }

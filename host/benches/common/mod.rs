@@ -12,6 +12,39 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
+/// Serves `handle` over HTTP/1.1 on a loopback port (a fake AI provider); its address. Each
+/// request gets its body read and answered with what `handle` returns for it.
+pub async fn serve_loopback<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Bytes> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let handle = handle.clone();
+                        async move {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let answer = handle(body).await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                                answer,
+                            )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
 /// A whole number from the environment (`LOAD_SECS=5`), else `default`.
 pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

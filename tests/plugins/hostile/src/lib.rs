@@ -240,6 +240,8 @@ fn sql(cx: &mut Ctx) -> Result<Reply> {
         "other-plugin" => "SELECT * FROM guestbook_entries",
         "other-fts" => "SELECT * FROM capable_notes_fts WHERE capable_notes_fts MATCH 'secret'",
         "other-fts-shadow" => "SELECT * FROM capable_notes_fts_data",
+        "helpdesk" => "SELECT subject FROM helpdesk_tickets",
+        "know" => "SELECT body FROM know_revisions",
         "attach" => "ATTACH DATABASE 'stolen.db' AS stolen",
         "pragma" => "PRAGMA journal_mode = DELETE",
         "pragma-read" => "PRAGMA table_info(api_keys)",
