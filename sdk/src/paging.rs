@@ -101,6 +101,18 @@ impl PageRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A declared filter whose value must be one of `allowed` (`?status=active`), if given; any
+    /// other value is `400 validation_failed` naming the filter and the values it takes.
+    pub fn filter_one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<&str>> {
+        match self.filter(name) {
+            Some(value) if !allowed.contains(&value) => Err(Error::validation(
+                name,
+                format!("one of {}", allowed.join(", ")),
+            )),
+            value => Ok(value),
+        }
+    }
+
     /// A [`Filter`] holding `since`/`until` on the given time column; add the list's own
     /// conditions to it and hand it to [`PageRequest::fetch`].
     pub fn time_filter(&self, column: &str) -> Filter {

@@ -169,10 +169,9 @@ async fn read_route(
         let permit = permit(state, &plugin.manifest.name).await?;
         let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
         // Each run has its own deadline, for its `surfaces` calls too.
-        let run_asker = asker.clone().map(|mut a| {
-            a.deadline = std::time::Instant::now() + state.plugins.runtime.limits.deadline;
-            a
-        });
+        let run_asker = asker
+            .as_ref()
+            .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
         let (rq, se, an) = (request.clone(), settings.clone(), answers.clone());
         // On the plugin read threads, within this plugin's share of them.
         let outcome = state
@@ -264,10 +263,7 @@ fn answering<'a>(
         auth,
         plugin,
         request_id,
-        surfaces: asker.map(|a| Asker {
-            deadline: std::time::Instant::now() + state.plugins.runtime.limits.deadline,
-            ..a.clone()
-        }),
+        surfaces: asker.map(|a| a.renewed(state.plugins.runtime.limits.deadline)),
         max_result: state.plugins.runtime.limits.sql.max_result,
     }
 }

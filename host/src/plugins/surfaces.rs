@@ -63,6 +63,15 @@ impl Asker {
             .find_map(|name| headers.get(&name).cloned().map(|value| (name, value)))
     }
 
+    /// The same asker with a deadline `limit` from now: each run of a call, and each ask
+    /// answered between runs, waits by its own.
+    pub fn renewed(&self, limit: std::time::Duration) -> Asker {
+        Asker {
+            deadline: std::time::Instant::now() + limit,
+            ..self.clone()
+        }
+    }
+
     /// Whether `path` may be asked for from this depth.
     pub fn check(&self, path: &str) -> Result<(), Error> {
         if self.depth >= MAX_DEPTH {

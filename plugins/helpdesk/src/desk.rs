@@ -416,16 +416,8 @@ pub enum Source {
 pub fn list_canned(cx: &mut Ctx) -> Result<Page<CannedResponse>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    match page.filter("active") {
-        None => {}
-        Some("true") => {
-            filter.and("active = ?", 1);
-        }
-        Some("false") => {
-            filter.and("active = ?", 0);
-        }
-        Some(_) => return Err(Error::validation("active", "true or false")),
-    }
+    let active = page.filter_one_of("active", &["true", "false"])?;
+    filter.and_opt("active = ?", active.map(|a| i64::from(a == "true")));
     page.fetch_as(&cx.db(), "helpdesk_canned_responses", &filter)
 }
 

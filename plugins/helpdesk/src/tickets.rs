@@ -285,12 +285,7 @@ pub fn find(cx: &Ctx, id: &str) -> Result<Ticket> {
 pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    if let Some(status) = page.filter("status") {
-        if !STATUSES.contains(&status) {
-            return Err(Error::validation("status", format!("one of {}", STATUSES.join(", "))));
-        }
-        filter.and("status = ?", status);
-    }
+    filter.and_opt("status = ?", page.filter_one_of("status", STATUSES)?);
     filter.and_opt("queue_id = ?", page.filter("queue_id"));
     match page.filter("assignee_id") {
         Some("none") => {
@@ -412,12 +407,7 @@ pub fn messages(cx: &mut Ctx, Path(id): Path<String>) -> Result<Page<Message>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
     filter.and("ticket_id = ?", id.as_str());
-    if let Some(v) = page.filter("visibility") {
-        if !matches!(v, "public" | "internal") {
-            return Err(Error::validation("visibility", "public or internal"));
-        }
-        filter.and("visibility = ?", v);
-    }
+    filter.and_opt("visibility = ?", page.filter_one_of("visibility", &["public", "internal"])?);
     // Oldest first reads as a thread; the list's own order is newest first.
     let mut listed: Page<Message> = page.fetch_as(&cx.db(), "helpdesk_messages", &filter)?;
     listed.data.reverse();

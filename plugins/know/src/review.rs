@@ -337,15 +337,8 @@ pub fn list(cx: &mut Ctx, Path(id): Path<String>) -> Result<Page<RevisionMeta>> 
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
     filter.and("page_id = ?", id.as_str());
-    if let Some(status) = page.filter("status") {
-        if !["pending", "stable", "superseded", "rejected"].contains(&status) {
-            return Err(Error::validation(
-                "status",
-                "one of pending, stable, superseded, rejected",
-            ));
-        }
-        filter.and("status = ?", status);
-    }
+    let statuses = ["pending", "stable", "superseded", "rejected"];
+    filter.and_opt("status = ?", page.filter_one_of("status", &statuses)?);
     page.fetch_as(&cx.db(), "know_revisions", &filter)
 }
 

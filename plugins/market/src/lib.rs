@@ -219,12 +219,7 @@ fn find_active(cx: &Ctx) -> Result<Listing> {
 fn list(cx: &mut Ctx) -> Result<Page<Listing>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    if let Some(status) = page.filter("status") {
-        if !STATUSES.contains(&status) {
-            return Err(Error::validation("status", format!("one of {}", STATUSES.join(", "))));
-        }
-        filter.and("status = ?", status);
-    }
+    filter.and_opt("status = ?", page.filter_one_of("status", STATUSES)?);
     // `seller` is an alias of `seller_id`.
     filter.and_opt("seller_id = ?", page.filter("seller_id").or(page.filter("seller")));
     page.fetch_as(&cx.db(), "market_listings", &filter)

@@ -317,14 +317,8 @@ fn check_target(cx: &Ctx, target: &Target) -> Result<()> {
 fn list(cx: &mut Ctx) -> Result<Page<Report>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    if let Some(status) = page.filter("status") {
-        one_of("status", status, STATUSES)?;
-        filter.and("status = ?", status);
-    }
-    if let Some(kind) = page.filter("target_type") {
-        one_of("target_type", kind, TARGET_TYPES)?;
-        filter.and("target_type = ?", kind);
-    }
+    filter.and_opt("status = ?", page.filter_one_of("status", STATUSES)?);
+    filter.and_opt("target_type = ?", page.filter_one_of("target_type", TARGET_TYPES)?);
     page.fetch_as(&cx.db(), "moderation_reports", &filter)
 }
 
@@ -335,14 +329,8 @@ fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Report>> {
 fn actions(cx: &mut Ctx) -> Result<Page<Action>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    if let Some(kind) = page.filter("type") {
-        one_of("type", kind, ACTIONS)?;
-        filter.and("type = ?", kind);
-    }
-    if let Some(kind) = page.filter("target_type") {
-        one_of("target_type", kind, TARGET_TYPES)?;
-        filter.and("target_type = ?", kind);
-    }
+    filter.and_opt("type = ?", page.filter_one_of("type", ACTIONS)?);
+    filter.and_opt("target_type = ?", page.filter_one_of("target_type", TARGET_TYPES)?);
     filter.and_opt("report_id = ?", page.filter("report_id"));
     page.fetch_as(&cx.db(), "moderation_actions", &filter)
 }
