@@ -269,6 +269,11 @@ impl Ctx {
         crate::paging::parse_rfc3339(time)
     }
 
+    /// `len` bytes from the host's cryptographically secure random source (keys, UUIDs).
+    pub fn random_bytes(&self, len: u32) -> Vec<u8> {
+        random::fill(len)
+    }
+
     /// A new id, `<prefix><ULID>`: sorts by creation time.
     pub fn new_id(&self, prefix: &str) -> String {
         let ms = clock::now_ms().max(0) as u128;

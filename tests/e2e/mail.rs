@@ -20,15 +20,15 @@ const INVITE: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//capable//test/
 
 /// What the SMTP server received: envelope and bytes.
 #[derive(Debug, Clone)]
-struct Delivered {
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
+pub struct Delivered {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
 }
 
 #[derive(Clone)]
-struct Inbox {
-    delivered: Arc<Mutex<Vec<Delivered>>>,
+pub struct Inbox {
+    pub delivered: Arc<Mutex<Vec<Delivered>>>,
     /// MAIL commands still to refuse with a temporary error (451).
     refuse: Arc<AtomicUsize>,
     current: Option<Delivered>,
@@ -74,7 +74,7 @@ impl Handler for Inbox {
 
 /// An SMTP server on loopback that offers STARTTLS with the test CA's certificate and requires
 /// AUTH PLAIN.
-fn smtp_server(ca: &TestCa, dir: &std::path::Path, refuse: usize) -> (u16, Inbox) {
+pub fn smtp_server(ca: &TestCa, dir: &std::path::Path, refuse: usize) -> (u16, Inbox) {
     // mailin's rustls sees more than one provider in this process; name one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));

@@ -17,6 +17,7 @@ mod helpdesk;
 mod helpdesk_ai;
 mod idempotency;
 mod know;
+mod learn;
 mod limits;
 mod liveness;
 mod mail;

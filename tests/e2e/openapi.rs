@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -97,6 +99,16 @@ async fn the_document_validates_as_openapi_3_1_on_tenant_and_platform_hosts() {
             .as_str()
             .unwrap_or_else(|| panic!("{method} {path}: no id"));
         assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        if op["x-public"] == true {
+            // A public read (Learn's certificate verify page): no key, so nothing to refuse one for.
+            assert_eq!(
+                (method.as_str(), &op["security"]),
+                ("get", &json!([])),
+                "{id}"
+            );
+            assert!(op.get("x-required-scope").is_none() && op["responses"].get("401").is_none());
+            continue;
+        }
         let scope = op["x-required-scope"].as_str().expect("a scope");
         assert_eq!(
             op["security"],
@@ -256,6 +268,16 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("get", "/api/v1/groups/{id}/members", None),
         ("delete", "/api/v1/groups/{id}/members/{user_id}", None),
         ("delete", "/api/v1/groups/{id}", None),
+        (
+            "post",
+            "/api/v1/groups",
+            Some(json!({"display_name": "Learners"})),
+        ),
+        (
+            "post",
+            "/api/v1/groups/{id}/members",
+            Some(json!({"user_id": "{user}"})),
+        ),
         ("post", "/api/v1/files", None),
         ("get", "/api/v1/files", None),
         ("get", "/api/v1/files/{id}", None),
@@ -482,9 +504,142 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
             Some(json!({"ticket_id": "{ticket}"})),
         ),
         ("get", "/api/v1/helpdesk/ai/knowledge-gaps", None),
+        // Learn: a course from outline to certificate, a cohort, a SCORM package, a live session.
+        (
+            "post",
+            "/api/v1/learn/live-sessions",
+            Some(
+                json!({"cohort_id": "{group}", "title": "Kick-off", "join_url": "https://zoom.us/j/1", "starts_at": "{starts}"}),
+            ),
+        ),
+        ("get", "/api/v1/learn/live-sessions", None),
+        ("get", "/api/v1/learn/live-sessions/{id}", None),
+        (
+            "post",
+            "/api/v1/learn/certificate-templates",
+            Some(json!({"name": "Completion", "title": "Certificate of completion"})),
+        ),
+        ("get", "/api/v1/learn/certificate-templates", None),
+        (
+            "post",
+            "/api/v1/learn/courses",
+            Some(json!({"title": "Walking 101", "min_score": 50})),
+        ),
+        ("get", "/api/v1/learn/courses", None),
+        ("get", "/api/v1/learn/courses/{id}", None),
+        (
+            "patch",
+            "/api/v1/learn/courses/{id}",
+            Some(json!({"description": "On foot.", "min_score": null})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/courses/{id}/modules",
+            Some(json!({"title": "Week 1"})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/modules/{id}/lessons",
+            Some(json!({"title": "Shoes", "body": "# Laces"})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/lessons/{id}/activities",
+            Some(json!({"kind": "assignment", "title": "Walk a mile"})),
+        ),
+        ("post", "/api/v1/learn/courses/{id}/publish", None),
+        (
+            "post",
+            "/api/v1/learn/enrollments",
+            Some(json!({"course_id": "{course}", "user_id": "{user}"})),
+        ),
+        ("get", "/api/v1/learn/enrollments", None),
+        ("get", "/api/v1/learn/enrollments/{id}", None),
+        ("post", "/api/v1/learn/enrollments/{id}/suspend", None),
+        ("post", "/api/v1/learn/enrollments/{id}/resume", None),
+        (
+            "post",
+            "/api/v1/learn/activities/{id}/attempts",
+            Some(json!({"enrollment_id": "{enrollment}"})),
+        ),
+        ("get", "/api/v1/learn/attempts", None),
+        ("get", "/api/v1/learn/attempts/{id}", None),
+        (
+            "patch",
+            "/api/v1/learn/attempts/{id}",
+            Some(json!({"response": "Half a mile so far."})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/attempts/{id}/submit",
+            Some(json!({"response": "A mile.", "score": 90})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/certificates",
+            Some(json!({"enrollment_id": "{enrollment}", "template_id": "{template}"})),
+        ),
+        ("get", "/api/v1/learn/certificates", None),
+        ("get", "/api/v1/learn/certificates/{id}", None),
+        ("post", "/api/v1/learn/certificates/{id}/regenerate", None),
+        ("get", "/api/v1/learn/certificates/{id}/verify", None),
+        ("get", "/api/v1/learn/issuer", None),
+        (
+            "post",
+            "/api/v1/learn/certificates/{id}/revoke",
+            Some(json!({"reason": "A test."})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/enrollments",
+            Some(json!({"course_id": "{course}", "user_id": "{buyer}"})),
+        ),
+        ("post", "/api/v1/learn/enrollments/{id}/cancel", None),
+        (
+            "post",
+            "/api/v1/learn/cohorts/grant",
+            Some(json!({"cohort_id": "{group}", "course_id": "{course}"})),
+        ),
+        (
+            "post",
+            "/api/v1/learn/scorm-packages",
+            Some(json!({"file_id": "{zip}"})),
+        ),
+        ("get", "/api/v1/learn/scorm-packages", None),
+        ("get", "/api/v1/learn/scorm-packages/{id}", None),
+        ("post", "/api/v1/learn/courses/{id}/unpublish", None),
+        ("post", "/api/v1/learn/courses/{id}/archive", None),
+        (
+            "post",
+            "/api/v1/learn/live-sessions/{id}/recording",
+            Some(json!({"recording_url": "https://zoom.us/rec/1"})),
+        ),
+        ("post", "/api/v1/learn/live-sessions/{id}/cancel", None),
         ("delete", "/api/v1/webhooks/{id}", None),
         ("delete", "/api/v1/users/{id}", None),
     ]
+}
+
+/// A clean SCORM 2004 zip, uploaded: its file id.
+async fn scorm_zip(acme: &crate::harness::Client) -> String {
+    let zip = crate::learn::zip_of(&[
+        ("imsmanifest.xml", crate::learn::SCORM_2004.as_bytes()),
+        ("index.html", b"<html/>"),
+    ]);
+    let r = acme
+        .send(
+            Method::POST,
+            "/api/v1/files?filename=course.zip",
+            Some(("application/zip", zip)),
+        )
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    crate::harness::eventually(Duration::from_secs(10), async || {
+        let file = acme.get(&format!("/api/v1/files/{id}")).await.json();
+        (file["status"] == "clean").then_some(())
+    })
+    .await;
+    id
 }
 
 /// What the provider answers for one of Help's assists: JSON of the assist's schema.
@@ -536,9 +691,10 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write,helpdesk:read,helpdesk:write,helpdesk:admin"
+        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write,helpdesk:read,helpdesk:write,helpdesk:admin,learn:read,learn:write,learn:cohorts:grant"
     );
-    let (_, key) = server.create_key("acme", "live", &scopes, &[]);
+    // The walk and the method sweep make more calls than the default 600 a minute.
+    let (_, key) = server.create_key("acme", "live", &scopes, &["--rate-limit", "5000"]);
     let acme = server.client("acme").key(&key);
     let doc = document(&server.client("acme"), "/api/openapi.json").await;
     let receiver = Receiver::http().await;
@@ -569,7 +725,9 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         assert!(op.is_object(), "{method} {template} is not in the document");
         let id = op["operationId"].as_str().unwrap().to_owned();
         // Help's resources sit one level down (`/api/v1/helpdesk/tickets/{id}`).
-        let depth = if template.starts_with("/api/v1/helpdesk/") {
+        let depth = if template.starts_with("/api/v1/helpdesk/")
+            || template.starts_with("/api/v1/learn/")
+        {
             4
         } else {
             3
@@ -591,6 +749,17 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
         }
         if id == "searchPages" {
             path.push_str("?q=walking+where");
+        }
+        if id == "createLiveSession" {
+            let starts = chrono::Utc::now() + chrono::Duration::seconds(2);
+            ids.insert("starts".into(), starts.to_rfc3339());
+        }
+        if id == "createScormPackage" {
+            ids.insert("zip".into(), scorm_zip(&acme).await);
+        }
+        if id == "attachLiveSessionRecording" {
+            // The session the walk scheduled has started by now (it starts two seconds in).
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let r = if id == "uploadFile" {
@@ -661,8 +830,23 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
                     "createQueue" => "queue",
                     "createHelpTopic" => "topic",
                     "createTicket" => "ticket",
+                    "createGroup" => "group",
+                    "createCertificateTemplate" => "template",
+                    "createCourse" => "course",
+                    "createEnrollment" => "enrollment",
                     _ => "",
                 };
+                // Learn's outline is made under its parents: the next step needs the child.
+                let child = match id.as_str() {
+                    "createModule" => "modules",
+                    "createLesson" => "lessons",
+                    "createActivity" => "activities",
+                    "startAttempt" => "attempts",
+                    _ => "",
+                };
+                if !child.is_empty() {
+                    last.insert(child, new_id.to_owned());
+                }
                 if !name.is_empty() {
                     ids.insert(name.into(), new_id.to_owned());
                 }

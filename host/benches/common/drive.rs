@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,6 +18,9 @@ pub struct Scenario {
     paths: Vec<String>,
     key: Option<String>,
     body: Option<Bytes>,
+    /// Bodies taken in turn across every connection (a create that must not repeat).
+    bodies: Vec<Bytes>,
+    next: AtomicUsize,
 }
 
 impl Scenario {
@@ -32,15 +35,25 @@ impl Scenario {
             paths,
             key: key.map(str::to_owned),
             body: None,
+            bodies: vec![],
+            next: AtomicUsize::new(0),
         }
     }
 
     pub fn post(path: &str, key: &str, body: String) -> Self {
+        Scenario::post_each(path, key, vec![body])
+    }
+
+    /// POSTs of these bodies in turn, each sent once across all connections (then again from
+    /// the first).
+    pub fn post_each(path: &str, key: &str, bodies: Vec<String>) -> Self {
         Scenario {
             method: "POST",
             paths: vec![path.into()],
             key: Some(key.into()),
-            body: Some(body.into()),
+            body: None,
+            bodies: bodies.into_iter().map(Bytes::from).collect(),
+            next: AtomicUsize::new(0),
         }
     }
 
@@ -53,11 +66,14 @@ impl Scenario {
         if let Some(key) = &self.key {
             b = b.header("authorization", format!("Bearer {key}"));
         }
-        if self.body.is_some() {
+        let body = match self.bodies.len() {
+            0 => self.body.clone(),
+            n => Some(self.bodies[self.next.fetch_add(1, Ordering::Relaxed) % n].clone()),
+        };
+        if body.is_some() {
             b = b.header("content-type", "application/json");
         }
-        b.body(Full::new(self.body.clone().unwrap_or_default()))
-            .unwrap()
+        b.body(Full::new(body.unwrap_or_default())).unwrap()
     }
 }
 

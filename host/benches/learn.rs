@@ -1,0 +1,241 @@
+//! Learn load harness (not a test): a course read and an enrollment create beside the host's
+//! posts. Starts the release binary, seeds 100 posts, 1,000 users and 40 published courses (each
+//! with a module, a lesson and a quiz), then runs each pair back to back, round after round:
+//!
+//! - `GET /api/v1/posts/{id}` (host) / `GET /api/v1/learn/courses/{id}` (plugin: the course, its
+//!   outline and completion rule: four queries),
+//! - `POST /api/v1/posts` (host) / `POST /api/v1/learn/enrollments` (plugin: the course, the
+//!   user from the host, the uniqueness check, the row and `enrollment.created`), each request a
+//!   user and course not yet enrolled.
+//!
+//! It prints each run, then per pair the medians of the rounds' throughput and server-CPU ratios.
+//!
+//! Run: `cargo bench -p mobieus --bench learn` (env `LOAD_SECS`, default 5 s per run;
+//! `LOAD_ROUNDS`, default 3; `LOAD_CONNECTIONS`, default 32).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+mod common;
+
+use common::drive::{self, RunResult, Scenario};
+use common::{cli, request, start};
+
+const USERS: usize = 1_000;
+const COURSES: usize = 40;
+
+fn main() {
+    let secs = common::env("LOAD_SECS", 5);
+    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
+    let connections = common::env("LOAD_CONNECTIONS", 32) as usize;
+    let runtime = common::runtime();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_str().unwrap().to_owned();
+    let (mut server, addr) = start(&data);
+    let pid = server.id();
+    cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
+    let key = common::unlimited_key(
+        &data,
+        "bench",
+        "users:write,posts:read,posts:write,learn:read,learn:write",
+    );
+    let host = format!("bench.localhost:{}", addr.port());
+    let seeded = runtime.block_on(seed(addr, &host, &key));
+    println!(
+        "mobieus learn harness: {connections} keep-alive connections, {secs} s per run, {rounds} rounds; {USERS} users, {COURSES} courses, {} enrollments to make",
+        seeded.enrollments.len()
+    );
+
+    let post = format!(
+        r#"{{"author_id":"{}","body":"A post under load"}}"#,
+        seeded.author
+    );
+    let pairs: Vec<[(&str, Arc<Scenario>); 2]> = vec![
+        [
+            (
+                "GET /api/v1/posts/{id} (host)",
+                Arc::new(Scenario::get(
+                    &format!("/api/v1/posts/{}", seeded.post),
+                    Some(&key),
+                )),
+            ),
+            (
+                "GET /api/v1/learn/courses/{id}",
+                Arc::new(Scenario::get(
+                    &format!("/api/v1/learn/courses/{}", seeded.course),
+                    Some(&key),
+                )),
+            ),
+        ],
+        [
+            (
+                "POST /api/v1/posts (host)",
+                Arc::new(Scenario::post("/api/v1/posts", &key, post)),
+            ),
+            (
+                "POST /api/v1/learn/enrollments",
+                Arc::new(Scenario::post_each(
+                    "/api/v1/learn/enrollments",
+                    &key,
+                    seeded.enrollments,
+                )),
+            ),
+        ],
+    ];
+    println!("{}", drive::header());
+    let duration = Duration::from_secs(secs);
+    let mut runs: Vec<[Vec<RunResult>; 2]> = pairs.iter().map(|_| [vec![], vec![]]).collect();
+    for _ in 0..rounds {
+        for (pair, runs) in pairs.iter().zip(&mut runs) {
+            for ((name, scenario), runs) in pair.iter().zip(runs.iter_mut()) {
+                let result = runtime.block_on(drive::measure(
+                    pid,
+                    addr,
+                    &host,
+                    scenario.clone(),
+                    connections,
+                    duration,
+                ));
+                println!("{}", result.row(name));
+                runs.push(result);
+            }
+        }
+    }
+    println!();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (pair, [reference, measured]) in pairs.iter().zip(&runs) {
+        let rate: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| m.rate() / r.rate())
+            .collect();
+        let cpu: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| m.cpu_per_request() / r.cpu_per_request())
+            .collect();
+        let (r, _) = drive::median(reference);
+        let (m, _) = drive::median(measured);
+        println!(
+            "{} vs {}: {:.0} vs {:.0} req/s, {:.2}x throughput, {:.2}x server CPU per request, p50 {} vs {} µs, {} errors (medians of {rounds})",
+            pair[1].0,
+            pair[0].0,
+            m.rate(),
+            r.rate(),
+            median(rate),
+            median(cpu),
+            m.hist.value_at_quantile(0.5),
+            r.hist.value_at_quantile(0.5),
+            measured.iter().map(|m| m.errors).sum::<u64>(),
+        );
+    }
+    let _ = server.kill();
+}
+
+struct Seeded {
+    author: String,
+    post: String,
+    course: String,
+    /// `{course_id, user_id}` bodies, every pair once.
+    enrollments: Vec<String>,
+}
+
+async fn seed(addr: SocketAddr, host: &str, key: &str) -> Seeded {
+    let call = async |method: &str, path: &str, body: Value| {
+        let (status, body) = request(
+            addr,
+            host,
+            Some(key),
+            method,
+            path,
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+        assert!((200..300).contains(&status), "{path}: {status}");
+        serde_json::from_slice::<Value>(&body).unwrap()
+    };
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let mut tries = 0;
+    while request(addr, host, Some(key), "GET", "/api/v1/learn/courses", None)
+        .await
+        .0
+        != 200
+    {
+        tries += 1;
+        assert!(tries < 100, "Learn never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut users = vec![];
+    for i in 0..USERS {
+        users.push(id(call(
+            "POST",
+            "/api/v1/users",
+            json!({"username": format!("learner{i}")}),
+        )
+        .await));
+    }
+    let mut post = String::new();
+    for i in 0..100 {
+        post = id(call(
+            "POST",
+            "/api/v1/posts",
+            json!({"author_id": users[0], "body": format!("post {i}")}),
+        )
+        .await);
+    }
+    let mut courses = vec![];
+    for i in 0..COURSES {
+        let course = id(call(
+            "POST",
+            "/api/v1/learn/courses",
+            json!({"title": format!("Course {i}"), "min_score": 50}),
+        )
+        .await);
+        let module = id(call(
+            "POST",
+            &format!("/api/v1/learn/courses/{course}/modules"),
+            json!({"title": "Week 1"}),
+        )
+        .await);
+        let lesson = id(call(
+            "POST",
+            &format!("/api/v1/learn/modules/{module}/lessons"),
+            json!({"title": "Basics", "body": "Read this."}),
+        )
+        .await);
+        call(
+            "POST",
+            &format!("/api/v1/learn/lessons/{lesson}/activities"),
+            json!({"kind": "quiz", "title": "Check", "questions": [{"prompt": "2 + 2?", "choices": ["3", "4"], "answer": 1}]}),
+        )
+        .await;
+        call(
+            "POST",
+            &format!("/api/v1/learn/courses/{course}/publish"),
+            json!({}),
+        )
+        .await;
+        courses.push(course);
+    }
+    let enrollments = courses
+        .iter()
+        .flat_map(|c| {
+            users
+                .iter()
+                .map(move |u| json!({"course_id": c, "user_id": u}).to_string())
+        })
+        .collect();
+    Seeded {
+        author: users[0].clone(),
+        post,
+        course: courses[0].clone(),
+        enrollments,
+    }
+}
