@@ -183,7 +183,7 @@ pub struct Progress {
     #[garde(length(max = 100))]
     answers: Option<Vec<usize>>,
     /// An assignment's draft.
-    #[garde(length(chars, max = 100_000))]
+    #[garde(length(chars, max = 50_000))]
     response: Option<String>,
     /// A SCORM runtime's commit (`LMSCommit` / `Commit`): these CMI elements are set, the
     /// others keep their values.
@@ -244,7 +244,7 @@ pub struct Submission {
     #[garde(length(max = 100))]
     answers: Option<Vec<usize>>,
     /// An assignment's work.
-    #[garde(length(chars, max = 100_000))]
+    #[garde(length(chars, max = 50_000))]
     response: Option<String>,
     /// A grade (0–100) for a page, assignment or live session; a quiz and a SCORM package
     /// score themselves.
