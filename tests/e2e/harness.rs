@@ -93,7 +93,7 @@ impl Server {
 
     /// Runs `mobieus --data-dir <this server's dir> ARGS`.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        command()
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(args)
@@ -106,7 +106,7 @@ impl Server {
     /// and returns stdout.
     pub fn cli_stdin_ok(&self, args: &[&str], input: &str) -> String {
         use std::io::Write;
-        let mut child = Command::new(BIN)
+        let mut child = command()
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(args)
@@ -202,13 +202,24 @@ impl Drop for Server {
 pub const ALL_CORE: &str =
     "events:read,users:read,users:write,posts:read,posts:write,webhooks:read,webhooks:manage";
 
+/// The binary, with the compiled-plugin cache every test server shares: each first-party plugin
+/// is compiled once per run, not once per server.
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    command.env(
+        "MOBIEUS_PLUGIN_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"),
+    );
+    command
+}
+
 fn spawn(dir: &Path, extra: &[String]) -> (Child, SocketAddr, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("server.log"))
         .expect("log file");
-    let mut child = Command::new(BIN)
+    let mut child = command()
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])

@@ -5,6 +5,7 @@
 //! real SMTP server, read back by an independent iCalendar parser.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mail_parser::MimeHeaders;
@@ -698,6 +699,28 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
     .await
     .assert_error(400, "validation_failed");
 
+    // Packages a third-party tool made (simple-scorm-packager, from npm), 1.2 and 2004.
+    for (version, parsed) in [
+        ("1.2", ("1.2", Value::Null)),
+        ("2004 4th Edition", ("2004", json!("4th"))),
+    ] {
+        let Some(zip) = third_party_package(version) else {
+            break;
+        };
+        let file = upload(&acme, "packaged.zip", zip).await;
+        let r = acme
+            .post("/api/v1/learn/scorm-packages", json!({ "file_id": file }))
+            .await;
+        assert_eq!(r.status, 201, "{version}: {}", r.text);
+        let p = r.json();
+        assert_eq!(
+            (&p["version"], &p["edition"], &p["title"]),
+            (&json!(parsed.0), &parsed.1, &json!("Safety First")),
+            "{version}"
+        );
+        assert_eq!(p["scos"][0]["launch"], "index.html", "{version}");
+    }
+
     // A SCORM 2004 course completes from the package's own CMI data; suspend_data is not capped at 4,096.
     let (course, acts) = course_with(
         &acme,
@@ -812,6 +835,54 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
     )
     .await
     .assert_error(404, "cohort_not_found");
+}
+
+/// A SCORM zip of a one-page course made by simple-scorm-packager (npm), through
+/// `scripts/scorm-package.js`; `None` (after saying so) when it is not installed, unless
+/// `MOBIEUS_SCORM_PACKAGER` names where it is (CI), where a failure fails the test.
+fn third_party_package(version: &str) -> Option<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let modules = match std::env::var("MOBIEUS_SCORM_PACKAGER") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => root.join("target/npm/node_modules"),
+    };
+    if !modules.join("simple-scorm-packager").exists() {
+        assert!(
+            std::env::var("MOBIEUS_SCORM_PACKAGER").is_err(),
+            "MOBIEUS_SCORM_PACKAGER names {} but simple-scorm-packager is not there",
+            modules.display()
+        );
+        eprintln!(
+            "skipped: no simple-scorm-packager (npm install --prefix target/npm simple-scorm-packager@0.2.7)"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (course, out) = (dir.path().join("course"), dir.path().join("out"));
+    std::fs::create_dir_all(&course).unwrap();
+    std::fs::write(
+        course.join("index.html"),
+        "<html><body>Wear a helmet.</body></html>",
+    )
+    .unwrap();
+    let status = std::process::Command::new("node")
+        .arg(root.join("scripts/scorm-package.js"))
+        .args([version, course.to_str().unwrap(), out.to_str().unwrap()])
+        .env("NODE_PATH", &modules)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("node");
+    assert!(status.success(), "scorm-package.js {version}");
+    let zip = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .expect("a zip")
+        .unwrap()
+        .path();
+    Some(std::fs::read(zip).unwrap())
 }
 
 /// The calendar attached to a delivered message, parsed by the `ical` crate.

@@ -377,7 +377,14 @@ async fn manifests_that_break_the_rules_are_refused() {
     // The first-party surfaces are embedded; of the installed ones only `hostile` loaded.
     assert_eq!(
         names,
-        ["helpdesk", "hostile", "know", "market", "moderation"]
+        [
+            "helpdesk",
+            "hostile",
+            "know",
+            "learn",
+            "market",
+            "moderation"
+        ]
     );
     assert!(listed["refused"][0].as_str().unwrap().contains("copycat"));
 }

@@ -81,6 +81,10 @@ pub struct PluginArgs {
     /// Directory of installed plugins (`*.wasm`), watched for changes. Default: <data-dir>/plugins.
     #[arg(long, env = "MOBIEUS_PLUGINS_DIR")]
     pub plugins_dir: Option<std::path::PathBuf>,
+    /// Directory of compiled plugins, keyed by their bytes and the engine; servers may share one.
+    /// Default: <data-dir>/plugin-cache.
+    #[arg(long, env = "MOBIEUS_PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<std::path::PathBuf>,
     /// Wall-clock limit of one plugin call, e.g. 2s (default).
     #[arg(long, value_parser = crate::webhooks::retry::parse_duration)]
     pub plugin_timeout: Option<std::time::Duration>,
@@ -113,7 +117,11 @@ impl PluginArgs {
         if let Some(q) = self.plugin_quota_mib {
             limits.sql.max_file = u64::from(q) << 20;
         }
-        let runtime = Runtime::new(limits, Some(data_dir.join("plugin-cache")))?;
+        let cache = self
+            .plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("plugin-cache"));
+        let runtime = Runtime::new(limits, Some(cache))?;
         let dir = self
             .plugins_dir
             .clone()

@@ -134,6 +134,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             // Scopes of the loaded plugins count too (`guestbook:read`).
             let plugins = super::common::PluginArgs {
                 plugins_dir: std::env::var_os("MOBIEUS_PLUGINS_DIR").map(Into::into),
+                plugin_cache_dir: std::env::var_os("MOBIEUS_PLUGIN_CACHE_DIR").map(Into::into),
                 ..Default::default()
             }
             .open(data_dir, super::common::default_blocking_threads())?;
