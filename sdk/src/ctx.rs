@@ -388,6 +388,18 @@ impl Ctx {
         Ok(files::get(id)?)
     }
 
+    /// A clean file as a [`std::io::Read`] + [`std::io::Seek`] that fetches what is read, at
+    /// most 1 MiB a call, never the whole file: for formats read from their end or in parts (a
+    /// zip's central directory, then one entry), whatever the file's size.
+    pub fn open_file(&self, id: &str) -> Result<FileReader> {
+        let info = self.file(id)?.ok_or_else(|| Error::not_found("file"))?;
+        Ok(FileReader {
+            id: id.to_owned(),
+            size: info.size,
+            position: 0,
+        })
+    }
+
     /// A clean file's bytes, read in chunks of up to 1 MiB (`limit` caps the total: a bigger
     /// file is `413 file_too_large` rather than a guest out of memory).
     pub fn read_file(&self, id: &str, limit: u64) -> Result<Vec<u8>> {
@@ -548,5 +560,48 @@ mod tests {
         let e =
             parse_json::<Body>(br#"{"price": 1, "target": {"kind": "x"}} trailing"#).unwrap_err();
         assert_eq!(e.code, "invalid_json");
+    }
+}
+
+/// A host file read in place ([`Ctx::open_file`]).
+pub struct FileReader {
+    id: String,
+    size: u64,
+    position: u64,
+}
+
+impl FileReader {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl std::io::Read for FileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() || self.position >= self.size {
+            return Ok(0);
+        }
+        let want = buf.len().min(1 << 20) as u32;
+        let chunk = files::read(&self.id, self.position, want)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for FileReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.position = target;
+        Ok(target)
     }
 }

@@ -66,7 +66,7 @@ pub mod bindings {
 }
 
 pub use ai::{Completion, Prompt};
-pub use ctx::{Answer, Caller, Ctx, Event, FileInfo, Mail, Timer, User};
+pub use ctx::{Answer, Caller, Ctx, Event, FileInfo, FileReader, Mail, Timer, User};
 pub use db::{Db, FromSql, Row, ToSql, Value};
 pub use error::{Error, Result};
 pub use extract::{

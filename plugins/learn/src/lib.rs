@@ -295,8 +295,7 @@ impl Plugin for Learn {
                     .id("createScormPackage")
                     .summary("Parse an uploaded (clean) SCORM 1.2 or 2004 zip: organizations, items, SCO launch paths")
                     .error(400, "invalid_package", "Not a usable SCORM package: no manifest, no SCO, a path that leaves the package, too many entries, or too many bytes uncompressed.")
-                    .error(409, "file_not_clean", "The file has not passed the scan.")
-                    .error(413, "file_too_large", "The zip is larger than 64 MiB."),
+                    .error(409, "file_not_clean", "The file has not passed the scan."),
             )
             .route(
                 Route::get(&path("/scorm-packages/{id}"), READ, scorm::get)

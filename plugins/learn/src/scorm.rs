@@ -24,8 +24,6 @@ pub const MIGRATION: &str = "
     );";
 
 const TABLE: &str = "learn_scorm_packages";
-/// The biggest zip read (the host's upload cap is the other bound).
-const MAX_ZIP: u64 = 64 * 1024 * 1024;
 const MAX_ENTRIES: usize = 10_000;
 /// What the entries may add up to, uncompressed, as their headers declare them.
 const MAX_UNCOMPRESSED: u64 = 512 * 1024 * 1024;
@@ -119,8 +117,8 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewPackage>) -> Result<Created<Packa
     if info.status != "clean" {
         return Err(Error::conflict("file_not_clean", "The file has not passed the scan (it is pending, quarantined or rejected).").with("status", info.status));
     }
-    let bytes = cx.read_file(&new.file_id, MAX_ZIP)?;
-    let parsed = parse(&bytes).map_err(|why| Error::bad_request("invalid_package", why))?;
+    // Read in place: the central directory and the manifest, never the whole zip.
+    let parsed = parse(cx.open_file(&new.file_id)?).map_err(|why| Error::bad_request("invalid_package", why))?;
     let package = Package {
         id: cx.new_id("pkg_"),
         file_id: new.file_id,
@@ -150,8 +148,9 @@ pub struct Parsed {
 }
 
 /// Checks the zip and parses its manifest; the error says what is wrong, for the client.
-pub fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a zip file ({e})"))?;
+pub fn parse(mut file: impl std::io::Read + std::io::Seek) -> std::result::Result<Parsed, String> {
+    check_directory(&mut file)?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file ({e})"))?;
     if zip.len() > MAX_ENTRIES {
         return Err(format!("{} entries; at most {MAX_ENTRIES}", zip.len()));
     }
@@ -192,6 +191,34 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     parsed.entries = names.len();
     parsed.uncompressed = uncompressed;
     Ok(parsed)
+}
+
+/// The biggest central directory read: 10,000 entries with long names fit in it.
+const MAX_DIRECTORY: u64 = 8 * 1024 * 1024;
+
+/// Refuses, from the end-of-central-directory record alone, a zip whose directory would not fit
+/// in a plugin's memory once parsed (millions of entries), before the zip crate reads it.
+fn check_directory(file: &mut (impl std::io::Read + std::io::Seek)) -> std::result::Result<(), String> {
+    use std::io::SeekFrom;
+    let size = file.seek(SeekFrom::End(0)).map_err(|e| format!("the file cannot be read ({e})"))?;
+    // The record is 22 bytes plus a comment of up to 65,535.
+    let tail_len = size.min(22 + 65_535);
+    let mut tail = vec![0; tail_len as usize];
+    file.seek(SeekFrom::Start(size - tail_len)).and_then(|_| file.read_exact(&mut tail)).map_err(|e| format!("the file cannot be read ({e})"))?;
+    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06]) else {
+        return Err("not a zip file (no end of central directory)".into());
+    };
+    let entries = u16::from_le_bytes([tail[at + 10], tail[at + 11]]);
+    let directory = u32::from_le_bytes([tail[at + 12], tail[at + 13], tail[at + 14], tail[at + 15]]);
+    // 0xFFFF and 0xFFFFFFFF defer to the Zip64 record, which the zip crate reads.
+    if entries != u16::MAX && usize::from(entries) > MAX_ENTRIES {
+        return Err(format!("{entries} entries; at most {MAX_ENTRIES}"));
+    }
+    if directory != u32::MAX && u64::from(directory) > MAX_DIRECTORY {
+        return Err(format!("a central directory of {directory} bytes; at most {MAX_DIRECTORY}"));
+    }
+    file.seek(SeekFrom::Start(0)).map_err(|e| format!("the file cannot be read ({e})"))?;
+    Ok(())
 }
 
 fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
