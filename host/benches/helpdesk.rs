@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::drive::{self, RunResult, Scenario};
+use common::drive::{self, Pair, Scenario};
 use common::{cli, request, start_with};
 
 fn main() {
@@ -78,7 +78,7 @@ fn main() {
     );
     let about = format!(r#"{{"ticket_id":"{ticket}"}}"#);
     let read = format!("/api/v1/helpdesk/tickets/{ticket}");
-    let pairs: Vec<[(&str, Arc<Scenario>); 2]> = vec![
+    let pairs: Vec<Pair> = vec![
         [
             (
                 "GET /api/v1/posts?limit=20 (host)",
@@ -131,61 +131,17 @@ fn main() {
             ),
         ],
     ];
-    println!("{}", drive::header());
-    let duration = Duration::from_secs(secs);
-    let mut runs: Vec<[Vec<RunResult>; 2]> = pairs.iter().map(|_| [vec![], vec![]]).collect();
-    for _ in 0..rounds {
-        for (pair, runs) in pairs.iter().zip(&mut runs) {
-            for ((name, scenario), runs) in pair.iter().zip(runs.iter_mut()) {
-                let result = runtime.block_on(drive::measure(
-                    pid,
-                    addr,
-                    &host,
-                    scenario.clone(),
-                    connections,
-                    duration,
-                ));
-                println!("{}", result.row(name));
-                runs.push(result);
-            }
-        }
-    }
-    println!();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    for (pair, [reference, measured]) in pairs.iter().zip(&runs) {
-        let rate: Vec<f64> = reference
-            .iter()
-            .zip(measured)
-            .map(|(r, m)| m.rate() / r.rate())
-            .collect();
-        let cpu: Vec<f64> = reference
-            .iter()
-            .zip(measured)
-            .map(|(r, m)| m.cpu_per_request() / r.cpu_per_request())
-            .collect();
-        let extra: Vec<f64> = reference
-            .iter()
-            .zip(measured)
-            .map(|(r, m)| m.cpu_per_request() - r.cpu_per_request())
-            .collect();
-        let (r, _) = drive::median(reference);
-        let (m, _) = drive::median(measured);
-        println!(
-            "{} vs {}: {:.0} vs {:.0} req/s, {:.2}x throughput, {:.2}x server CPU per request ({:+.0} µs), p50 {} vs {} µs (medians of {rounds})",
-            pair[1].0,
-            pair[0].0,
-            m.rate(),
-            r.rate(),
-            median(rate),
-            median(cpu),
-            median(extra),
-            m.hist.value_at_quantile(0.5),
-            r.hist.value_at_quantile(0.5),
-        );
-    }
+    let runs = drive::run_pairs(
+        &runtime,
+        pid,
+        addr,
+        &host,
+        &pairs,
+        rounds,
+        connections,
+        Duration::from_secs(secs),
+    );
+    drive::summarize(&pairs, &runs);
     println!(
         "provider questions answered: {}",
         provider.asked.load(Ordering::SeqCst)

@@ -511,6 +511,49 @@ pub(crate) fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// A host file read in place ([`Ctx::open_file`]).
+pub struct FileReader {
+    id: String,
+    size: u64,
+    position: u64,
+}
+
+impl FileReader {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl std::io::Read for FileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() || self.position >= self.size {
+            return Ok(0);
+        }
+        let want = buf.len().min(1 << 20) as u32;
+        let chunk = files::read(&self.id, self.position, want)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for FileReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.position = target;
+        Ok(target)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -560,48 +603,5 @@ mod tests {
         let e =
             parse_json::<Body>(br#"{"price": 1, "target": {"kind": "x"}} trailing"#).unwrap_err();
         assert_eq!(e.code, "invalid_json");
-    }
-}
-
-/// A host file read in place ([`Ctx::open_file`]).
-pub struct FileReader {
-    id: String,
-    size: u64,
-    position: u64,
-}
-
-impl FileReader {
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-}
-
-impl std::io::Read for FileReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() || self.position >= self.size {
-            return Ok(0);
-        }
-        let want = buf.len().min(1 << 20) as u32;
-        let chunk = files::read(&self.id, self.position, want)
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        let n = chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&chunk[..n]);
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl std::io::Seek for FileReader {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(n) => Some(n),
-            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
-            std::io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
-        };
-        let target = target.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
-        self.position = target;
-        Ok(target)
     }
 }

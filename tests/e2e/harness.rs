@@ -410,3 +410,16 @@ impl Client {
         r.json()["id"].as_str().unwrap().to_owned()
     }
 }
+
+/// A JSON string's text; panics (naming the value) on anything else.
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
+}
+
+/// The body of a `200`; panics with the body on any other status.
+pub fn ok(r: Resp) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{ALL_CORE, Client, Resp, Server, eventually};
+use crate::harness::{ALL_CORE, Client, Resp, Server, eventually, s};
 use crate::market::events;
 
 pub const DESK: &str = "helpdesk:read,helpdesk:write,helpdesk:admin";
@@ -56,12 +56,6 @@ async fn get(client: &Client, path: &str) -> Value {
     let r = client.get(path).await;
     assert_eq!(r.status, 200, "{path}: {}", r.text);
     r.json()
-}
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
 }
 
 fn ids(list: &Value) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::ai::{KEY, anthropic_tool, openai_text, set_provider};
-use crate::harness::{ALL_CORE, Client, Resp, Server};
+use crate::harness::{ALL_CORE, Client, Resp, Server, ok, s};
 use crate::helpdesk::{DESK, person, ticket};
 use crate::receiver::{Receiver, Reply};
 
@@ -82,17 +82,6 @@ async fn assist(client: &Client, name: &str, body: Value) -> Resp {
     client
         .post(&format!("/api/v1/helpdesk/ai/{name}"), body)
         .await
-}
-
-fn ok(r: Resp) -> Value {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
-}
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
 }
 
 #[tokio::test]

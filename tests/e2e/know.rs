@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{ALL_CORE, Client, Resp, Server};
+use crate::harness::{ALL_CORE, Client, Resp, Server, s};
 use crate::market::events;
 
 const KNOW: &str = "know:read,know:write";
@@ -63,12 +63,6 @@ async fn found(client: &Client, q: &str) -> Vec<String> {
         .iter()
         .map(|h| s(&h["title"]))
         .collect()
-}
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use mail_parser::MimeHeaders;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{ALL_CORE, Client, Resp, Server, eventually};
+use crate::harness::{ALL_CORE, Client, Resp, Server, eventually, ok, s};
 use crate::helpdesk::person;
 use crate::mail::{Delivered, smtp_server};
 use crate::market::events;
@@ -31,17 +31,6 @@ async fn created(client: &Client, path: &str, body: Value) -> Value {
     let r = client.post(path, body).await;
     assert_eq!(r.status, 201, "{path}: {}", r.text);
     r.json()
-}
-
-async fn ok(r: Resp) -> Value {
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
-}
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
 }
 
 /// A published course with one lesson and the activities given (in that lesson).
@@ -71,8 +60,7 @@ async fn course_with(client: &Client, body: Value, activities: &[Value]) -> (Str
     }
     ok(client
         .post(&format!("/api/v1/learn/courses/{id}/publish"), json!({}))
-        .await)
-    .await;
+        .await);
     (id, ids)
 }
 
@@ -89,7 +77,6 @@ async fn submit(client: &Client, attempt: &str, body: Value) -> Value {
     ok(client
         .post(&format!("/api/v1/learn/attempts/{attempt}/submit"), body)
         .await)
-    .await
 }
 
 fn quiz() -> Value {
@@ -179,7 +166,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
     )
     .await;
     let (quiz_id, page_id) = (&acts[0], &acts[1]);
-    let got = ok(acme.get(&format!("/api/v1/learn/courses/{course}")).await).await;
+    let got = ok(acme.get(&format!("/api/v1/learn/courses/{course}")).await);
     assert_eq!(got["status"], "published");
     assert_eq!(
         got["completion"],
@@ -195,7 +182,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
     )
     .await
     .assert_error(409, "invalid_course_state");
-    let listed = ok(acme.get("/api/v1/learn/courses?status=published").await).await;
+    let listed = ok(acme.get("/api/v1/learn/courses?status=published").await);
     assert_eq!(listed["total_count"], 1);
 
     // Enrollments: a draft takes none; one per user and course.
@@ -255,8 +242,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
             &format!("/api/v1/learn/enrollments/{enr}/suspend"),
             json!({}),
         )
-        .await)
-    .await;
+        .await);
     acme.post(
         &format!("/api/v1/learn/activities/{quiz_id}/attempts"),
         json!({ "enrollment_id": enr }),
@@ -268,13 +254,11 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
             &format!("/api/v1/learn/enrollments/{enr}/resume"),
             json!({}),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(
         ok(acme
             .get(&format!("/api/v1/learn/attempts?enrollment_id={enr}"))
-            .await)
-        .await["total_count"],
+            .await)["total_count"],
         1
     );
 
@@ -290,7 +274,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
         (&json!(50.0), &json!(true))
     );
     assert_eq!(
-        ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await).await["status"],
+        ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await)["status"],
         "active"
     );
     acme.post(
@@ -307,7 +291,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
         json!({ "answers": [1, 0] }),
     )
     .await;
-    let done = ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await).await;
+    let done = ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await);
     assert_eq!(
         (&done["status"], &done["score"]),
         (&json!("completed"), &json!(100.0))
@@ -328,8 +312,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
     .assert_error(409, "already_certified");
     let cert = ok(acme
         .get(&format!("/api/v1/learn/certificates/{cert_id}"))
-        .await)
-    .await;
+        .await);
     assert_eq!(
         (&cert["holder_name"], &cert["course_title"], &cert["status"]),
         (&json!("Ada Lovelace"), &json!("Rust 101"), &json!("valid"))
@@ -338,7 +321,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
     // Anyone verifies it, with no key: the page, and the credential against the published key.
     let public = server.client("acme");
     let verify_path = format!("/api/v1/learn/certificates/{cert_id}/verify");
-    let page = ok(public.get(&verify_path).await).await;
+    let page = ok(public.get(&verify_path).await);
     assert_eq!(
         (
             &page["valid"],
@@ -347,7 +330,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
         ),
         (&json!(true), &json!("Ada Lovelace"), &json!("Rust 101"))
     );
-    let issuer = ok(public.get("/api/v1/learn/issuer").await).await;
+    let issuer = ok(public.get("/api/v1/learn/issuer").await);
     assert_eq!(issuer["type"], json!(["Profile"]));
     let claims = verified(&cert["credential"], &issuer);
     assert_eq!(
@@ -378,15 +361,13 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
             &format!("/api/v1/learn/courses/{course}"),
             json!({ "title": "Rust 101 (2027)" }),
         )
-        .await)
-    .await;
+        .await);
     let again = ok(acme
         .post(
             &format!("/api/v1/learn/certificates/{cert_id}/regenerate"),
             json!({}),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(
         (&again["id"], &again["verify_url"], &again["version"]),
         (&cert["id"], &cert["verify_url"], &json!(2))
@@ -403,8 +384,7 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
             &format!("/api/v1/learn/certificates/{cert_id}/revoke"),
             json!({ "reason": "issued in error" }),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(revoked["status"], "revoked");
     acme.post(
         &format!("/api/v1/learn/certificates/{cert_id}/revoke"),
@@ -423,9 +403,8 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
             &format!("/api/v1/learn/courses/{course}/archive"),
             json!({}),
         )
-        .await)
-    .await;
-    let page = ok(public.get(&verify_path).await).await;
+        .await);
+    let page = ok(public.get(&verify_path).await);
     assert_eq!(
         (&page["valid"], &page["status"], &page["revocation_reason"]),
         (&json!(false), &json!("revoked"), &json!("issued in error"))
@@ -744,8 +723,7 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
             &format!("/api/v1/learn/attempts/{att}"),
             json!({ "cmi": { "cmi.suspend_data": suspend_data, "cmi.location": "p3" } }),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(
         committed["cmi"]["cmi.suspend_data"].as_str().unwrap().len(),
         20_000
@@ -766,7 +744,7 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
         (&json!(85.0), &json!(true), &json!("p3"))
     );
     assert_eq!(
-        ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await).await["status"],
+        ok(acme.get(&format!("/api/v1/learn/enrollments/{enr}")).await)["status"],
         "completed"
     );
 
@@ -792,14 +770,12 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
     let grant = json!({ "cohort_id": gid, "course_id": course });
     let first = ok(acme
         .post("/api/v1/learn/cohorts/grant", grant.clone())
-        .await)
-    .await;
+        .await);
     assert_eq!(first["created"].as_array().unwrap().len(), 2, "{first}");
     assert_eq!(first["already_enrolled"], json!([enr]));
     let second = ok(acme
         .post("/api/v1/learn/cohorts/grant", grant.clone())
-        .await)
-    .await;
+        .await);
     assert_eq!(
         (
             second["created"].as_array().unwrap().len(),
@@ -809,8 +785,7 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
     );
     let bobs = ok(acme
         .get(&format!("/api/v1/learn/enrollments?user_id={bob}"))
-        .await)
-    .await;
+        .await);
     assert_eq!(bobs["data"][0]["cohort_id"], gid.as_str());
     let bob_enr = s(&bobs["data"][0]["id"]);
     ok(acme
@@ -818,15 +793,14 @@ async fn cohorts_are_granted_once_and_scorm_packages_are_parsed_or_refused() {
             &format!("/api/v1/learn/enrollments/{bob_enr}/cancel"),
             json!({}),
         )
-        .await)
-    .await;
+        .await);
     acme.post(
         &format!("/api/v1/learn/enrollments/{bob_enr}/cancel"),
         json!({}),
     )
     .await
     .assert_error(409, "invalid_enrollment_state");
-    let third = ok(acme.post("/api/v1/learn/cohorts/grant", grant).await).await;
+    let third = ok(acme.post("/api/v1/learn/cohorts/grant", grant).await);
     assert_eq!(third["created"][0]["id"], bob_enr.as_str());
     assert_eq!(events(&acme, "enrollment.created").await.len(), 3);
     acme.post(
@@ -1043,8 +1017,7 @@ async fn live_sessions_invite_remind_and_cancel_over_smtp() {
             &format!("/api/v1/learn/live-sessions/{}/cancel", s(&dropped["id"])),
             json!({}),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(
         (&cancelled["status"], &cancelled["sequence"]),
         (&json!("cancelled"), &json!(1))
@@ -1155,8 +1128,7 @@ async fn live_sessions_invite_remind_and_cancel_over_smtp() {
             &recording,
             json!({ "recording_url": "https://zoom.us/rec/1" }),
         )
-        .await)
-    .await;
+        .await);
     assert_eq!(with["recording_url"], "https://zoom.us/rec/1");
     eventually(Duration::from_secs(20), async || {
         subjects(&inbox)
@@ -1169,8 +1141,7 @@ async fn live_sessions_invite_remind_and_cancel_over_smtp() {
         .get(&format!(
             "/api/v1/learn/live-sessions?cohort_id={gid}&status=cancelled"
         ))
-        .await)
-    .await;
+        .await);
     assert_eq!(listed["total_count"], 1);
 }
 

@@ -127,6 +127,94 @@ pub fn median(runs: &[RunResult]) -> (&RunResult, String) {
     (sorted[sorted.len() / 2], all.join(" "))
 }
 
+/// Two scenarios measured side by side: a reference (the host's route), then the one compared
+/// with it, each with its name in the table.
+pub type Pair = [(&'static str, Arc<Scenario>); 2];
+
+/// Runs each pair back to back, round after round (so both sides see the same machine), and
+/// prints every run; returns the runs, per pair and side.
+#[allow(clippy::too_many_arguments)]
+pub fn run_pairs(
+    runtime: &tokio::runtime::Runtime,
+    pid: u32,
+    addr: SocketAddr,
+    host: &str,
+    pairs: &[Pair],
+    rounds: usize,
+    connections: usize,
+    duration: Duration,
+) -> Vec<[Vec<RunResult>; 2]> {
+    println!("{}", header());
+    let mut runs: Vec<[Vec<RunResult>; 2]> = pairs.iter().map(|_| [vec![], vec![]]).collect();
+    for _ in 0..rounds {
+        for (pair, runs) in pairs.iter().zip(&mut runs) {
+            for ((name, scenario), runs) in pair.iter().zip(runs.iter_mut()) {
+                let result = runtime.block_on(measure(
+                    pid,
+                    addr,
+                    host,
+                    scenario.clone(),
+                    connections,
+                    duration,
+                ));
+                println!("{}", result.row(name));
+                runs.push(result);
+            }
+        }
+    }
+    println!();
+    runs
+}
+
+/// A pair's rounds compared: medians of the per-round ratios (measured / reference).
+pub struct Compared {
+    pub throughput: f64,
+    pub cpu: f64,
+    /// Server CPU per request beyond the reference's, in µs.
+    pub extra_cpu_us: f64,
+}
+
+pub fn compare(reference: &[RunResult], measured: &[RunResult]) -> Compared {
+    let median = |f: &dyn Fn(&RunResult, &RunResult) -> f64| {
+        let mut v: Vec<f64> = reference
+            .iter()
+            .zip(measured)
+            .map(|(r, m)| f(r, m))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Compared {
+        throughput: median(&|r, m| m.rate() / r.rate()),
+        cpu: median(&|r, m| m.cpu_per_request() / r.cpu_per_request()),
+        extra_cpu_us: median(&|r, m| m.cpu_per_request() - r.cpu_per_request()),
+    }
+}
+
+/// Prints, per pair, the medians of its rounds: rates, ratios, the extra server CPU, p50s and
+/// the measured side's errors.
+pub fn summarize(pairs: &[Pair], runs: &[[Vec<RunResult>; 2]]) {
+    for (pair, [reference, measured]) in pairs.iter().zip(runs) {
+        let c = compare(reference, measured);
+        let (r, _) = median(reference);
+        let (m, _) = median(measured);
+        println!(
+            "{} vs {}: {:.0} vs {:.0} req/s, {:.2}x throughput, {:.2}x server CPU per request ({:+.0} µs), p50 {} vs {} µs, {} errors (medians of {})",
+            pair[1].0,
+            pair[0].0,
+            m.rate(),
+            r.rate(),
+            c.throughput,
+            c.cpu,
+            c.extra_cpu_us,
+            m.hist.value_at_quantile(0.5),
+            r.hist.value_at_quantile(0.5),
+            measured.iter().map(|m| m.errors).sum::<u64>(),
+            reference.len(),
+        );
+    }
+}
+
 /// [`run`], with the CPU time the server (process `pid`) spent during it.
 pub async fn measure(
     pid: u32,
