@@ -1005,13 +1005,30 @@ async fn live_sessions_invite_remind_and_cancel_over_smtp() {
     )
     .await;
     assert_eq!(soon["invited"], 2);
-    // Cancelled before its reminder: only the cancellation goes out.
+    // Cancelled before its reminder: only the cancellation goes out. A line break in its join URL
+    // tries to add an attendee to the invitation; one in a title is refused.
+    let inject = "\r\nATTENDEE:mailto:mallory@evil.example";
+    acme.post(
+        "/api/v1/learn/live-sessions",
+        session(
+            &format!("Dropped{inject}"),
+            "https://zoom.us/j/9",
+            86_400_000,
+        ),
+    )
+    .await
+    .assert_error(400, "validation_failed");
     let dropped = created(
         &acme,
         "/api/v1/learn/live-sessions",
-        session("Dropped", "https://zoom.us/j/9", 3_600_000 + 4_000),
+        session(
+            "Dropped",
+            &format!("https://zoom.us/j/9{inject}"),
+            3_600_000 + 4_000,
+        ),
     )
     .await;
+    assert!(!s(&dropped["join_url"]).contains('\n'), "{dropped}");
     let cancelled = ok(acme
         .post(
             &format!("/api/v1/learn/live-sessions/{}/cancel", s(&dropped["id"])),
@@ -1075,6 +1092,7 @@ async fn live_sessions_invite_remind_and_cancel_over_smtp() {
     assert_eq!(method.to_ascii_uppercase(), "REQUEST");
     assert_eq!(prop(&request.properties, "METHOD"), "REQUEST");
     let event = &request.events[0].properties;
+    assert!(event.iter().all(|p| p.name != "ATTENDEE"), "{event:?}");
     assert_eq!(prop(event, "UID"), s(&dropped["uid"]));
     assert_eq!(prop(event, "SEQUENCE"), "0");
     assert_eq!(

@@ -91,8 +91,9 @@ pub fn find(cx: &Ctx, id: &str) -> Result<LiveSession> {
 }
 
 /// The provider of an https join URL, from its host by domain suffix (never a substring:
-/// `zoom.us.evil.example` is not Zoom).
-pub fn provider_of(join_url: &str) -> std::result::Result<Provider, &'static str> {
+/// `zoom.us.evil.example` is not Zoom), and the URL as the parser wrote it back: the form that is
+/// stored and mailed (a tab or line break pasted into it is gone, never carried into an invite).
+pub fn provider_of(join_url: &str) -> std::result::Result<(Provider, String), &'static str> {
     let url = url::Url::parse(join_url).map_err(|_| "not a URL")?;
     if url.scheme() != "https" {
         return Err("only https join URLs");
@@ -102,15 +103,16 @@ pub fn provider_of(join_url: &str) -> std::result::Result<Provider, &'static str
     }
     let host = url.host_str().ok_or("no host")?.trim_end_matches('.').to_ascii_lowercase();
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
-    if host == "meet.google.com" {
-        Ok(Provider::Meet)
+    let provider = if host == "meet.google.com" {
+        Provider::Meet
     } else if under("zoom.us") {
-        Ok(Provider::Zoom)
+        Provider::Zoom
     } else if host.ends_with(".webex.com") {
-        Ok(Provider::Webex)
+        Provider::Webex
     } else {
-        Err("a Google Meet (meet.google.com), Zoom (zoom.us) or Webex (*.webex.com) join URL")
-    }
+        return Err("a Google Meet (meet.google.com), Zoom (zoom.us) or Webex (*.webex.com) join URL");
+    };
+    Ok((provider, url.into()))
 }
 
 pub fn list(cx: &mut Ctx) -> Result<Page<LiveSession>> {
@@ -135,7 +137,8 @@ pub struct NewSession {
     /// A host group (grp_…).
     #[garde(length(min = 1, max = 100))]
     cohort_id: String,
-    #[garde(length(chars, min = 1, max = 200), custom(mobieus_sdk::check::not_blank))]
+    /// One line: it is the invitation's subject.
+    #[garde(length(chars, min = 1, max = 200), custom(mobieus_sdk::check::not_blank), custom(one_line))]
     title: String,
     /// An https Google Meet, Zoom or Webex link.
     #[garde(length(min = 1, max = 2000))]
@@ -153,12 +156,19 @@ pub struct NewSession {
     duration_min: i64,
 }
 
+fn one_line(value: &str, _: &()) -> garde::Result {
+    if value.chars().any(char::is_control) {
+        return Err(garde::Error::new("one line, without control characters"));
+    }
+    Ok(())
+}
+
 fn an_hour() -> i64 {
     60
 }
 
 pub fn create(cx: &mut Ctx, Json(new): Json<NewSession>) -> Result<Created<LiveSession>> {
-    let provider = provider_of(&new.join_url).map_err(|why| Error::validation("join_url", why))?;
+    let (provider, join_url) = provider_of(&new.join_url).map_err(|why| Error::validation("join_url", why))?;
     let now_ms = cx.now_ms();
     let starts_ms = cx.ms_of(&new.starts_at).ok_or_else(|| Error::validation("starts_at", "an RFC 3339 time, e.g. 2026-05-29T15:00:00Z"))?;
     if starts_ms <= now_ms {
@@ -173,7 +183,7 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewSession>) -> Result<Created<LiveS
         cohort_id: new.cohort_id,
         title: new.title.trim().to_owned(),
         description: new.description,
-        join_url: new.join_url,
+        join_url,
         provider,
         starts_at: cx.time_at(starts_ms),
         duration_min: new.duration_min,
@@ -263,17 +273,17 @@ pub struct Recording {
 /// Attaches the recording once the session has started, and tells the cohort's active members.
 pub fn recording(cx: &mut Ctx, Path(id): Path<String>, Json(rec): Json<Recording>) -> Result<Json<LiveSession>> {
     let mut session = find(cx, &id)?;
-    match url::Url::parse(&rec.recording_url) {
-        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
+    let recording_url: String = match url::Url::parse(&rec.recording_url) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => u.into(),
         _ => return Err(Error::validation("recording_url", "an https URL")),
-    }
+    };
     if session.status == SessionStatus::Cancelled {
         return Err(Error::conflict("live_session_cancelled", "A cancelled session has no recording."));
     }
     if cx.ms_of(&session.starts_at).unwrap_or(i64::MAX) > cx.now_ms() {
         return Err(Error::conflict("live_session_not_started", "A recording is attached once the session has started."));
     }
-    session.recording_url = Some(rec.recording_url);
+    session.recording_url = Some(recording_url);
     session.updated_at = cx.now();
     let members = cx.group_members(&session.cohort_id)?.unwrap_or_default();
     let subject = format!("Recording: {}", session.title);
