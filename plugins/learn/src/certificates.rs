@@ -274,7 +274,8 @@ pub struct Verification {
     pub valid: bool,
     pub status: CertificateStatus,
     pub title: String,
-    pub holder: Named,
+    /// The holder's name (never their user id: this page is public).
+    pub holder: Holder,
     pub course: Named,
     #[schemars(extend("format" = "date-time"))]
     pub issued_at: String,
@@ -284,6 +285,11 @@ pub struct Verification {
     pub revocation_reason: Option<String>,
     /// The Open Badges 3.0 credential (JWT), to check without trusting this page.
     pub credential: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Holder {
+    pub name: String,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -299,7 +305,7 @@ pub fn verify(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Verification>
         valid: c.status == CertificateStatus::Valid,
         status: c.status,
         title: c.title,
-        holder: Named { id: c.user_id, name: c.holder_name },
+        holder: Holder { name: c.holder_name },
         course: Named { id: c.course_id, name: c.course_title },
         issued_at: c.issued_at,
         issuer: Named { id: issuer.profile_url(), name: issuer.name },
@@ -431,7 +437,9 @@ fn base_url(cx: &Ctx) -> String {
 /// payload, with `iss`, `jti`, `sub`, `nbf` and `iat` beside it.
 fn sign(cx: &Ctx, issuer: &Issuer, c: &Certificate, course: &Course, template: &Template) -> Result<String> {
     let issued_ms = cx.ms_of(&c.issued_at).unwrap_or_else(|| cx.now_ms());
-    let subject = format!("urn:mobieus:learner:{}", c.user_id);
+    // The enrollment's registration UUID names the learner: no user id leaves the tenant.
+    let registration = crate::enrollments::find(cx, &c.enrollment_id)?.registration;
+    let subject = format!("urn:uuid:{registration}");
     let achievement = format!("{}/api/v1/learn/courses/{}", issuer.base_url, course.id);
     let payload = json!({
         "@context": ["https://www.w3.org/ns/credentials/v2", OB_CONTEXT],
