@@ -1,5 +1,5 @@
 //! Learn load harness (not a test): a course read and an enrollment create beside the host's
-//! posts. Starts the release binary, seeds 100 posts, 1,000 users and 40 published courses (each
+//! posts. Starts the release binary, seeds 100 posts, 1,500 users and 60 published courses (each
 //! with a module, a lesson and a quiz), then runs each pair back to back, round after round:
 //!
 //! - `GET /api/v1/posts/{id}` (host) / `GET /api/v1/learn/courses/{id}` (plugin: the course, its
@@ -24,8 +24,8 @@ mod common;
 use common::drive::{self, Pair, Scenario};
 use common::{cli, request, start};
 
-const USERS: usize = 1_000;
-const COURSES: usize = 40;
+const USERS: usize = 1_500;
+const COURSES: usize = 60;
 
 fn main() {
     let secs = common::env("LOAD_SECS", 5);

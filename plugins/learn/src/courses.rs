@@ -246,11 +246,12 @@ pub fn find_activity(cx: &Ctx, id: &str) -> Result<Activity> {
 /// The activities completion needs: those marked required, or all when none is.
 pub fn required_activities(cx: &Ctx, course_id: &str) -> Result<Vec<Activity>> {
     let all: Vec<Activity> = cx.db().select("learn_activities", "WHERE course_id = ?1 ORDER BY id", &[&course_id])?;
-    if all.iter().any(|a| a.required) {
-        Ok(all.into_iter().filter(|a| a.required).collect())
-    } else {
-        Ok(all)
-    }
+    Ok(required_of(&all).cloned().collect())
+}
+
+fn required_of(all: &[Activity]) -> impl Iterator<Item = &Activity> {
+    let any = all.iter().any(|a| a.required);
+    all.iter().filter(move |a| a.required || !any)
 }
 
 pub fn list(cx: &mut Ctx) -> Result<Page<Course>> {
@@ -269,7 +270,8 @@ fn detail(cx: &Ctx, course: Course) -> Result<CourseDetail> {
     let modules: Vec<Module> = db.select("learn_modules", "WHERE course_id = ?1 ORDER BY position", &[&course.id])?;
     let lessons: Vec<Lesson> = db.select("learn_lessons", "WHERE course_id = ?1 ORDER BY position", &[&course.id])?;
     let activities: Vec<Activity> = db.select("learn_activities", "WHERE course_id = ?1 ORDER BY position", &[&course.id])?;
-    let required = required_activities(cx, &course.id)?.into_iter().map(|a| a.id).collect();
+    let mut required: Vec<String> = required_of(&activities).map(|a| a.id.clone()).collect();
+    required.sort();
     let modules = modules
         .into_iter()
         .map(|module| ModuleOutline {
