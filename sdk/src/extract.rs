@@ -343,6 +343,14 @@ pub mod check {
         Ok(())
     }
 
+    /// One line without control characters: a name that becomes a mail's subject or a header.
+    pub fn one_line(value: &str, _: &()) -> garde::Result {
+        if value.chars().any(char::is_control) {
+            return Err(garde::Error::new("one line, without control characters"));
+        }
+        Ok(())
+    }
+
     /// Not only whitespace, when given.
     pub fn not_blank_if_given(value: &Option<String>, cx: &()) -> garde::Result {
         value.as_deref().map_or(Ok(()), |v| not_blank(v, cx))

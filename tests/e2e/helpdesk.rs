@@ -106,6 +106,7 @@ async fn a_ticket_moves_through_its_states_with_audit_rows_events_and_mail() {
     for bad in [
         json!({ "subject": "x", "body": "y", "requester_id": "usr_nope" }),
         json!({ "subject": " ", "body": "y", "requester_id": rita }),
+        json!({ "subject": "Hi\r\nBcc: all@example.com", "body": "y", "requester_id": rita }),
         json!({ "subject": "x", "body": "y", "requester_id": rita, "priority": "asap" }),
         json!({ "subject": "x", "body": "y", "requester_id": rita, "tags": ["no spaces"] }),
         json!({ "subject": "x", "body": "y", "requester_id": rita, "queue_id": "que_nope" }),

@@ -10,9 +10,9 @@ use crate::harness::{ALL_CORE, Client, Resp, Server};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-fn token(server: &Server, tenant: &str) -> String {
+pub fn token(server: &Server, tenant: &str) -> String {
     server
         .cli_ok(&[
             "scim", "token", "create", "--tenant", tenant, "--label", "okta", "--quiet",
@@ -42,7 +42,7 @@ fn tenant(server: &Server, slug: &str) -> (Client, Client) {
     (scim, server.client(slug).key(&key))
 }
 
-async fn send(c: &Client, method: Method, path: &str, body: Value) -> Resp {
+pub async fn send(c: &Client, method: Method, path: &str, body: Value) -> Resp {
     c.send(
         method,
         path,

@@ -1,6 +1,6 @@
 //! Tickets: intake, the thread, the state machine and tags.
 
-use mobieus_sdk::check::not_blank;
+use mobieus_sdk::check::{not_blank, one_line};
 use mobieus_sdk::prelude::*;
 
 use crate::audit::Actor;
@@ -324,7 +324,8 @@ pub fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Ticket>> {
 #[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
-    #[garde(length(chars, min = 1, max = MAX_SUBJECT), custom(not_blank))]
+    /// One line: it is the subject of the mails about the ticket.
+    #[garde(length(chars, min = 1, max = MAX_SUBJECT), custom(not_blank), custom(one_line))]
     subject: String,
     /// The requester's first message.
     #[garde(length(chars, min = 1, max = MAX_BODY), custom(not_blank))]

@@ -138,7 +138,7 @@ pub struct NewSession {
     #[garde(length(min = 1, max = 100))]
     cohort_id: String,
     /// One line: it is the invitation's subject.
-    #[garde(length(chars, min = 1, max = 200), custom(mobieus_sdk::check::not_blank), custom(one_line))]
+    #[garde(length(chars, min = 1, max = 200), custom(mobieus_sdk::check::not_blank), custom(mobieus_sdk::check::one_line))]
     title: String,
     /// An https Google Meet, Zoom or Webex link.
     #[garde(length(min = 1, max = 2000))]
@@ -154,13 +154,6 @@ pub struct NewSession {
     #[serde(default = "an_hour")]
     #[garde(range(min = 5, max = 720))]
     duration_min: i64,
-}
-
-fn one_line(value: &str, _: &()) -> garde::Result {
-    if value.chars().any(char::is_control) {
-        return Err(garde::Error::new("one line, without control characters"));
-    }
-    Ok(())
 }
 
 fn an_hour() -> i64 {
