@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 mod common;
 
 use common::drive::{self, Pair, Scenario};
-use common::{cli, request, start_with};
+use common::{cli, start_with};
 
 fn main() {
     let secs = common::env("LOAD_SECS", 5);
@@ -153,34 +153,9 @@ fn main() {
 /// first ticket.
 async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
     let call = async |method: &str, path: &str, body: Value| {
-        let (status, body) = request(
-            addr,
-            host,
-            Some(key),
-            method,
-            path,
-            Some(body.to_string().into_bytes()),
-        )
-        .await;
-        assert!((200..300).contains(&status), "{path}: {status}");
-        serde_json::from_slice::<Value>(&body).unwrap()
+        common::call(addr, host, key, method, path, body).await
     };
-    let mut tries = 0;
-    while request(
-        addr,
-        host,
-        Some(key),
-        "GET",
-        "/api/v1/helpdesk/queues",
-        None,
-    )
-    .await
-    .0 != 200
-    {
-        tries += 1;
-        assert!(tries < 100, "the help desk never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::until_answered(addr, host, key, "/api/v1/helpdesk/queues").await;
     let user = call(
         "POST",
         "/api/v1/users",

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 mod common;
 
 use common::drive::{self, Pair, Scenario};
-use common::{cli, request, start};
+use common::{cli, start};
 
 const USERS: usize = 1_500;
 const COURSES: usize = 60;
@@ -110,29 +110,10 @@ struct Seeded {
 
 async fn seed(addr: SocketAddr, host: &str, key: &str) -> Seeded {
     let call = async |method: &str, path: &str, body: Value| {
-        let (status, body) = request(
-            addr,
-            host,
-            Some(key),
-            method,
-            path,
-            Some(body.to_string().into_bytes()),
-        )
-        .await;
-        assert!((200..300).contains(&status), "{path}: {status}");
-        serde_json::from_slice::<Value>(&body).unwrap()
+        common::call(addr, host, key, method, path, body).await
     };
     let id = |v: Value| v["id"].as_str().unwrap().to_owned();
-    let mut tries = 0;
-    while request(addr, host, Some(key), "GET", "/api/v1/learn/courses", None)
-        .await
-        .0
-        != 200
-    {
-        tries += 1;
-        assert!(tries < 100, "Learn never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::until_answered(addr, host, key, "/api/v1/learn/courses").await;
     let mut users = vec![];
     for i in 0..USERS {
         users.push(id(call(

@@ -195,3 +195,36 @@ pub async fn request(
     let status = resp.status().as_u16();
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
+
+/// A JSON call that must succeed (2xx): its answer. For seeding before a run.
+pub async fn call(
+    addr: SocketAddr,
+    host: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let (status, body) = request(
+        addr,
+        host,
+        Some(key),
+        method,
+        path,
+        Some(body.to_string().into_bytes()),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{path}: {status}");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Waits until `GET path` answers 200 (a plugin's first request migrates the tenant's tables).
+pub async fn until_answered(addr: SocketAddr, host: &str, key: &str, path: &str) {
+    for _ in 0..100 {
+        if request(addr, host, Some(key), "GET", path, None).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{path} never answered");
+}
