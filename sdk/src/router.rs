@@ -243,6 +243,17 @@ impl Reply {
         Reply::bytes(204, vec![])
     }
 
+    /// An error as an answer, so headers can ride on it ([`Reply::header`]): the host renders
+    /// it in the envelope with the request id, as any error, and keeps them.
+    pub fn error(error: Error) -> Reply {
+        let response = error.into_response();
+        Reply {
+            status: response.status,
+            body: response.body,
+            headers: vec![],
+        }
+    }
+
     /// Raw bytes (with their own `Content-Type`, if any, set by [`Reply::header`]).
     pub fn bytes(status: u16, body: Vec<u8>) -> Result<Reply> {
         Ok(Reply {

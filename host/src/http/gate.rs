@@ -20,7 +20,7 @@ use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
 use crate::http::last_used::LastUsed;
 use crate::http::rate_limit::{Decision, RateLimiter};
-use crate::http::{client_ip, cors, tenant_host};
+use crate::http::{client_ip, cors, tenant_host, xapi};
 use crate::plugins::registry::{Lookup, Plugins};
 use crate::settings::{self, TenantSettings};
 
@@ -66,6 +66,24 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
     if !is_api_path(req.uri().path()) {
         return next.run(req).await;
     }
+    if xapi::is_lrs_path(req.uri().path()) {
+        return lrs_gate(state, req, next).await;
+    }
+    api_gate(state, req, next).await
+}
+
+/// The LRS's paths: HTTP Basic too, and xAPI's version header on every answer ([`xapi`]).
+async fn lrs_gate(state: Gate, req: Request, next: Next) -> Response {
+    let req = match xapi::lift_form_authorization(req).await {
+        Ok(req) => req,
+        Err(error) => return xapi::refuse(error),
+    };
+    let mut response = api_gate(state, req, next).await;
+    xapi::stamp_version(&mut response);
+    response
+}
+
+async fn api_gate(state: Gate, req: Request, next: Next) -> Response {
     let Some(slug) = state.tenant_of(&req) else {
         return tenant_not_found().into_response();
     };
@@ -75,10 +93,15 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
         return preflight(state, slug, origin).await;
     }
 
-    let credentials = credentials(req.headers());
+    let credentials = match xapi::is_lrs_path(req.uri().path()) {
+        true => xapi::basic_key(req.headers())
+            .map(|basic| basic?.ok_or_else(invalid_api_key))
+            .unwrap_or_else(|| credentials(req.headers())),
+        false => credentials(req.headers()),
+    };
     let ip = client_ip::of(req.extensions());
     let anonymous = (sends_no_credentials(req.headers())
-        && req.method() == Method::GET
+        && (req.method() == Method::GET || req.method() == Method::HEAD)
         && is_public_plugin_route(&state.plugins, req.uri().path()))
     .then(|| ApiKey::anonymous(&ip));
     let store = state.store.clone();

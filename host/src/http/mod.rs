@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod scope;
 pub mod tenant_host;
+pub mod xapi;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};

@@ -77,7 +77,12 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
         return Err(not_found());
     };
     let set = state.plugins.current();
-    let (plugin, route, params) = match set.route(req.method().as_str(), req.uri().path()) {
+    // HEAD is a GET whose body the server leaves out (RFC 9110 §9.3.2).
+    let method = match *req.method() {
+        axum::http::Method::HEAD => "GET",
+        ref method => method.as_str(),
+    };
+    let (plugin, route, params) = match set.route(method, req.uri().path()) {
         // Borrowed from the set: a route carries its schemas, too big to copy per request.
         Lookup::Found(plugin, route, params) => (plugin.clone(), route, params),
         Lookup::MethodNotAllowed(methods) => {
@@ -130,7 +135,10 @@ async fn call(
         }
         scope::check(Some(&auth), &route.scope)?;
     }
-    if req.method() == axum::http::Method::GET {
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
         return read_route(state, auth, plugin, params, settings, req, route).await;
     }
     let call = Invocation {
@@ -208,13 +216,16 @@ async fn read_route(
             Ok(None) if !migrated => {
                 migrated = true;
                 let (migrating, plugins) = (plugin.clone(), state.plugins.clone());
-                auth.db
+                let applied = auth
+                    .db
                     .write_alone(move |w| {
                         migrate::ensure(w, &migrating, &plugins.runtime.limits)
                             .map_err(|e| Undone::Call(CallError::Failed(e)))
                     })
-                    .await
-                    .map_err(|u| undone(&name, u))?;
+                    .await;
+                if let Err(u) = applied {
+                    return undone(&name, u);
+                }
             }
             Ok(None) => {
                 return Err(ApiError::internal(anyhow::anyhow!(
@@ -225,7 +236,7 @@ async fn read_route(
                 let cx = answering(state, &auth, &name, &request.request_id, asker.as_ref());
                 answers.answer(&cx, *ask).await?;
             }
-            Err(u) => return Err(undone(&name, u)),
+            Err(u) => return undone(&name, u),
         }
     }
 }
@@ -347,8 +358,12 @@ fn wit_request(
         .get::<RequestId>()
         .map(|r| r.0.to_string())
         .unwrap_or_default();
+    let method = match *req.method() {
+        axum::http::Method::HEAD => "GET",
+        ref method => method.as_str(),
+    };
     types::Request {
-        method: req.method().as_str().to_owned(),
+        method: method.to_owned(),
         path: req.uri().path().to_owned(),
         route: route.path.clone(),
         params,
@@ -490,7 +505,7 @@ impl Invocation {
                     );
                     answers.answer(&cx, *ask).await?;
                 }
-                Err(u) => return Err(undone(&name, u)),
+                Err(u) => return undone(&name, u),
             }
         }
     }
@@ -562,14 +577,10 @@ fn write_call(
     Ok(response)
 }
 
-fn undone(plugin: &str, undone: Undone) -> ApiError {
-    match undone {
-        Undone::Answered(response) => match into_response(response) {
-            Ok(_) => ApiError::internal(anyhow::anyhow!(
-                "plugin `{plugin}`: an error answer without an error"
-            )),
-            Err(e) => e,
-        },
+fn undone(plugin: &str, undone: Undone) -> Result<Response> {
+    Err(match undone {
+        // Its answer stands, rolled back.
+        Undone::Answered(response) => return into_response(response),
         Undone::Host(e) => e,
         Undone::Call(CallError::Timeout) => {
             let mut e = ApiError::new(
@@ -592,11 +603,12 @@ fn undone(plugin: &str, undone: Undone) -> ApiError {
             e.set_source(anyhow::anyhow!("plugin `{plugin}`: {why}"));
             e
         }
-    }
+    })
 }
 
 /// The plugin's answer as an HTTP response. An error body in the envelope's shape becomes an
-/// [`ApiError`], so it gets the request id like every other error.
+/// [`ApiError`], so it gets the request id like every other error; the plugin's other headers
+/// stay on it.
 fn into_response(response: types::Response) -> Result<Response> {
     let status = StatusCode::from_u16(response.status).map_err(ApiError::internal)?;
     if status.is_client_error() || status.is_server_error() {
@@ -617,7 +629,15 @@ fn into_response(response: types::Response) -> Result<Response> {
             for (k, v) in error {
                 e = e.with(&k, v);
             }
-            return Err(e);
+            // Its other headers stand (a 412's `ETag`, xAPI's version); the envelope is JSON.
+            let mut out = e.into_response();
+            let kept = response
+                .headers
+                .into_iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case("content-type"))
+                .collect();
+            headers::pass_through(kept, out.headers_mut());
+            return Ok(out);
         }
     }
     let mut out = Response::new(Body::from(response.body));

@@ -423,7 +423,7 @@ fn configured_name(cx: &Ctx) -> Option<String> {
 
 /// Where the tenant is reached: the `public_url` setting, else this request's host (`http` for
 /// a local one, else `https`).
-fn base_url(cx: &Ctx) -> String {
+pub fn base_url(cx: &Ctx) -> String {
     if let Some(url) = cx.config("public_url").filter(|u| !u.trim().is_empty()) {
         return url.trim_end_matches('/').to_owned();
     }

@@ -19,6 +19,7 @@ mod courses;
 mod enrollments;
 mod live;
 mod scorm;
+mod xapi;
 
 use mobieus_sdk::prelude::*;
 
@@ -50,6 +51,8 @@ impl Plugin for Learn {
             .scope(READ, "Read every Learn resource.")
             .scope(WRITE, "Create, update, publish and archive Learn resources.")
             .scope(GRANT, "Grant cohort access.")
+            .scope(xapi::READ, "Read the xAPI Learning Record Store: statements, documents, activities, agents.")
+            .scope(xapi::WRITE, "Write to the xAPI Learning Record Store: store and void statements, write documents.")
             .event_of::<courses::PublishedEvent>("course.published", "A course was published: it takes enrollments.")
             .event_of::<enrollments::EnrollmentEvent>("enrollment.created", "A host user was enrolled in a course, directly or through a cohort.")
             .event_of::<enrollments::CompletedEvent>("enrollment.completed", "An enrollment met its course's completion rule.")
@@ -61,9 +64,22 @@ impl Plugin for Learn {
             .migration(4, "certificates", certificates::MIGRATION)
             .migration(5, "scorm", scorm::MIGRATION)
             .migration(6, "live_sessions", live::MIGRATION)
+            .migration(7, "xapi_statements", xapi::STATEMENTS_MIGRATION)
+            .migration(8, "xapi_documents", xapi::DOCUMENTS_MIGRATION)
     }
 
     fn router() -> Router {
+        xapi::routes(Self::learn_routes())
+    }
+
+    fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
+        live::remind(cx, &timer.payload)
+    }
+}
+
+impl Learn {
+    /// Courses to certificates; the LRS's routes come from [`xapi::routes`].
+    fn learn_routes() -> Router {
         const NO_COURSE: &str = courses::NO_COURSE;
         const COURSE_STATE: &str = courses::BAD_STATE;
         const NO_ENROLLMENT: &str = enrollments::NO_ENROLLMENT;
@@ -339,10 +355,6 @@ impl Plugin for Learn {
                     .error(409, "live_session_cancelled", "The session was cancelled.")
                     .error(409, "live_session_not_started", "The session has not started yet."),
             )
-    }
-
-    fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
-        live::remind(cx, &timer.payload)
     }
 }
 
