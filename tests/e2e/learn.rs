@@ -18,23 +18,27 @@ use crate::mail::{Delivered, smtp_server};
 use crate::market::events;
 use crate::receiver::TestCa;
 
-const LEARN: &str =
+pub const LEARN: &str =
     "learn:read,learn:write,learn:cohorts:grant,groups:read,groups:write,files:read,files:write";
 
-fn learn_tenant(server: &Server, slug: &str) -> Client {
+pub fn learn_tenant(server: &Server, slug: &str) -> Client {
     server.create_tenant(slug, "pro");
     let (_, key) = server.create_key(slug, "live", &format!("{ALL_CORE},{LEARN}"), &[]);
     server.client(slug).key(&key)
 }
 
-async fn created(client: &Client, path: &str, body: Value) -> Value {
+pub async fn created(client: &Client, path: &str, body: Value) -> Value {
     let r = client.post(path, body).await;
     assert_eq!(r.status, 201, "{path}: {}", r.text);
     r.json()
 }
 
 /// A published course with one lesson and the activities given (in that lesson).
-async fn course_with(client: &Client, body: Value, activities: &[Value]) -> (String, Vec<String>) {
+pub async fn course_with(
+    client: &Client,
+    body: Value,
+    activities: &[Value],
+) -> (String, Vec<String>) {
     let course = created(client, "/api/v1/learn/courses", body).await;
     let id = s(&course["id"]);
     let module = created(
@@ -64,7 +68,7 @@ async fn course_with(client: &Client, body: Value, activities: &[Value]) -> (Str
     (id, ids)
 }
 
-async fn attempt(client: &Client, activity: &str, enrollment: &str) -> String {
+pub async fn attempt(client: &Client, activity: &str, enrollment: &str) -> String {
     s(&created(
         client,
         &format!("/api/v1/learn/activities/{activity}/attempts"),
@@ -73,13 +77,13 @@ async fn attempt(client: &Client, activity: &str, enrollment: &str) -> String {
     .await["id"])
 }
 
-async fn submit(client: &Client, attempt: &str, body: Value) -> Value {
+pub async fn submit(client: &Client, attempt: &str, body: Value) -> Value {
     ok(client
         .post(&format!("/api/v1/learn/attempts/{attempt}/submit"), body)
         .await)
 }
 
-fn quiz() -> Value {
+pub fn quiz() -> Value {
     json!({
         "kind": "quiz", "title": "Check", "passing_score": 50,
         "questions": [

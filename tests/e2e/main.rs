@@ -18,6 +18,7 @@ mod helpdesk_ai;
 mod idempotency;
 mod know;
 mod learn;
+mod learn_xapi;
 mod limits;
 mod liveness;
 mod mail;

@@ -615,9 +615,110 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
             Some(json!({"recording_url": "https://zoom.us/rec/1"})),
         ),
         ("post", "/api/v1/learn/live-sessions/{id}/cancel", None),
+        // The xAPI LRS: its calls are written out in `xapi_call`.
+        ("post", "/api/v1/learn/xapi/statements", None),
+        ("put", "/api/v1/learn/xapi/statements", None),
+        ("get", "/api/v1/learn/xapi/statements", None),
+        ("put", "/api/v1/learn/xapi/activities/state", None),
+        ("post", "/api/v1/learn/xapi/activities/state", None),
+        ("get", "/api/v1/learn/xapi/activities/state", None),
+        ("delete", "/api/v1/learn/xapi/activities/state", None),
+        ("post", "/api/v1/learn/xapi/activities/profile", None),
+        ("put", "/api/v1/learn/xapi/activities/profile", None),
+        ("get", "/api/v1/learn/xapi/activities/profile", None),
+        ("delete", "/api/v1/learn/xapi/activities/profile", None),
+        ("post", "/api/v1/learn/xapi/agents/profile", None),
+        ("put", "/api/v1/learn/xapi/agents/profile", None),
+        ("get", "/api/v1/learn/xapi/agents/profile", None),
+        ("delete", "/api/v1/learn/xapi/agents/profile", None),
+        ("get", "/api/v1/learn/xapi/activities", None),
+        ("post", "/api/v1/learn/xapi/activities", None),
+        ("get", "/api/v1/learn/xapi/agents", None),
+        ("post", "/api/v1/learn/xapi/agents", None),
+        ("get", "/api/v1/learn/xapi/about", None),
         ("delete", "/api/v1/webhooks/{id}", None),
         ("delete", "/api/v1/users/{id}", None),
     ]
+}
+
+/// An xAPI call of the walk by its operation: the query, the body (content type and bytes) and
+/// the headers xAPI asks of it (the version header is the client's). The LRS's bodies are
+/// xAPI's own, not JSON Schemas of ours: the conformance suite checks them
+/// (scripts/xapi-conformance.sh).
+fn xapi_call(
+    id: &str,
+) -> (
+    String,
+    Option<(&'static str, Vec<u8>)>,
+    Vec<(&'static str, &'static str)>,
+) {
+    const ACTIVITY: &str = "activityId=http%3A%2F%2Fexample.com%2Fwalk";
+    const AGENT: &str = "agent=%7B%22mbox%22%3A%22mailto%3Awalker%40example.com%22%7D";
+    const STATEMENT_ID: &str = "3e1a1c22-43b5-4f5e-9a1b-1b2f6a7b8c9d";
+    let statement = |id: Option<&str>| {
+        let mut s = json!({
+            "actor": { "mbox": "mailto:walker@example.com" },
+            "verb": { "id": "http://adlnet.gov/expapi/verbs/experienced" },
+            "object": { "id": "http://example.com/walk" }
+        });
+        if let Some(id) = id {
+            s["id"] = json!(id);
+        }
+        Some(("application/json", s.to_string().into_bytes()))
+    };
+    let doc = || Some(("application/json", br#"{"step":1}"#.to_vec()));
+    match id {
+        "xapiPostStatements" => (String::new(), statement(None), vec![]),
+        "xapiPutStatements" => (
+            format!("statementId={STATEMENT_ID}"),
+            statement(Some(STATEMENT_ID)),
+            vec![],
+        ),
+        "xapiGetStatements" => (format!("statementId={STATEMENT_ID}"), None, vec![]),
+        "xapiPutActivitiesState" => (format!("{ACTIVITY}&{AGENT}&stateId=s"), doc(), vec![]),
+        "xapiPostActivitiesState" => (format!("{ACTIVITY}&{AGENT}&stateId=s"), doc(), vec![]),
+        "xapiGetActivitiesState" | "xapiDeleteActivitiesState" => {
+            (format!("{ACTIVITY}&{AGENT}&stateId=s"), None, vec![])
+        }
+        "xapiPostActivitiesProfile" => (format!("{ACTIVITY}&profileId=p"), doc(), vec![]),
+        "xapiPutActivitiesProfile" => (
+            format!("{ACTIVITY}&profileId=p"),
+            doc(),
+            vec![("if-match", "*")],
+        ),
+        "xapiGetActivitiesProfile" | "xapiDeleteActivitiesProfile" => {
+            (format!("{ACTIVITY}&profileId=p"), None, vec![])
+        }
+        "xapiPostAgentsProfile" => (format!("{AGENT}&profileId=p"), doc(), vec![]),
+        "xapiPutAgentsProfile" => (
+            format!("{AGENT}&profileId=p"),
+            doc(),
+            vec![("if-match", "*")],
+        ),
+        "xapiGetAgentsProfile" | "xapiDeleteAgentsProfile" => {
+            (format!("{AGENT}&profileId=p"), None, vec![])
+        }
+        "xapiGetActivities" => (ACTIVITY.into(), None, vec![]),
+        "xapiGetAgents" => (AGENT.into(), None, vec![]),
+        // The alternate request syntax: a GET as a form POST.
+        "xapiPostActivities" => (
+            "method=GET".into(),
+            Some((
+                "application/x-www-form-urlencoded",
+                ACTIVITY.as_bytes().to_vec(),
+            )),
+            vec![],
+        ),
+        "xapiPostAgents" => (
+            "method=GET".into(),
+            Some((
+                "application/x-www-form-urlencoded",
+                AGENT.as_bytes().to_vec(),
+            )),
+            vec![],
+        ),
+        _ => (String::new(), None, vec![]),
+    }
 }
 
 /// A clean SCORM 2004 zip, uploaded: its file id.
@@ -691,7 +792,7 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
     ]);
     server.create_tenant("acme", "pro");
     let scopes = format!(
-        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write,helpdesk:read,helpdesk:write,helpdesk:admin,learn:read,learn:write,learn:cohorts:grant"
+        "{ALL_CORE},ai:read,groups:read,groups:write,files:read,files:write,listings:read,listings:write,reports:read,reports:write,reports:manage,know:read,know:write,helpdesk:read,helpdesk:write,helpdesk:admin,learn:read,learn:write,learn:cohorts:grant,learn:xapi:read,learn:xapi:write"
     );
     // The walk and the method sweep make more calls than the default 600 a minute.
     let (_, key) = server.create_key("acme", "live", &scopes, &["--rate-limit", "5000"]);
@@ -762,7 +863,16 @@ async fn every_operation_is_answered_and_its_request_and_response_match_the_docu
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
-        let r = if id == "uploadFile" {
+        let r = if template.starts_with("/api/v1/learn/xapi/") {
+            let (query, body, headers) = xapi_call(&id);
+            let mut client = acme.clone().header("x-experience-api-version", "1.0.3");
+            for (name, value) in headers {
+                client = client.header(name, value);
+            }
+            client
+                .send(method.clone(), &format!("{path}?{query}"), body)
+                .await
+        } else if id == "uploadFile" {
             acme.send(
                 method.clone(),
                 "/api/v1/files?filename=a.txt",

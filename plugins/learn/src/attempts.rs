@@ -315,6 +315,7 @@ pub fn submit(cx: &mut Ctx, Path(id): Path<String>, Json(sub): Json<Submission>)
             &attempt.id,
         ],
     )?;
+    crate::xapi::progress::attempt_submitted(cx, &attempt, &activity, &enrollment)?;
     enrollments::evaluate(cx, &mut enrollment)?;
     Ok(Json(attempt))
 }

@@ -284,8 +284,8 @@ pub struct CompletedEvent<'a> {
     pub certificate_id: Option<String>,
 }
 
-/// Completes an active enrollment whose course's rule is now met: `enrollment.completed`, and
-/// a certificate when the course has a template.
+/// Completes an active enrollment whose course's rule is now met: `enrollment.completed`, its
+/// xAPI statement, and a certificate when the course has a template.
 pub fn evaluate(cx: &Ctx, enrollment: &mut Enrollment) -> Result<()> {
     if enrollment.status != EnrollmentStatus::Active {
         return Ok(());
@@ -314,6 +314,7 @@ pub fn evaluate(cx: &Ctx, enrollment: &mut Enrollment) -> Result<()> {
         Some(template) => Some(certificates::mint(cx, enrollment, &course, template)?.id),
         None => None,
     };
+    crate::xapi::progress::enrollment_completed(cx, enrollment, &course)?;
     cx.emit("enrollment.completed", &CompletedEvent { enrollment, certificate_id })?;
     Ok(())
 }

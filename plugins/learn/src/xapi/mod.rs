@@ -7,6 +7,7 @@
 //!   signatures checked by [`signature`]; every shape rule in [`validate`].
 //! - [`documents`]: state, activity profiles and agent profiles, with ETag concurrency.
 //! - [`agents`]: identifiers, the index rows of a statement, Persons and canonical activities.
+//! - [`progress`]: the statements Learn records of its own attempts and completions.
 //!
 //! Scopes `learn:xapi:read` (GET) and `learn:xapi:write` (the rest). The host takes HTTP Basic
 //! on these paths and stamps the version header on every answer (its `http::xapi`); statements
@@ -15,6 +16,7 @@
 mod agents;
 mod documents;
 mod multipart;
+pub mod progress;
 mod request;
 mod signature;
 pub mod statements;
@@ -66,6 +68,9 @@ pub fn routes(mut router: Router) -> Router {
                 .error(400, "xapi_bad_request", "The request breaks a rule of xAPI 1.0.3 (the message says which): a parameter, a header, or the statement.");
             if resource == "/about" {
                 route = route.public();
+            }
+            if resource == "/statements" && *method == "POST" {
+                route = route.error(413, "xapi_batch_too_large", "More than 1,000 statements in one POST.");
             }
             if resource == "/statements" && *method != "GET" {
                 route = route.error(409, "xapi_conflict", "A statement with this id is stored with other content: statements are immutable.");

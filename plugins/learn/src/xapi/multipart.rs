@@ -1,6 +1,6 @@
 //! `multipart/mixed` bodies (RFC 2046 §5.1.3) as xAPI sends statements with their attachments:
-//! read with `mailparse` (a body is a MIME entity once its Content-Type is put in front), and
-//! written by hand (the format is a few lines).
+//! split at the boundary here, each part's headers read with `mailparse`, and written by hand
+//! (the format is a few lines).
 
 use sha2::Digest;
 
@@ -27,27 +27,67 @@ impl Part {
     }
 }
 
-/// The parts of a body sent with `content_type` (which names the boundary).
+/// The parts of a body sent with `content_type` (which names the boundary). Split at the
+/// boundary here, one level only (xAPI's parts are never multipart themselves, and a nested one
+/// must not recurse); each part's headers are read by `mailparse`.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, String> {
-    let mut entity = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
-    entity.extend_from_slice(body);
-    let parsed = mailparse::parse_mail(&entity).map_err(|e| format!("The multipart body does not parse: {e}"))?;
-    if !parsed.ctype.params.contains_key("boundary") {
-        return Err("A multipart/mixed body needs a boundary parameter.".into());
+    let parsed = mailparse::parse_content_type(content_type);
+    let boundary = parsed.params.get("boundary").filter(|b| !b.is_empty()).ok_or("A multipart/mixed body needs a boundary parameter.")?;
+    let delimiter = format!("--{boundary}").into_bytes();
+    // The first delimiter starts the body or a line of it; each next one starts a line.
+    let mut at = if body.starts_with(&delimiter) {
+        0
+    } else {
+        find_line_start(body, &delimiter, 0).ok_or("The multipart body has no boundary line.")?
+    };
+    let mut parts = Vec::new();
+    loop {
+        let after = at + delimiter.len();
+        if body[after..].starts_with(b"--") {
+            return Ok(parts);
+        }
+        let start = line_end(body, after).ok_or("A boundary line does not end.")?;
+        let next = find_line_start(body, &delimiter, start).ok_or("The multipart body does not close with its boundary.")?;
+        // The line break before the delimiter belongs to it (RFC 2046 §5.1.1).
+        let mut end = next;
+        if end > start && body[end - 1] == b'\n' {
+            end -= 1;
+            if end > start && body[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        parts.push(part(&body[start..end.max(start)])?);
+        at = next;
     }
-    parsed
-        .subparts
-        .iter()
-        .map(|p| {
-            let header = |name: &str| p.headers.iter().find(|h| h.get_key().eq_ignore_ascii_case(name)).map(|h| h.get_value().trim().to_owned());
-            Ok(Part {
-                content_type: header("Content-Type").unwrap_or_default(),
-                hash: header("X-Experience-API-Hash"),
-                transfer_encoding: header("Content-Transfer-Encoding"),
-                body: p.get_body_raw().map_err(|e| format!("A part's body does not read: {e}"))?,
-            })
-        })
-        .collect()
+}
+
+/// Where the next line that starts with `delimiter` starts, at or after `from`.
+fn find_line_start(body: &[u8], delimiter: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < body.len() {
+        let line = body[i..].iter().position(|b| *b == b'\n').map(|p| i + p + 1)?;
+        if body[line..].starts_with(delimiter) {
+            return Some(line);
+        }
+        i = line;
+    }
+    None
+}
+
+/// Just past the end of the line that `from` is in.
+fn line_end(body: &[u8], from: usize) -> Option<usize> {
+    body[from..].iter().position(|b| *b == b'\n').map(|p| from + p + 1)
+}
+
+fn part(raw: &[u8]) -> Result<Part, String> {
+    let (headers, body_at) = mailparse::parse_headers(raw).map_err(|e| format!("A part's headers do not parse: {e}"))?;
+    let header = |name: &str| headers.iter().find(|h| h.get_key().eq_ignore_ascii_case(name)).map(|h| h.get_value().trim().to_owned());
+    Ok(Part {
+        content_type: header("Content-Type").unwrap_or_default(),
+        hash: header("X-Experience-API-Hash"),
+        transfer_encoding: header("Content-Transfer-Encoding"),
+        body: raw[body_at.min(raw.len())..].to_vec(),
+    })
 }
 
 /// The parts as a body with this boundary.

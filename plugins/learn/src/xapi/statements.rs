@@ -68,6 +68,10 @@ CREATE TABLE learn_xapi_agent_names (
 /// The most statements one page answers (`limit=0` asks for this many).
 const MAX_PAGE: i64 = 100;
 
+/// The most statements one POST stores: each is several writes in the request's one
+/// transaction, which must end well within the plugin's deadline.
+const MAX_BATCH: usize = 1000;
+
 /// Statements and the attachments that came with them.
 struct Incoming {
     statements: Vec<Value>,
@@ -134,6 +138,9 @@ fn incoming(req: &XRequest) -> Result<Incoming> {
         one @ Value::Object(_) => vec![one],
         _ => return Err(invalid("Send a statement object or an array of them.")),
     };
+    if statements.len() > MAX_BATCH {
+        return Err(Error::new(413, "xapi_batch_too_large", format!("One POST stores at most {MAX_BATCH} statements; send the rest in another.")));
+    }
     for (i, s) in statements.iter().enumerate() {
         validate::statement(s).map_err(|why| invalid(&format!("Statement {i}: {why}")))?;
     }
@@ -177,6 +184,12 @@ fn incoming(req: &XRequest) -> Result<Incoming> {
         return Err(invalid(&format!("The part with hash {unused} is no statement's attachment.")));
     }
     Ok(Incoming { statements, parts: by_hash })
+}
+
+/// Stores a statement Learn makes of its own progress ([`super::progress`]), as a POST would.
+pub fn record(cx: &Ctx, statement: Value) -> Result<()> {
+    validate::statement(&statement).map_err(|why| Error::internal(format!("Learn made an invalid statement: {why}")))?;
+    store_all(cx, Incoming { statements: vec![statement], parts: BTreeMap::new() }).map(drop)
 }
 
 fn attachments_of(s: &Value) -> impl Iterator<Item = &Value> {

@@ -1,0 +1,249 @@
+//! Learn's xAPI LRS through the real binary, for what ADL's conformance suite
+//! (scripts/xapi-conformance.sh) does not check: HTTP Basic on the LRS's paths only, the key's
+//! scopes, a tenant's statements out of another tenant's reach, live and test apart, and the
+//! statements Learn records of its own progress.
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{ALL_CORE, Client, Resp, Server, ok, s};
+use crate::helpdesk::person;
+use crate::learn::{LEARN, attempt, course_with, created, learn_tenant, quiz, submit};
+
+const XAPI: &str = "/api/v1/learn/xapi";
+const RW: &str = "learn:xapi:read,learn:xapi:write";
+
+fn basic(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// A client of the LRS: the given Authorization and the xAPI version header.
+fn lrs(server: &Server, tenant: &str, authorization: &str) -> Client {
+    server
+        .client(tenant)
+        .header("authorization", authorization)
+        .header("x-experience-api-version", "1.0.3")
+}
+
+fn statement(verb: &str) -> Value {
+    json!({
+        "actor": { "objectType": "Agent", "name": "Ada", "mbox": "mailto:ada@example.com" },
+        "verb": { "id": format!("http://example.com/verbs/{verb}"), "display": { "en-US": verb } },
+        "object": { "id": "http://example.com/activities/intro" }
+    })
+}
+
+async fn store(client: &Client, statement: Value) -> String {
+    let r = client.post(&format!("{XAPI}/statements"), statement).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s(&r.json()[0])
+}
+
+async fn by_id(client: &Client, id: &str) -> Resp {
+    client
+        .get(&format!("{XAPI}/statements?statementId={id}"))
+        .await
+}
+
+#[tokio::test]
+async fn basic_auth_is_taken_on_the_lrs_paths_only_and_the_keys_scopes_decide() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let (_, key) = server.create_key("acme", "live", &format!("{ALL_CORE},{LEARN},{RW}"), &[]);
+    let (_, reader) = server.create_key("acme", "live", "learn:xapi:read", &[]);
+    let (_, learn_only) = server.create_key("acme", "live", "learn:read,learn:write", &[]);
+
+    // The key as the username with no password, as the password with any username, as Bearer.
+    let as_user = lrs(&server, "acme", &basic(&key, ""));
+    let id = store(&as_user, statement("tried")).await;
+    for authorization in [basic("xapi", &key), format!("Bearer {key}")] {
+        let r = by_id(&lrs(&server, "acme", &authorization), &id).await;
+        assert_eq!(r.status, 200, "{authorization}: {}", r.text);
+        assert_eq!(r.header("x-experience-api-version"), Some("1.0.3"));
+        assert!(r.header("x-experience-api-consistent-through").is_some());
+    }
+
+    // A Basic header without a valid key is 401, still speaking xAPI's version.
+    for bad in [
+        basic("xapi", "not-a-key"),
+        basic("nobody", ""),
+        "Basic %%%".into(),
+    ] {
+        let r = by_id(&lrs(&server, "acme", &bad), &id).await;
+        assert_eq!(r.status, 401, "{bad}: {}", r.text);
+        assert_eq!(r.header("x-experience-api-version"), Some("1.0.3"));
+        assert!(r.json()["error"]["request_id"].is_string());
+    }
+    // Elsewhere under /api/v1 a Basic header stays refused, even with a good key.
+    let r = lrs(&server, "acme", &basic(&key, ""))
+        .get("/api/v1/learn/courses")
+        .await;
+    r.assert_error(401, "invalid_authorization");
+    assert_eq!(r.header("x-experience-api-version"), None);
+
+    // xAPI's errors keep its statuses, with our envelope and request id.
+    let r = server
+        .client("acme")
+        .header("authorization", &basic(&key, ""))
+        .get(&format!("{XAPI}/statements"))
+        .await;
+    r.assert_error(400, "xapi_bad_request");
+    assert!(r.json()["error"]["request_id"].is_string());
+    assert_eq!(r.header("x-experience-api-version"), Some("1.0.3"));
+
+    // Scopes: learn:xapi:read reads and cannot write; Learn's own scopes grant nothing here.
+    let read_only = lrs(&server, "acme", &basic(&reader, ""));
+    assert_eq!(by_id(&read_only, &id).await.status, 200);
+    read_only
+        .post(&format!("{XAPI}/statements"), statement("wrote"))
+        .await
+        .assert_error(403, "insufficient_scope");
+    let learn = lrs(&server, "acme", &basic(&learn_only, ""));
+    by_id(&learn, &id)
+        .await
+        .assert_error(403, "insufficient_scope");
+
+    // HEAD answers as GET does, without the body; `about` needs no key.
+    let head = as_user
+        .send(
+            Method::HEAD,
+            &format!("{XAPI}/statements?statementId={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(head.status, 200);
+    assert!(head.text.is_empty());
+    let about = server.client("acme").get(&format!("{XAPI}/about")).await;
+    assert_eq!(about.status, 200, "{}", about.text);
+    assert!(
+        about.json()["version"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("1.0.3"))
+    );
+}
+
+#[tokio::test]
+async fn statements_stay_in_their_tenant_and_environment() {
+    let server = Server::start();
+    for slug in ["acme", "globex"] {
+        server.create_tenant(slug, "pro");
+    }
+    let (_, acme_live) = server.create_key("acme", "live", RW, &[]);
+    let (_, acme_test) = server.create_key("acme", "test", RW, &[]);
+    let (_, globex) = server.create_key("globex", "live", RW, &[]);
+    let live = lrs(&server, "acme", &basic(&acme_live, ""));
+    let test = lrs(&server, "acme", &basic(&acme_test, ""));
+
+    let id = store(&live, statement("attempted")).await;
+    let doc = format!(
+        "{XAPI}/activities/state?activityId=http%3A%2F%2Fexample.com%2Fa&agent=%7B%22mbox%22%3A%22mailto%3Aada%40example.com%22%7D&stateId=bookmark"
+    );
+    let put = live
+        .send(
+            Method::PUT,
+            &doc,
+            Some(("application/json", br#"{"page":3}"#.to_vec())),
+        )
+        .await;
+    assert_eq!(put.status, 204, "{}", put.text);
+
+    // The test key of the same tenant sees neither, nor does another tenant's key, at its own
+    // host or at acme's (where the key is refused as any foreign key is).
+    for (who, client) in [
+        ("acme test", test.clone()),
+        ("globex", lrs(&server, "globex", &basic(&globex, ""))),
+    ] {
+        by_id(&client, &id)
+            .await
+            .assert_error(404, "xapi_not_found");
+        client.get(&doc).await.assert_error(404, "xapi_not_found");
+        let all = ok(client.get(&format!("{XAPI}/statements")).await);
+        assert_eq!(all["statements"], json!([]), "{who}");
+    }
+    lrs(&server, "acme", &basic(&globex, ""))
+        .get(&format!("{XAPI}/statements"))
+        .await
+        .assert_error(401, "invalid_api_key");
+
+    // The same id in the test environment is a statement of its own.
+    let mut same = statement("attempted");
+    same["id"] = json!(id);
+    same["verb"]["id"] = json!("http://example.com/verbs/other");
+    assert_eq!(store(&test, same).await, id);
+    assert_eq!(
+        ok(by_id(&live, &id).await)["verb"]["id"],
+        "http://example.com/verbs/attempted"
+    );
+    assert_eq!(
+        ok(by_id(&test, &id).await)["verb"]["id"],
+        "http://example.com/verbs/other"
+    );
+}
+
+#[tokio::test]
+async fn learn_records_its_own_progress_in_the_lrs() {
+    let server = Server::start();
+    let acme = learn_tenant(&server, "acme");
+    let (_, key) = server.create_key("acme", "live", RW, &[]);
+    let store = lrs(&server, "acme", &basic(&key, ""));
+    let ada = person(&acme, "ada", "Ada Lovelace").await;
+    let (course, activities) = course_with(&acme, json!({ "title": "Rust" }), &[quiz()]).await;
+    let enrollment = created(
+        &acme,
+        "/api/v1/learn/enrollments",
+        json!({ "course_id": course, "user_id": ada }),
+    )
+    .await;
+    let registration = s(&enrollment["registration"]);
+    let first = attempt(&acme, &activities[0], &s(&enrollment["id"])).await;
+    submit(&acme, &first, json!({ "answers": [0, 1] })).await;
+    let second = attempt(&acme, &activities[0], &s(&enrollment["id"])).await;
+    submit(&acme, &second, json!({ "answers": [1, 0] })).await;
+
+    // Newest first: the course completed, the passed attempt, the failed one; all in the
+    // enrollment's registration, the learner an account agent of the tenant.
+    let page = ok(store
+        .get(&format!("{XAPI}/statements?registration={registration}"))
+        .await);
+    let statements = page["statements"].as_array().unwrap();
+    let verbs: Vec<&str> = statements
+        .iter()
+        .map(|st| {
+            st["verb"]["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(verbs, ["completed", "passed", "failed"]);
+    let actor = &statements[0]["actor"];
+    assert_eq!(actor["account"]["name"], ada.as_str());
+    assert_eq!(actor["name"], "Ada Lovelace");
+    assert!(
+        s(&statements[0]["object"]["id"]).ends_with(&format!("/api/v1/learn/courses/{course}"))
+    );
+    assert_eq!(statements[1]["result"]["score"]["raw"], 100.0);
+    assert_eq!(statements[2]["result"]["success"], false);
+    assert!(
+        s(&statements[1]["context"]["contextActivities"]["parent"][0]["id"]).ends_with(&course)
+    );
+
+    // An analytics tool filters by the learner and by the activity, as any xAPI client would.
+    let agent = json!({ "account": actor["account"].clone() }).to_string();
+    let mine = ok(store
+        .get(&format!(
+            "{XAPI}/statements?agent={}&verb=http%3A%2F%2Fadlnet.gov%2Fexpapi%2Fverbs%2Fpassed",
+            urlencoding(&agent)
+        ))
+        .await);
+    assert_eq!(mine["statements"].as_array().unwrap().len(), 1);
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
