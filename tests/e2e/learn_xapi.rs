@@ -247,3 +247,39 @@ async fn learn_records_its_own_progress_in_the_lrs() {
 fn urlencoding(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_more_link_continues_the_query_it_came_from() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let (_, key) = server.create_key("acme", "live", RW, &[]);
+    let client = lrs(&server, "acme", &basic(&key, ""));
+    for verb in ["one", "two", "three"] {
+        store(&client, statement(verb)).await;
+    }
+    let first = ok(client
+        .get(&format!("{XAPI}/statements?limit=2&format=ids"))
+        .await);
+    assert_eq!(first["statements"].as_array().unwrap().len(), 2);
+    let more = s(&first["more"]);
+    assert!(
+        more.starts_with(&format!("{XAPI}/statements?more=")),
+        "{more}"
+    );
+    // The next page: the last statement, still in the `ids` format (no names).
+    let next = ok(client.get(&more).await);
+    let statements = next["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["verb"]["id"], "http://example.com/verbs/one");
+    assert_eq!(statements[0]["actor"].get("name"), None);
+    assert_eq!(next["more"], "");
+    // A link is followed as given: another parameter beside it is refused, and a forged one too.
+    client
+        .get(&format!("{more}&limit=5"))
+        .await
+        .assert_error(400, "xapi_bad_request");
+    client
+        .get(&format!("{XAPI}/statements?more=not-a-link"))
+        .await
+        .assert_error(400, "xapi_bad_request");
+}

@@ -21,6 +21,8 @@ pub struct Scenario {
     /// Bodies taken in turn across every connection (a create that must not repeat).
     bodies: Vec<Bytes>,
     next: AtomicUsize,
+    /// Headers beyond the key's (xAPI's version header).
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 impl Scenario {
@@ -37,6 +39,7 @@ impl Scenario {
             body: None,
             bodies: vec![],
             next: AtomicUsize::new(0),
+            headers: vec![],
         }
     }
 
@@ -54,7 +57,14 @@ impl Scenario {
             body: None,
             bodies: bodies.into_iter().map(Bytes::from).collect(),
             next: AtomicUsize::new(0),
+            headers: vec![],
         }
+    }
+
+    /// Sends this header too, on every request.
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// The `n`th request of a connection.
@@ -65,6 +75,9 @@ impl Scenario {
             .header("host", host);
         if let Some(key) = &self.key {
             b = b.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in &self.headers {
+            b = b.header(*name, *value);
         }
         let body = match self.bodies.len() {
             0 => self.body.clone(),

@@ -5,6 +5,8 @@
 //! One exception to "no key, no entry": a GET of a plugin route its manifest declares public,
 //! sent with no credentials at all, is admitted as an anonymous caller ([`ApiKey::anonymous`]:
 //! no scopes, live data, rate-limited per client address).
+//!
+//! The xAPI LRS's paths also take HTTP Basic, as xAPI clients send it ([`xapi`]).
 
 use std::sync::Arc;
 
@@ -69,7 +71,7 @@ pub async fn gate(State(state): State<Gate>, req: Request, next: Next) -> Respon
     if xapi::is_lrs_path(req.uri().path()) {
         return lrs_gate(state, req, next).await;
     }
-    api_gate(state, req, next).await
+    api_gate(state, req, next, false).await
 }
 
 /// The LRS's paths: HTTP Basic too, and xAPI's version header on every answer ([`xapi`]).
@@ -78,12 +80,13 @@ async fn lrs_gate(state: Gate, req: Request, next: Next) -> Response {
         Ok(req) => req,
         Err(error) => return xapi::refuse(error),
     };
-    let mut response = api_gate(state, req, next).await;
+    let mut response = api_gate(state, req, next, true).await;
     xapi::stamp_version(&mut response);
     response
 }
 
-async fn api_gate(state: Gate, req: Request, next: Next) -> Response {
+/// The gate proper; `lrs`: the request is for the LRS, which takes HTTP Basic too.
+async fn api_gate(state: Gate, req: Request, next: Next, lrs: bool) -> Response {
     let Some(slug) = state.tenant_of(&req) else {
         return tenant_not_found().into_response();
     };
@@ -93,11 +96,10 @@ async fn api_gate(state: Gate, req: Request, next: Next) -> Response {
         return preflight(state, slug, origin).await;
     }
 
-    let credentials = match xapi::is_lrs_path(req.uri().path()) {
-        true => xapi::basic_key(req.headers())
-            .map(|basic| basic?.ok_or_else(invalid_api_key))
-            .unwrap_or_else(|| credentials(req.headers())),
-        false => credentials(req.headers()),
+    let basic = lrs.then(|| xapi::basic_key(req.headers())).flatten();
+    let credentials = match basic {
+        Some(basic) => basic.and_then(|key| key.ok_or_else(invalid_api_key)),
+        None => credentials(req.headers()),
     };
     let ip = client_ip::of(req.extensions());
     let anonymous = (sends_no_credentials(req.headers())

@@ -77,12 +77,7 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
         return Err(not_found());
     };
     let set = state.plugins.current();
-    // HEAD is a GET whose body the server leaves out (RFC 9110 §9.3.2).
-    let method = match *req.method() {
-        axum::http::Method::HEAD => "GET",
-        ref method => method.as_str(),
-    };
-    let (plugin, route, params) = match set.route(method, req.uri().path()) {
+    let (plugin, route, params) = match set.route(route_method(req.method()), req.uri().path()) {
         // Borrowed from the set: a route carries its schemas, too big to copy per request.
         Lookup::Found(plugin, route, params) => (plugin.clone(), route, params),
         Lookup::MethodNotAllowed(methods) => {
@@ -112,6 +107,16 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
     Ok(response)
 }
 
+/// The method a plugin route is found and called by: a HEAD is its GET, whose body the server
+/// leaves out (RFC 9110 §9.3.2).
+fn route_method(method: &axum::http::Method) -> &str {
+    if method == axum::http::Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    }
+}
+
 /// The route template a plugin's response answered, for [`crate::http::access_log`].
 #[derive(Debug, Clone)]
 pub struct RouteTemplate(pub Arc<str>);
@@ -135,10 +140,7 @@ async fn call(
         }
         scope::check(Some(&auth), &route.scope)?;
     }
-    if matches!(
-        *req.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    ) {
+    if route_method(req.method()) == "GET" {
         return read_route(state, auth, plugin, params, settings, req, route).await;
     }
     let call = Invocation {
@@ -358,12 +360,8 @@ fn wit_request(
         .get::<RequestId>()
         .map(|r| r.0.to_string())
         .unwrap_or_default();
-    let method = match *req.method() {
-        axum::http::Method::HEAD => "GET",
-        ref method => method.as_str(),
-    };
     types::Request {
-        method: method.to_owned(),
+        method: route_method(req.method()).to_owned(),
         path: req.uri().path().to_owned(),
         route: route.path.clone(),
         params,

@@ -155,11 +155,16 @@ pub fn remember_activities(cx: &Ctx, statement: &Value) -> Result<()> {
             continue;
         };
         let held = cx.db().query_one("SELECT definition FROM learn_xapi_activities WHERE id = ?1", &[&id])?;
+        let stored = held.is_some();
         let mut canonical = match held {
             Some(row) => json::from_str::<Map<String, Value>>(&row.get::<String>("definition")?)?,
             None => Map::new(),
         };
+        let before = canonical.clone();
         merge_definition(&mut canonical, definition);
+        if stored && before == canonical {
+            continue;
+        }
         let text = json::to_string(&canonical)?;
         cx.db().execute(
             "INSERT INTO learn_xapi_activities (id, definition) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",

@@ -7,7 +7,8 @@
 //! Filters are indexes, never scans: `verb` and `registration` on the statement row, `agent` and
 //! `activity` through the rows [`agents::Index`] lists for each statement, each keyed
 //! `(key, seq)` so a page reads in `seq` order. A statement whose object is a StatementRef to a
-//! statement that matches the filters matches too (xAPI 1.0.3 Communication 2.1.4).
+//! statement that matches the filters matches too (xAPI 1.0.3 Communication 2.1.4): those few are
+//! listed apart (`learn_xapi_statement_refs`), so finding them reads only them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -28,7 +29,6 @@ CREATE TABLE learn_xapi_statements (
     stored_ms INTEGER NOT NULL,
     verb TEXT NOT NULL,
     registration TEXT,
-    ref TEXT,
     voiding INTEGER NOT NULL DEFAULT 0,
     voided INTEGER NOT NULL DEFAULT 0,
     timestamp_given INTEGER NOT NULL,
@@ -36,7 +36,12 @@ CREATE TABLE learn_xapi_statements (
 );
 CREATE INDEX learn_xapi_statements_verb ON learn_xapi_statements (verb, seq);
 CREATE INDEX learn_xapi_statements_registration ON learn_xapi_statements (registration, seq) WHERE registration IS NOT NULL;
-CREATE INDEX learn_xapi_statements_ref ON learn_xapi_statements (ref, seq) WHERE ref IS NOT NULL;
+CREATE TABLE learn_xapi_statement_refs (
+    seq INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    voiding INTEGER NOT NULL
+);
+CREATE INDEX learn_xapi_statement_refs_target ON learn_xapi_statement_refs (target);
 CREATE TABLE learn_xapi_statement_agents (
     agent TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -203,27 +208,34 @@ fn store_all(cx: &Ctx, incoming: Incoming) -> Result<Vec<String>> {
     let stored = iso_ms(cx, now_ms);
     let authority = authority(cx);
     let mut ids = Vec::with_capacity(incoming.statements.len());
-    let mut seen = HashSet::new();
-    let mut fresh = Vec::new();
+    let mut given_ids = Vec::new();
+    let mut batch = Vec::with_capacity(incoming.statements.len());
     for mut s in incoming.statements {
         arrays_of_context_activities(&mut s);
         let id = match s.get("id").and_then(Value::as_str) {
-            Some(id) => id.to_ascii_lowercase(),
+            Some(id) => {
+                given_ids.push(id.to_ascii_lowercase());
+                id.to_ascii_lowercase()
+            }
             None => {
                 let id = super::uuid(cx);
                 s["id"] = Value::from(id.clone());
                 id
             }
         };
-        if !seen.insert(id.clone()) {
-            return Err(invalid(&format!("The batch has statement {id} twice.")));
-        }
         ids.push(s["id"].as_str().unwrap_or_default().to_owned());
-        if let Some(existing) = cx.db().query_one("SELECT body, timestamp_given FROM learn_xapi_statements WHERE id = ?1", &[&id])? {
-            let body: String = existing.get("body")?;
-            let given: i64 = existing.get("timestamp_given")?;
-            let held: Value = json::from_str(&body)?;
-            if comparable(&held, given == 1, s.get("timestamp").is_some()) == comparable(&s, true, true) {
+        batch.push((id, s));
+    }
+    let mut seen = HashSet::new();
+    if let Some((twice, _)) = batch.iter().find(|(id, _)| !seen.insert(id.as_str())) {
+        return Err(invalid(&format!("The batch has statement {twice} twice.")));
+    }
+    let held = stored_already(cx, &given_ids)?;
+    let mut fresh = Vec::new();
+    for (id, s) in batch {
+        if let Some((body, timestamp_given)) = held.get(&id) {
+            let held: Value = json::from_str(body)?;
+            if comparable(&held, *timestamp_given, s.get("timestamp").is_some()) == comparable(&s, true, true) {
                 continue;
             }
             return Err(conflict(&format!("Statement {id} is stored already, with other content: statements are immutable.")));
@@ -266,6 +278,21 @@ fn store_all(cx: &Ctx, incoming: Incoming) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// Of these ids, the statements stored already: their JSON and whether their timestamp was
+/// given. One query for a whole batch.
+fn stored_already(cx: &Ctx, ids: &[String]) -> Result<std::collections::HashMap<String, (String, bool)>> {
+    let mut held = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("SELECT id, body, timestamp_given FROM learn_xapi_statements WHERE id IN ({})", marks.join(","));
+        let params: Vec<&dyn ToSql> = chunk.iter().map(|id| id as &dyn ToSql).collect();
+        for row in cx.db().query(&sql, &params)? {
+            held.insert(row.get::<String>("id")?, (row.get::<String>("body")?, row.get::<i64>("timestamp_given")? == 1));
+        }
+    }
+    Ok(held)
+}
+
 /// Context activities as the LRS answers them: each kind an array, even of one (Data 2.4.6.2).
 fn arrays_of_context_activities(s: &mut Value) {
     if let Some(Value::Object(kinds)) = s.get_mut("context").and_then(|c| c.get_mut("contextActivities")) {
@@ -294,15 +321,24 @@ fn insert(cx: &Ctx, id: &str, s: &Value, now_ms: i64, timestamp_given: bool) -> 
     let voids = voided_target(s);
     let voided_already = cx
         .db()
-        .query_one("SELECT 1 AS one FROM learn_xapi_statements WHERE ref = ?1 AND voiding = 1 LIMIT 1", &[&id])?
+        .query_one("SELECT 1 AS one FROM learn_xapi_statement_refs WHERE target = ?1 AND voiding = 1 LIMIT 1", &[&id])?
         .is_some();
     let body = json::to_string(s)?;
-    cx.db().execute(
-        "INSERT INTO learn_xapi_statements (id, stored_ms, verb, registration, ref, voiding, voided, timestamp_given, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        &[&id, &now_ms, &verb, &registration, &reference, &(voids.is_some() as i64), &(voided_already as i64), &(timestamp_given as i64), &body],
-    )?;
-    let seq: i64 = cx.db().query_one("SELECT seq FROM learn_xapi_statements WHERE id = ?1", &[&id])?.ok_or_else(|| Error::internal("the statement just stored is gone"))?.get("seq")?;
+    let seq: i64 = cx
+        .db()
+        .query_one(
+            "INSERT INTO learn_xapi_statements (id, stored_ms, verb, registration, voiding, voided, timestamp_given, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
+            &[&id, &now_ms, &verb, &registration, &(voids.is_some() as i64), &(voided_already as i64), &(timestamp_given as i64), &body],
+        )?
+        .ok_or_else(|| Error::internal("the statement just stored has no seq"))?
+        .get("seq")?;
+    if let Some(target) = &reference {
+        cx.db().execute(
+            "INSERT INTO learn_xapi_statement_refs (seq, target, voiding) VALUES (?1, ?2, ?3)",
+            &[&seq, target, &(voids.is_some() as i64)],
+        )?;
+    }
     let index = Index::of(s);
     for (agent, relation) in &index.agents {
         cx.db().execute(
@@ -396,13 +432,21 @@ fn read(cx: &Ctx, req: &XRequest) -> Result<Reply> {
         return Ok(reply.header("Last-Modified", &http_date(stored_ms)));
     }
     let query = Query::parse(req)?;
-    let (statements, more) = query.run(cx)?;
-    let mut out = Vec::with_capacity(statements.len());
-    for s in statements {
-        out.push(format.apply(cx, req, s)?);
+    // A `more` link keeps the format and attachments of the query it continues.
+    let format = Format::parse(query.format.as_deref())?;
+    let with_attachments = query.attachments.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("true"));
+    let (stored, more) = query.run(cx)?;
+    let more = json::to_string(&more.map(|after| query.more_link(after)).unwrap_or_default())?;
+    // Exact and without attachments, the statements go out as stored, never parsed.
+    if format == Format::Exact && !with_attachments {
+        let body = format!("{{\"statements\":[{}],\"more\":{more}}}", stored.join(","));
+        return answer(cx, body.into_bytes(), &[], false);
     }
-    let more = more.map(|after| query.more_link(after)).unwrap_or_default();
-    let result = json!({"statements": out, "more": more});
+    let mut out = Vec::with_capacity(stored.len());
+    for body in stored {
+        out.push(format.apply(cx, req, json::from_str(&body)?)?);
+    }
+    let result = json!({"statements": out, "more": json::from_str::<Value>(&more)?});
     let refs: Vec<&Value> = out.iter().collect();
     answer(cx, json::to_vec(&result)?, &refs, with_attachments)
 }
@@ -678,7 +722,10 @@ impl Query {
                 return Err(invalid("A `more` link is followed as it is, with no other parameter."));
             }
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid("`more` is not a link this LRS gave."))?;
-            return json::from_slice(&bytes).map_err(|_| invalid("`more` is not a link this LRS gave."));
+            let mut query: Query = json::from_slice(&bytes).map_err(|_| invalid("`more` is not a link this LRS gave."))?;
+            // A link is the client's to alter: its page size stays within bounds.
+            query.limit = query.limit.clamp(1, MAX_PAGE);
+            return Ok(query);
         }
         let agent = match req.param("agent") {
             Some(text) => {
@@ -733,7 +780,8 @@ impl Query {
     }
 
     /// The page's statements, and the last seq when there are more.
-    fn run(&self, cx: &Ctx) -> Result<(Vec<Value>, Option<i64>)> {
+    /// The page's statements as stored (JSON text), and the last seq when there are more.
+    fn run(&self, cx: &Ctx) -> Result<(Vec<String>, Option<i64>)> {
         let mut rows = self.select(cx, false)?;
         if self.has_match_filters() {
             rows.extend(self.select(cx, true)?);
@@ -742,8 +790,7 @@ impl Query {
         }
         let more = (rows.len() as i64 > self.limit).then(|| rows[self.limit as usize - 1].0);
         rows.truncate(self.limit as usize);
-        let statements = rows.into_iter().map(|(_, body)| json::from_str(&body)).collect::<std::result::Result<_, _>>()?;
-        Ok((statements, more))
+        Ok((rows.into_iter().map(|(_, body)| body).collect(), more))
     }
 
     /// Statements matching the filters (`referring`: statements whose StatementRef targets one
@@ -758,13 +805,16 @@ impl Query {
         let mut from = String::new();
         let mut conditions = Vec::new();
         let order_key;
+        // CROSS JOIN keeps the first table the outer loop (SQLite's rule): the planner cannot
+        // know that the refs are few, or that an agent's rows are fewer than a verb's.
         if referring {
-            from.push_str("learn_xapi_statements s JOIN learn_xapi_statements m ON m.id = s.ref");
-            conditions.push("s.ref IS NOT NULL".to_owned());
-            order_key = "s.seq";
+            from.push_str(
+                "learn_xapi_statement_refs r CROSS JOIN learn_xapi_statements s ON s.seq = r.seq CROSS JOIN learn_xapi_statements m ON m.id = r.target",
+            );
+            order_key = "r.seq";
         } else if let Some(agent) = &self.agent {
             let p = bind(Sql::Text(agent.clone()), &mut params);
-            from.push_str("learn_xapi_statement_agents a JOIN learn_xapi_statements s ON s.seq = a.seq");
+            from.push_str("learn_xapi_statement_agents a CROSS JOIN learn_xapi_statements s ON s.seq = a.seq");
             conditions.push(format!("a.agent = {p}"));
             if !self.related_agents {
                 conditions.push("a.related = 0".into());
@@ -772,7 +822,7 @@ impl Query {
             order_key = "a.seq";
         } else if let Some(activity) = &self.activity {
             let p = bind(Sql::Text(activity.clone()), &mut params);
-            from.push_str("learn_xapi_statement_activities x JOIN learn_xapi_statements s ON s.seq = x.seq");
+            from.push_str("learn_xapi_statement_activities x CROSS JOIN learn_xapi_statements s ON s.seq = x.seq");
             conditions.push(format!("x.activity = {p}"));
             if !self.related_activities {
                 conditions.push("x.related = 0".into());
