@@ -21,7 +21,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -32,9 +31,7 @@ use common::drive::{self, Pair, Scenario};
 use common::{cli, start_with};
 
 fn main() {
-    let secs = common::env("LOAD_SECS", 5);
-    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
-    let connections = common::env("LOAD_CONNECTIONS", 32) as usize;
+    let load = drive::Load::from_env();
     let runtime = common::runtime();
     let provider = runtime.block_on(Provider::start());
 
@@ -69,7 +66,8 @@ fn main() {
     let host = format!("bench.localhost:{}", addr.port());
     let (author, ticket) = runtime.block_on(seed(addr, &host, &key));
     println!(
-        "mobieus help desk harness: {connections} keep-alive connections, {secs} s per run, {rounds} rounds; 100 posts and 100 tickets seeded"
+        "mobieus help desk harness: {}; 100 posts and 100 tickets seeded",
+        load.describe()
     );
 
     let post = format!(r#"{{"author_id":"{author}","body":"A post under load"}}"#);
@@ -131,17 +129,7 @@ fn main() {
             ),
         ],
     ];
-    let runs = drive::run_pairs(
-        &runtime,
-        pid,
-        addr,
-        &host,
-        &pairs,
-        rounds,
-        connections,
-        Duration::from_secs(secs),
-    );
-    drive::summarize(&pairs, &runs);
+    load.compare_pairs(&runtime, pid, addr, &host, &pairs);
     println!(
         "provider questions answered: {}",
         provider.asked.load(Ordering::SeqCst)

@@ -15,7 +15,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -28,9 +27,7 @@ const USERS: usize = 1_500;
 const COURSES: usize = 60;
 
 fn main() {
-    let secs = common::env("LOAD_SECS", 5);
-    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
-    let connections = common::env("LOAD_CONNECTIONS", 32) as usize;
+    let load = drive::Load::from_env();
     let runtime = common::runtime();
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -46,7 +43,8 @@ fn main() {
     let host = format!("bench.localhost:{}", addr.port());
     let seeded = runtime.block_on(seed(addr, &host, &key));
     println!(
-        "mobieus learn harness: {connections} keep-alive connections, {secs} s per run, {rounds} rounds; {USERS} users, {COURSES} courses, {} enrollments to make",
+        "mobieus learn harness: {}; {USERS} users, {COURSES} courses, {} enrollments to make",
+        load.describe(),
         seeded.enrollments.len()
     );
 
@@ -86,17 +84,7 @@ fn main() {
             ),
         ],
     ];
-    let runs = drive::run_pairs(
-        &runtime,
-        pid,
-        addr,
-        &host,
-        &pairs,
-        rounds,
-        connections,
-        Duration::from_secs(secs),
-    );
-    drive::summarize(&pairs, &runs);
+    load.compare_pairs(&runtime, pid, addr, &host, &pairs);
     let _ = server.kill();
 }
 

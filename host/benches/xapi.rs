@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -33,9 +33,7 @@ const SEED_BATCH: usize = 1_000;
 const XAPI: &str = "/api/v1/learn/xapi/statements";
 
 fn main() {
-    let secs = common::env("LOAD_SECS", 5);
-    let rounds = common::env("LOAD_ROUNDS", 3).max(1) as usize;
-    let connections = common::env("LOAD_CONNECTIONS", 32) as usize;
+    let load = drive::Load::from_env();
     let statements = common::env("LRS_STATEMENTS", 1_000_000) as usize;
     let runtime = common::runtime();
 
@@ -54,7 +52,8 @@ fn main() {
     let started = Instant::now();
     let author = runtime.block_on(seed(addr, &host, &key, statements));
     println!(
-        "mobieus xAPI harness: {connections} keep-alive connections, {secs} s per run, {rounds} rounds; {statements} statements stored in {:.0} s",
+        "mobieus xAPI harness: {}; {statements} statements stored in {:.0} s",
+        load.describe(),
         started.elapsed().as_secs_f64()
     );
 
@@ -121,17 +120,7 @@ fn main() {
             ),
         ],
     ];
-    let runs = drive::run_pairs(
-        &runtime,
-        pid,
-        addr,
-        &host,
-        &pairs,
-        rounds,
-        connections,
-        Duration::from_secs(secs),
-    );
-    drive::summarize(&pairs, &runs);
+    load.compare_pairs(&runtime, pid, addr, &host, &pairs);
     let _ = server.kill();
 }
 

@@ -641,17 +641,18 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
     ]
 }
 
+/// The query, the body (content type and bytes) and the extra headers of one xAPI call.
+type XapiCall = (
+    String,
+    Option<(&'static str, Vec<u8>)>,
+    Vec<(&'static str, &'static str)>,
+);
+
 /// An xAPI call of the walk by its operation: the query, the body (content type and bytes) and
 /// the headers xAPI asks of it (the version header is the client's). The LRS's bodies are
 /// xAPI's own, not JSON Schemas of ours: the conformance suite checks them
 /// (scripts/xapi-conformance.sh).
-fn xapi_call(
-    id: &str,
-) -> (
-    String,
-    Option<(&'static str, Vec<u8>)>,
-    Vec<(&'static str, &'static str)>,
-) {
+fn xapi_call(id: &str) -> XapiCall {
     const ACTIVITY: &str = "activityId=http%3A%2F%2Fexample.com%2Fwalk";
     const AGENT: &str = "agent=%7B%22mbox%22%3A%22mailto%3Awalker%40example.com%22%7D";
     const STATEMENT_ID: &str = "3e1a1c22-43b5-4f5e-9a1b-1b2f6a7b8c9d";

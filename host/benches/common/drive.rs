@@ -179,6 +179,54 @@ pub fn run_pairs(
     runs
 }
 
+/// How a pairs harness drives: `LOAD_SECS` per run (default 5), `LOAD_ROUNDS` (3) and
+/// `LOAD_CONNECTIONS` (32) keep-alive connections.
+pub struct Load {
+    pub secs: u64,
+    pub rounds: usize,
+    pub connections: usize,
+}
+
+impl Load {
+    pub fn from_env() -> Load {
+        Load {
+            secs: super::env("LOAD_SECS", 5),
+            rounds: super::env("LOAD_ROUNDS", 3).max(1) as usize,
+            connections: super::env("LOAD_CONNECTIONS", 32) as usize,
+        }
+    }
+
+    /// `N keep-alive connections, S s per run, R rounds`, for a harness's first line.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} keep-alive connections, {} s per run, {} rounds",
+            self.connections, self.secs, self.rounds
+        )
+    }
+
+    /// [`run_pairs`], then [`summarize`].
+    pub fn compare_pairs(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        pid: u32,
+        addr: SocketAddr,
+        host: &str,
+        pairs: &[Pair],
+    ) {
+        let runs = run_pairs(
+            runtime,
+            pid,
+            addr,
+            host,
+            pairs,
+            self.rounds,
+            self.connections,
+            Duration::from_secs(self.secs),
+        );
+        summarize(pairs, &runs);
+    }
+}
+
 /// A pair's rounds compared: medians of the per-round ratios (measured / reference).
 pub struct Compared {
     pub throughput: f64,
