@@ -9,9 +9,13 @@
 //! ([`certificates`]). SCORM 1.2 and 2004 packages are read from uploaded zips ([`scorm`]); live
 //! sessions mail iCalendar invitations and reminders to their cohort ([`live`]).
 //!
-//! Routes under `/api/v1/learn` (`learn:read`, `learn:write`, `learn:cohorts:grant`; the
-//! certificate verify page and the issuer profile are public); events `course.published`,
-//! `enrollment.created`, `enrollment.completed`. Built on the public SDK.
+//! A conformant xAPI 1.0.3 Learning Record Store sits at `/api/v1/learn/xapi` ([`xapi`]), and
+//! Learn records its own attempts and completions there.
+//!
+//! Routes under `/api/v1/learn` (`learn:read`, `learn:write`, `learn:cohorts:grant`, and the
+//! LRS's `learn:xapi:read` and `learn:xapi:write`; the certificate verify page, the issuer
+//! profile and the LRS's `about` are public); events `course.published`, `enrollment.created`,
+//! `enrollment.completed`. Built on the public SDK.
 
 mod attempts;
 mod certificates;
@@ -51,8 +55,8 @@ impl Plugin for Learn {
             .scope(READ, "Read every Learn resource.")
             .scope(WRITE, "Create, update, publish and archive Learn resources.")
             .scope(GRANT, "Grant cohort access.")
-            .scope(xapi::READ, "Read the xAPI Learning Record Store: statements, documents, activities, agents.")
-            .scope(xapi::WRITE, "Write to the xAPI Learning Record Store: store and void statements, write documents.")
+            .scope(xapi::READ, "Query the xAPI statement store.")
+            .scope(xapi::WRITE, "Store xAPI statements.")
             .event_of::<courses::PublishedEvent>("course.published", "A course was published: it takes enrollments.")
             .event_of::<enrollments::EnrollmentEvent>("enrollment.created", "A host user was enrolled in a course, directly or through a cohort.")
             .event_of::<enrollments::CompletedEvent>("enrollment.completed", "An enrollment met its course's completion rule.")
