@@ -136,6 +136,7 @@ mod tests {
         let new = NewKey {
             env,
             kind: KeyKind::Secret,
+            format: crate::auth::keys::KeyFormat::Mobieus,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             label: None,
             expires_at: None,

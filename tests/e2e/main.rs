@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod capabilities;
 mod cli;
+mod communities;
 mod conventions;
 mod durability;
 mod files;

@@ -11,7 +11,7 @@ use tenants::Env;
 
 use crate::admin::page::{self, PageResult, Refused, blocking, when};
 use crate::admin::session::{Admin, FormData, Posted};
-use crate::auth::keys::{self, ApiKey, KeyEdit, KeyKind, NewKey};
+use crate::auth::keys::{self, ApiKey, KeyEdit, KeyFormat, KeyKind, NewKey};
 use crate::auth::scopes;
 use crate::state::AppState;
 
@@ -106,11 +106,16 @@ fn new_key(state: &AppState, form: &FormData, now: DateTime<Utc>) -> Result<NewK
         "secret" | "" => KeyKind::Secret,
         _ => return Err("Kind: secret or publishable".into()),
     };
+    let format = match form.get("format") {
+        "" => KeyFormat::Mobieus,
+        other => KeyFormat::parse(other).ok_or("Format: mobieus or cobuntu")?,
+    };
     let label = form.get("label");
     keys::validate_label(label)?;
     let new = NewKey {
         env,
         kind,
+        format,
         scopes: form.all("scopes"),
         label: (!label.is_empty()).then(|| label.to_owned()),
         expires_at: parse_local_time("Expires", form.get("expires_at"))?,

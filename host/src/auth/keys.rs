@@ -1,6 +1,8 @@
-//! API keys: `mc_<live|test>_<43 url-safe base64 chars>` (32 random bytes). Only the SHA-256 of the
-//! whole key is stored, with its first 12 characters for display and lookup. A presented key is
-//! looked up by prefix, then every candidate's hash is compared in constant time.
+//! API keys: `mc_<live|test>_<43 url-safe base64 chars>` (32 random bytes), or in Cobuntu's
+//! format for the seed-001 surface's clients, `pk_<live|test>_…` (publishable) and
+//! `sk_<live|test>_…` (secret). Only the SHA-256 of the whole key is stored, with its first 12
+//! characters for display and lookup. A presented key is looked up by prefix, then every
+//! candidate's hash is compared in constant time.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,6 +44,45 @@ impl KeyKind {
     }
 }
 
+/// How a key is written. Both are hashed, scoped and managed alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyFormat {
+    /// `mc_live_…`
+    Mobieus,
+    /// `pk_live_…` (publishable) and `sk_live_…` (secret), as Cobuntu's clients send them.
+    Cobuntu,
+}
+
+impl KeyFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mobieus" => Some(KeyFormat::Mobieus),
+            "cobuntu" => Some(KeyFormat::Cobuntu),
+            _ => None,
+        }
+    }
+
+    /// What a key of this format, kind and environment starts with.
+    fn lead(self, kind: KeyKind, env: Env) -> String {
+        let mark = match (self, kind) {
+            (KeyFormat::Mobieus, _) => "mc",
+            (KeyFormat::Cobuntu, KeyKind::Publishable) => "pk",
+            (KeyFormat::Cobuntu, KeyKind::Secret) => "sk",
+        };
+        format!("{mark}_{}_", env.as_str())
+    }
+
+    /// The format a key's prefix (or plaintext) is written in.
+    pub fn of(prefix: &str) -> KeyFormat {
+        if prefix.starts_with("pk_") || prefix.starts_with("sk_") {
+            KeyFormat::Cobuntu
+        } else {
+            KeyFormat::Mobieus
+        }
+    }
+}
+
 /// A key as presented in a request, syntactically valid. Its `Debug` never shows the secret.
 pub struct Presented {
     pub env: Env,
@@ -49,11 +90,15 @@ pub struct Presented {
 }
 
 impl Presented {
-    /// `None` for anything that is not shaped like one of our keys.
+    /// `None` for anything that is not shaped like one of our keys (in either format).
     pub fn parse(s: &str) -> Option<Self> {
-        let env = if s.starts_with("mc_live_") {
+        let (mark, rest) = s.split_at_checked(3)?;
+        if !matches!(mark, "mc_" | "pk_" | "sk_") {
+            return None;
+        }
+        let env = if rest.starts_with("live_") {
             Env::Live
-        } else if s.starts_with("mc_test_") {
+        } else if rest.starts_with("test_") {
             Env::Test
         } else {
             return None;
@@ -149,8 +194,16 @@ impl ApiKey {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
     }
 
+    /// Whether the key may call a route requiring `scope`: it holds it (or Cobuntu's `ADMIN`,
+    /// which satisfies that surface's other scopes), and it is a read scope if the key is
+    /// publishable, whatever the key was minted with.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        let held = self.scopes.iter().any(|s| scopes::satisfies(s, scope));
+        held && (self.kind == KeyKind::Secret || scopes::is_read(scope))
+    }
+
+    pub fn format(&self) -> KeyFormat {
+        KeyFormat::of(&self.prefix)
     }
 }
 
@@ -159,6 +212,7 @@ impl ApiKey {
 pub struct NewKey {
     pub env: Env,
     pub kind: KeyKind,
+    pub format: KeyFormat,
     pub scopes: Vec<String>,
     pub label: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -178,7 +232,7 @@ impl NewKey {
             }
             if self.kind == KeyKind::Publishable && !scopes::is_read(scope) {
                 return Err(format!(
-                    "publishable keys may hold only read scopes (`*:read`); `{scope}` is not one"
+                    "publishable keys may hold only read scopes (`*:read`, `READ_PUBLIC`); `{scope}` is not one"
                 ));
             }
         }
@@ -211,7 +265,11 @@ pub fn create(
 ) -> rusqlite::Result<(ApiKey, String)> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let plaintext = format!("mc_{}_{}", new.env.as_str(), URL_SAFE_NO_PAD.encode(bytes));
+    let plaintext = format!(
+        "{}{}",
+        new.format.lead(new.kind, new.env),
+        URL_SAFE_NO_PAD.encode(bytes)
+    );
     let presented = Presented::parse(&plaintext).expect("a minted key is well formed");
     let mut scopes = new.scopes.clone();
     scopes.sort();
@@ -446,6 +504,7 @@ mod tests {
         NewKey {
             env,
             kind,
+            format: KeyFormat::Mobieus,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             label: None,
             expires_at: None,

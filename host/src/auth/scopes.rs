@@ -90,22 +90,73 @@ pub const SURFACES: &[Scope] = &[
     ),
 ];
 
+/// The scopes of seed 001 (the Cobuntu REST API), named as its clients name them and claimed by
+/// the plugin serving `/api/v1/communities`. They grant nothing on the rest of `/api/v1`.
+pub const COBUNTU: &[Scope] = &[
+    s(
+        "READ_PUBLIC",
+        "List and get public resources: events, articles, products, members, atlas hotspots, segments.",
+    ),
+    s(
+        "WRITE_MEMBERS",
+        "Member-level writes: RSVPs, form submissions, rules, kicks, bans, applications.",
+    ),
+    s("WRITE_SALES", "RSVP to events and checkout flows."),
+    s(
+        "WRITE_BROADCASTS",
+        "Send emails to segments (5 per community per 24 hours).",
+    ),
+    s(
+        "ADMIN",
+        "Everything above, and the community's own data: events, articles, products, hotspots, segments, applications.",
+    ),
+];
+
+/// The namespace whose plugin claims [`COBUNTU`]'s scopes.
+pub const COBUNTU_NAMESPACE: &str = "communities";
+
 pub fn is_known(name: &str) -> bool {
-    CORE.iter().chain(SURFACES).any(|s| s.name == name)
+    CORE.iter()
+        .chain(SURFACES)
+        .chain(COBUNTU)
+        .any(|s| s.name == name)
+}
+
+/// Whether a key holding `held` passes a check for `required`: the same scope, or Cobuntu's
+/// `ADMIN` for any of that surface's scopes (seed 001: "ADMIN satisfies every other scope's
+/// check").
+pub fn satisfies(held: &str, required: &str) -> bool {
+    held == required || (held == "ADMIN" && COBUNTU.iter().any(|s| s.name == required))
 }
 
 pub fn core_names() -> Vec<String> {
     CORE.iter().map(|s| s.name.to_owned()).collect()
 }
 
-/// A read scope is one a publishable (browser-safe) key may hold.
+/// A read scope is one a publishable (browser-safe) key may hold: `*:read`, and Cobuntu's
+/// `READ_PUBLIC`.
 pub fn is_read(name: &str) -> bool {
-    name.ends_with(":read")
+    name.ends_with(":read") || name == "READ_PUBLIC"
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_satisfies_cobuntus_scopes_only() {
+        assert!(satisfies("ADMIN", "WRITE_BROADCASTS"));
+        assert!(satisfies("ADMIN", "READ_PUBLIC"));
+        assert!(satisfies("READ_PUBLIC", "READ_PUBLIC"));
+        assert!(!satisfies("ADMIN", "users:write"));
+        assert!(!satisfies("WRITE_SALES", "WRITE_MEMBERS"));
+        assert!(is_read("READ_PUBLIC") && !is_read("WRITE_MEMBERS"));
+        assert!(
+            COBUNTU
+                .iter()
+                .all(|s| s.name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        );
+    }
 
     #[test]
     fn names_are_unique_and_well_formed() {

@@ -6,7 +6,7 @@ use serde_json::json;
 use tenants::Env;
 
 use super::common::{CliResult, actor, open_store, tenant_db, user_error};
-use crate::auth::keys::{self, KeyEdit, KeyKind, NewKey};
+use crate::auth::keys::{self, KeyEdit, KeyFormat, KeyKind, NewKey};
 use crate::time::to_rfc3339;
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +22,10 @@ pub enum KeyCommand {
         scopes: Vec<String>,
         #[arg(long, default_value = "secret", value_parser = parse_kind)]
         kind: KeyKind,
+        /// `mobieus` (mc_live_…) or `cobuntu` (pk_live_… publishable, sk_live_… secret), for
+        /// the clients of the Cobuntu-compatible surface.
+        #[arg(long, default_value = "mobieus", value_parser = parse_format)]
+        format: KeyFormat,
         #[arg(long)]
         label: Option<String>,
         /// RFC 3339, e.g. 2027-01-01T00:00:00Z
@@ -75,6 +79,11 @@ fn parse_kind(s: &str) -> Result<KeyKind, String> {
         .ok_or_else(|| format!("unknown key kind `{s}`: expected secret or publishable"))
 }
 
+fn parse_format(s: &str) -> Result<KeyFormat, String> {
+    KeyFormat::parse(s)
+        .ok_or_else(|| format!("unknown key format `{s}`: expected mobieus or cobuntu"))
+}
+
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     crate::time::parse_rfc3339(s)
         .ok_or_else(|| format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"))
@@ -113,6 +122,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             env,
             scopes,
             kind,
+            format,
             label,
             expires_at,
             rate_limit,
@@ -122,6 +132,7 @@ pub fn run(data_dir: &Path, cmd: KeyCommand) -> CliResult {
             let new = NewKey {
                 env,
                 kind,
+                format,
                 scopes: scopes
                     .into_iter()
                     .map(|s| s.trim().to_owned())

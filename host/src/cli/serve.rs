@@ -454,6 +454,7 @@ fn first_start(store: &Store, base_domain: &str, addr: SocketAddr) -> CliResult 
     let new = NewKey {
         env: Env::Live,
         kind: KeyKind::Secret,
+        format: crate::auth::keys::KeyFormat::Mobieus,
         scopes: scopes::core_names(),
         label: Some("first-start demo key".into()),
         expires_at: None,

@@ -21,7 +21,7 @@ use crate::auth::{ApiKey, Presented, keys};
 use crate::error::{ApiError, Result};
 use crate::http::context::Authenticated;
 use crate::http::last_used::LastUsed;
-use crate::http::rate_limit::{Decision, RateLimiter};
+use crate::http::rate_limit::{Ceiling, Decision, RateLimiter};
 use crate::http::{client_ip, cors, tenant_host, xapi};
 use crate::plugins::registry::{Lookup, Plugins};
 use crate::settings::{self, TenantSettings};
@@ -41,11 +41,15 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The slug of the tenant the request's host names ([`tenant_host::tenant_slug`]), resolved
-    /// once per request: the outermost layer puts it in the request as [`RequestedTenant`].
+    /// The slug of the tenant the request is for: the one a `/api/v1/communities/{tag}/` path
+    /// names, else the one its host names ([`tenant_host`]); resolved once per request: the
+    /// outermost layer puts it in the request as [`RequestedTenant`].
     pub fn tenant_of(&self, req: &Request) -> Option<String> {
         if let Some(RequestedTenant(slug)) = req.extensions().get() {
             return slug.clone();
+        }
+        if let Some(tag) = tenant_host::community_of_path(req.uri().path()) {
+            return Some(tag);
         }
         tenant_host::tenant_slug(
             req.headers(),
@@ -144,15 +148,16 @@ async fn admit(
     if !auth.tenant.plan.has_api() {
         return plan_gated(auth.tenant.plan).into_response();
     }
-    let limit = auth
-        .key
-        .rate_limit_per_minute
-        .or(settings.default_rate_limit_per_minute)
+    let per_minute = settings
+        .default_rate_limit_per_minute
         .unwrap_or(state.default_rate_limit);
+    let ceiling = Ceiling::of(&auth.key, per_minute);
     let now = Utc::now();
-    let decision = state.limiter.check(&auth.key.id, limit, now.timestamp());
+    let decision = state
+        .limiter
+        .check_within(&auth.key.id, ceiling, now.timestamp());
     if !decision.allowed {
-        return rate_limited(&decision, limit, now.timestamp());
+        return rate_limited_within(&decision, ceiling, now.timestamp());
     }
     if !auth.key.is_anonymous() {
         state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
@@ -172,11 +177,19 @@ pub struct ServedTenant(pub Arc<str>);
 
 /// `429 rate_limited` with `Retry-After` and the rate limit headers.
 pub fn rate_limited(decision: &Decision, limit: u32, now: i64) -> Response {
+    rate_limited_within(decision, Ceiling::per_minute(limit), now)
+}
+
+/// [`rate_limited`] for any ceiling.
+pub fn rate_limited_within(decision: &Decision, ceiling: Ceiling, now: i64) -> Response {
     let retry_after = decision.retry_after(now);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        format!("Rate limit of {limit} requests per minute exceeded. Retry after {retry_after} s."),
+        format!(
+            "Rate limit of {} exceeded. Retry after {retry_after} s.",
+            ceiling.describe()
+        ),
     )
     .into_response();
     decision.write_headers(response.headers_mut());

@@ -1,6 +1,8 @@
 //! Which tenant a request is for: the first label of the Host under the base domain
 //! (`acme.localhost:8080` → `acme` with base domain `localhost`), or a host name of the tenant's
-//! own (`mobieus tenant domain add acme community.example.org`).
+//! own (`mobieus tenant domain add acme community.example.org`). Under
+//! `/api/v1/communities/{tag}/`, the Cobuntu-compatible surface, the path names it instead, on
+//! any host, as that API's clients expect ([`community_of_path`]).
 
 use axum::http::{HeaderMap, Uri, header};
 use tenants::Registry;
@@ -36,6 +38,13 @@ pub fn tenant_slug(
     Some(tenant.slug.to_string())
 }
 
+/// The tenant a `/api/v1/communities/{tag}/…` path names: its `tag`, lowercased.
+pub fn community_of_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v1/communities/")?;
+    let tag = rest.split('/').next().filter(|t| !t.is_empty())?;
+    Some(tag.to_ascii_lowercase())
+}
+
 fn label_of<'a>(host: &'a str, base_domain: &str) -> Option<&'a str> {
     let host = strip_port(host);
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -63,6 +72,20 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_community_path_names_its_tenant() {
+        assert_eq!(
+            community_of_path("/api/v1/communities/Acme/events").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(
+            community_of_path("/api/v1/communities/acme").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(community_of_path("/api/v1/communities/"), None);
+        assert_eq!(community_of_path("/api/v1/events"), None);
+    }
 
     #[test]
     fn labels() {

@@ -1,8 +1,8 @@
 //! Which headers cross the sandbox. A plugin sees every request header but the caller's
 //! credentials, so it can honour `If-Match`, `If-None-Match`, `Accept` or
-//! `X-Experience-API-Version` itself; and the headers it answers with pass through, except those
-//! the host owns: the request id, rate limits, CORS, cookies, and HTTP's own framing, which only
-//! the host may speak for.
+//! `X-Experience-API-Version` itself; and the headers it answers with pass through (a
+//! `Retry-After` on its own 429 too), except those the host owns: the request id, rate limits,
+//! CORS, cookies, and HTTP's own framing, which only the host may speak for.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -26,7 +26,6 @@ fn is_hosts(name: &str) -> bool {
         name,
         "x-request-id"
             | "set-cookie"
-            | "retry-after"
             | "content-length"
             | "transfer-encoding"
             | "connection"

@@ -399,6 +399,15 @@ impl Manifest {
         }
         let own_scopes: HashSet<&str> = self.scopes.iter().map(|s| s.name.as_str()).collect();
         for scope in &self.scopes {
+            // Seed 001's scopes keep their names (`READ_PUBLIC`): the plugin claiming its
+            // namespace claims them.
+            if self.in_namespace(crate::auth::scopes::COBUNTU_NAMESPACE)
+                && crate::auth::scopes::COBUNTU
+                    .iter()
+                    .any(|s| s.name == scope.name)
+            {
+                continue;
+            }
             let ns = scope.name.split(':').next().unwrap_or("");
             let action_ok = scope.name.split(':').skip(1).all(word) && scope.name.contains(':');
             if !self.in_namespace(ns) || !action_ok {
