@@ -103,6 +103,7 @@ fn seed(dir: &std::path::Path, n: usize) -> Vec<String> {
             let new = NewKey {
                 env: Env::Live,
                 kind: KeyKind::Secret,
+                format: keys::KeyFormat::Mobieus,
                 scopes: vec!["events:read".into()],
                 label: None,
                 expires_at: None,
