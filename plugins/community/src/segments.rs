@@ -234,7 +234,8 @@ pub struct NewBroadcast {
     pub html: Option<String>,
 }
 
-/// A broadcast sent: one mail per member of the segment, queued in the host's outbox.
+/// A broadcast sent: one mail per member of the segment with an address, queued in the host's
+/// outbox.
 #[derive(Serialize, JsonSchema)]
 pub struct Broadcast {
     pub id: String,
@@ -277,14 +278,19 @@ pub fn broadcast(cx: &mut Ctx, Json(new): Json<NewBroadcast>) -> Result<Reply> {
         .iter()
         .map(|r| r.get("user_id"))
         .collect::<Result<_>>()?;
-    for user in &members {
-        let mut mail = Mail::new(&new.subject, &new.text).to_user(user);
-        if let Some(html) = &new.html {
-            mail = mail.html(html);
+    // One mail per member with an address (nobody sees another's).
+    let mut recipients = 0;
+    for chunk in members.chunks(100) {
+        for user in cx.users(chunk)?.into_iter().filter(|u| u.email.is_some()) {
+            let mut mail = Mail::new(&new.subject, &new.text).to_user(&user.id);
+            if let Some(html) = &new.html {
+                mail = mail.html(html);
+            }
+            cx.send_mail(mail)?;
+            recipients += 1;
         }
-        cx.send_mail(mail)?;
     }
-    let broadcast = Broadcast { id: cx.new_id("bc_"), segment_id: segment.id, subject: new.subject, recipients: members.len() as i64, sent_at: cx.time_at(now) };
+    let broadcast = Broadcast { id: cx.new_id("bc_"), segment_id: segment.id, subject: new.subject, recipients, sent_at: cx.time_at(now) };
     cx.db().execute(
         "INSERT INTO community_broadcasts (id, segment_id, subject, recipients, sent_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         &[&broadcast.id, &broadcast.segment_id, &broadcast.subject, &broadcast.recipients, &now],
