@@ -1,7 +1,13 @@
 //! The Cobuntu-compatible surface's host support (seed 001), through the real binary: keys in
 //! Cobuntu's format, its scopes, its per-second limits, and the community named in the path.
 
-use crate::harness::{Client, Server};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Client, Server, eventually, ok, s};
+use crate::mail::smtp_server;
+use crate::receiver::TestCa;
 
 /// Mints a key in Cobuntu's format: `kind` publishable or secret.
 fn cobuntu_key(server: &Server, tenant: &str, env: &str, kind: &str, scopes: &str) -> String {
@@ -137,4 +143,492 @@ async fn the_path_names_the_community_on_any_host() {
     base.get("/api/v1/users")
         .await
         .assert_error(404, "tenant_not_found");
+}
+
+const COMMUNITY: &str = "/api/v1/communities/acme";
+
+/// A community with an `ADMIN` secret key: its clients at the base domain, by scope.
+struct Community {
+    server: Server,
+    admin: Client,
+}
+
+impl Community {
+    fn start_with(args: &[&str]) -> Community {
+        let server = Server::start_with(args);
+        server.create_tenant("acme", "pro");
+        let admin = cobuntu_key(&server, "acme", "live", "secret", "ADMIN");
+        let admin = at_base_domain(&server).header("x-api-key", &admin);
+        Community { server, admin }
+    }
+
+    /// A client whose key holds these scopes (`publishable` or `secret`).
+    fn key(&self, kind: &str, scopes: &str) -> Client {
+        let key = cobuntu_key(&self.server, "acme", "live", kind, scopes);
+        at_base_domain(&self.server).header("x-api-key", &key)
+    }
+
+    /// A host user (with an address), by our own key.
+    async fn user(&self, name: &str) -> String {
+        let (_, key) = self.server.create_key("acme", "live", "users:write", &[]);
+        let r = self
+            .server
+            .client("acme")
+            .key(&key)
+            .post(
+                "/api/v1/users",
+                json!({"username": name, "email": format!("{name}@example.com")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        s(&r.json()["id"])
+    }
+}
+
+async fn made(client: &Client, path: &str, body: Value) -> Value {
+    let r = client.post(&format!("{COMMUNITY}{path}"), body).await;
+    assert_eq!(r.status, 201, "{path}: {}", r.text);
+    r.json()
+}
+
+async fn read(client: &Client, path: &str) -> Value {
+    ok(client.get(&format!("{COMMUNITY}{path}")).await)
+}
+
+#[tokio::test]
+async fn every_row_of_the_seed_answers_under_its_scope() {
+    let c = Community::start_with(&[]);
+    let admin = &c.admin;
+    let ada = c.user("ada").await;
+    let bob = c.user("bob").await;
+
+    // The community's data, made with ADMIN.
+    made(admin, "/events", json!({"slug": "meetup", "title": "Meetup", "starts_at": "2030-05-01T18:00:00Z", "location": "The hall"})).await;
+    let free = made(admin, "/events/meetup/tiers", json!({"name": "Free", "form": [
+        {"name": "diet", "label": "Diet", "kind": "select", "options": ["any", "vegan"], "required": true}
+    ]}))
+    .await;
+    let paid = made(
+        admin,
+        "/events/meetup/tiers",
+        json!({"name": "VIP", "price": 2500}),
+    )
+    .await;
+    made(
+        admin,
+        "/articles",
+        json!({"slug": "welcome", "title": "Welcome", "body": "Hello."}),
+    )
+    .await;
+    made(
+        admin,
+        "/articles",
+        json!({"slug": "draft", "title": "Draft", "published": false}),
+    )
+    .await;
+    made(
+        admin,
+        "/products",
+        json!({"sku": "MUG-1", "name": "Mug", "price": 1200}),
+    )
+    .await;
+    let category = made(admin, "/atlas/categories", json!({"name": "Cafés"})).await;
+    let hotspot = made(admin, "/atlas/hotspots", json!({"name": "Corner", "latitude": 52.5, "longitude": 13.4, "category_id": category["id"]})).await;
+    let segment = made(
+        admin,
+        "/segments",
+        json!({"name": "Supporters", "public": true, "price": 500, "form": [
+            {"name": "why", "label": "Why?", "kind": "text", "required": true}
+        ]}),
+    )
+    .await;
+    made(admin, "/segments", json!({"name": "Staff"})).await;
+    made(admin, "/members", json!({"user_id": ada})).await;
+    admin
+        .post(
+            &format!("{COMMUNITY}/events"),
+            json!({"slug": "meetup", "title": "Again", "starts_at": "2030-05-01T18:00:00Z"}),
+        )
+        .await
+        .assert_error(409, "slug_taken");
+
+    // READ_PUBLIC, with a publishable key, reads every GET row.
+    let public = c.key("publishable", "READ_PUBLIC");
+    assert_eq!(read(&public, "/events").await["total"], 1);
+    assert_eq!(
+        read(&public, "/events/meetup").await["location"],
+        "The hall"
+    );
+    assert_eq!(read(&public, "/events/meetup/tiers").await["total"], 2);
+    let form = read(&public, &format!("/tiers/{}/form", s(&free["id"]))).await;
+    assert_eq!(form["fields"][0]["name"], "diet");
+    let articles = read(&public, "/articles").await;
+    assert_eq!(
+        (
+            articles["total"].clone(),
+            articles["data"][0]["slug"].clone()
+        ),
+        (json!(1), json!("welcome"))
+    );
+    assert_eq!(read(&public, "/products").await["data"][0]["sku"], "MUG-1");
+    assert_eq!(read(&public, "/products/MUG-1").await["price"], 1200);
+    let members = read(&public, "/members").await;
+    assert_eq!(members["data"][0]["username"], "ada");
+    assert!(
+        members["data"][0].get("email").is_none(),
+        "public fields only"
+    );
+    assert_eq!(read(&public, "/atlas/hotspots").await["total"], 1);
+    assert_eq!(
+        read(&public, &format!("/atlas/hotspots/{}", s(&hotspot["id"]))).await["name"],
+        "Corner"
+    );
+    assert_eq!(
+        read(&public, "/atlas/categories").await["data"][0]["name"],
+        "Cafés"
+    );
+    let segments = read(&public, "/segments/public").await;
+    assert_eq!(
+        (
+            segments["total"].clone(),
+            segments["data"][0]["name"].clone()
+        ),
+        (json!(1), json!("Supporters"))
+    );
+    let sid = s(&segment["id"]);
+    assert_eq!(
+        read(&public, &format!("/segments/{sid}/form")).await["fields"][0]["name"],
+        "why"
+    );
+    for (path, code) in [
+        ("/events/nope", "event_not_found"),
+        ("/products/NOPE", "product_not_found"),
+        ("/atlas/hotspots/hsp_nope", "hotspot_not_found"),
+        ("/segments/seg_nope/form", "segment_not_found"),
+        ("/tiers/tier_nope/form", "tier_not_found"),
+    ] {
+        public
+            .get(&format!("{COMMUNITY}{path}"))
+            .await
+            .assert_error(404, code);
+    }
+    // A publishable key writes nothing, whatever it asks.
+    public
+        .post(
+            &format!("{COMMUNITY}/events/meetup/rsvp"),
+            json!({"user_id": ada}),
+        )
+        .await
+        .assert_error(403, "insufficient_scope");
+
+    // WRITE_SALES: an RSVP to the free tier, answering its form; a paid tier is refused.
+    let sales = c.key("secret", "WRITE_SALES");
+    let rsvp = format!("{COMMUNITY}/events/meetup/rsvp");
+    sales
+        .post(&rsvp, json!({"user_id": ada}))
+        .await
+        .assert_error(400, "validation_failed");
+    let made_rsvp = sales
+        .post(&rsvp, json!({"user_id": ada, "answers": {"diet": "vegan"}}))
+        .await;
+    assert_eq!(made_rsvp.status, 201, "{}", made_rsvp.text);
+    sales
+        .post(&rsvp, json!({"user_id": ada, "answers": {"diet": "any"}}))
+        .await
+        .assert_error(409, "already_rsvped");
+    let r = sales
+        .post(&rsvp, json!({"user_id": bob, "tier_id": paid["id"]}))
+        .await;
+    r.assert_error(402, "payment_required");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2500")
+    );
+    assert_eq!(
+        read(&public, "/events/meetup/tiers").await["data"][0]["taken"],
+        1
+    );
+    // Another scope does not stand in for WRITE_SALES; ADMIN does.
+    c.key("secret", "READ_PUBLIC,WRITE_MEMBERS")
+        .post(&rsvp, json!({"user_id": bob, "answers": {"diet": "any"}}))
+        .await
+        .assert_error(403, "insufficient_scope");
+    assert_eq!(
+        admin
+            .post(&rsvp, json!({"user_id": bob, "answers": {"diet": "any"}}))
+            .await
+            .status,
+        201
+    );
+
+    // WRITE_MEMBERS: the segment form, the rules, applications, kicks and bans.
+    let members = c.key("secret", "WRITE_MEMBERS");
+    let submit = format!("{COMMUNITY}/segments/{sid}/submit");
+    members
+        .post(&submit, json!({"user_id": ada, "answers": {"why": 3}}))
+        .await
+        .assert_error(400, "validation_failed");
+    members
+        .post(
+            &submit,
+            json!({"user_id": ada, "answers": {"why": "Love it", "extra": 1}}),
+        )
+        .await
+        .assert_error(400, "validation_failed");
+    assert_eq!(
+        members
+            .post(
+                &submit,
+                json!({"user_id": ada, "answers": {"why": "Love it"}})
+            )
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        read(&public, "/segments/public").await["data"][0]["members"],
+        1
+    );
+    let rules = format!("{COMMUNITY}/rules/accept");
+    assert_eq!(
+        members.post(&rules, json!({"user_id": ada})).await.status,
+        200
+    );
+    members
+        .post(&rules, json!({"user_id": bob}))
+        .await
+        .assert_error(404, "member_not_found");
+
+    let application = made(
+        admin,
+        "/applications",
+        json!({"user_id": bob, "answers": {"why": "friend of ada"}}),
+    )
+    .await;
+    let approve = format!("{COMMUNITY}/applications/{}/approve", s(&application["id"]));
+    assert_eq!(
+        ok(members.post(&approve, json!({})).await)["status"],
+        "approved"
+    );
+    members
+        .post(&approve, json!({}))
+        .await
+        .assert_error(409, "application_decided");
+    assert_eq!(read(&public, "/members").await["total"], 2);
+    let other = made(admin, "/applications", json!({"user_id": ada})).await;
+    let rejected = ok(members
+        .post(
+            &format!("{COMMUNITY}/applications/{}/reject", s(&other["id"])),
+            json!({"reason": "already in"}),
+        )
+        .await);
+    assert_eq!(
+        (rejected["status"].clone(), rejected["reason"].clone()),
+        (json!("rejected"), json!("already in"))
+    );
+
+    // A kick removes bob from the list; a ban refuses ada everything a member does.
+    assert_eq!(
+        ok(members
+            .post(&format!("{COMMUNITY}/members/{bob}/kick"), json!({}))
+            .await)["status"],
+        "kicked"
+    );
+    assert_eq!(read(&public, "/members").await["total"], 1);
+    let ban = format!("{COMMUNITY}/members/{ada}/ban");
+    assert_eq!(
+        ok(members.post(&ban, json!({"reason": "spam"})).await)["status"],
+        "banned"
+    );
+    members
+        .post(&ban, json!({}))
+        .await
+        .assert_error(409, "already_banned");
+    members
+        .post(
+            &submit,
+            json!({"user_id": ada, "answers": {"why": "again"}}),
+        )
+        .await
+        .assert_error(403, "member_banned");
+    members
+        .post(&rules, json!({"user_id": ada}))
+        .await
+        .assert_error(403, "member_banned");
+    assert_eq!(read(&public, "/members").await["total"], 0);
+
+    // PATCH a segment: ADMIN only.
+    let patch = format!("{COMMUNITY}/segments/{sid}");
+    members
+        .patch(&patch, json!({"active": false}))
+        .await
+        .assert_error(403, "insufficient_scope");
+    let changed = ok(admin
+        .patch(
+            &patch,
+            json!({"name": "Patrons", "price": 900, "active": false}),
+        )
+        .await);
+    assert_eq!(
+        (
+            changed["name"].clone(),
+            changed["price"].clone(),
+            changed["active"].clone()
+        ),
+        (json!("Patrons"), json!(900), json!(false))
+    );
+    assert_eq!(read(&public, "/segments/public").await["total"], 0);
+
+    // Each write is an event webhooks see.
+    let (_, reader) = c.server.create_key("acme", "live", "events:read", &[]);
+    let log = ok(c
+        .server
+        .client("acme")
+        .key(&reader)
+        .get("/api/v1/events?limit=100")
+        .await);
+    let types: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "rsvp.created",
+        "segment.submitted",
+        "rules.accepted",
+        "application.approved",
+        "application.rejected",
+        "member.kicked",
+        "member.banned",
+        "segment.updated",
+    ] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    // The surface's scopes grant nothing elsewhere.
+    admin
+        .get("/api/v1/users")
+        .await
+        .assert_error(404, "tenant_not_found");
+    c.server
+        .client("acme")
+        .header(
+            "x-api-key",
+            &cobuntu_key(&c.server, "acme", "live", "secret", "ADMIN"),
+        )
+        .get("/api/v1/users")
+        .await
+        .assert_error(403, "insufficient_scope");
+}
+
+#[tokio::test]
+async fn lists_page_by_offset_with_the_total() {
+    let c = Community::start_with(&[]);
+    for i in 0..25 {
+        made(
+            &c.admin,
+            "/products",
+            json!({"sku": format!("SKU-{i:02}"), "name": format!("Product {i:02}"), "price": 100}),
+        )
+        .await;
+    }
+    let reader = c.key("publishable", "READ_PUBLIC");
+    let first = read(&reader, "/products").await;
+    assert_eq!(
+        (
+            first["data"].as_array().unwrap().len(),
+            first["total"].clone(),
+            first["limit"].clone()
+        ),
+        (20, json!(25), json!(20))
+    );
+    let last = read(&reader, "/products?limit=10&offset=20").await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 5);
+    assert_eq!(last["data"][0]["sku"], "SKU-20");
+    assert_eq!(
+        read(&reader, "/products?limit=500").await["limit"],
+        100,
+        "at most 100"
+    );
+    for bad in ["limit=0", "offset=-1", "limit=ten"] {
+        reader
+            .get(&format!("{COMMUNITY}/products?{bad}"))
+            .await
+            .assert_error(400, "validation_failed");
+    }
+}
+
+#[tokio::test]
+async fn broadcasts_mail_each_member_and_five_fill_the_window() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let (port, inbox) = smtp_server(&ca, dir.path(), 0);
+    let smtp = format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=required");
+    let c = Community::start_with(&[
+        "--smtp",
+        &smtp,
+        "--smtp-ca-file",
+        ca_file.to_str().unwrap(),
+        "--mail-from",
+        "Acme <hello@acme.test>",
+    ]);
+    // A short window, to see it free up.
+    c.server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "acme",
+        "community.broadcast_window_secs",
+        "4",
+    ]);
+    let segment = made(&c.admin, "/segments", json!({"name": "Supporters"})).await;
+    let members = c.key("secret", "WRITE_MEMBERS");
+    for name in ["ada", "bob"] {
+        let id = c.user(name).await;
+        made(&c.admin, "/members", json!({"user_id": id})).await;
+        let r = members
+            .post(
+                &format!("{COMMUNITY}/segments/{}/submit", s(&segment["id"])),
+                json!({"user_id": id}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let sender = c.key("secret", "WRITE_BROADCASTS");
+    let send = |n: usize| json!({"segment_id": segment["id"], "subject": format!("News {n}"), "text": "Hello, supporters."});
+    for n in 0..5 {
+        let r = sender
+            .post(&format!("{COMMUNITY}/broadcasts"), send(n))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.json()["recipients"], 2);
+    }
+    let refused = sender
+        .post(&format!("{COMMUNITY}/broadcasts"), send(5))
+        .await;
+    refused.assert_error(429, "broadcast_limit");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=4).contains(&retry), "{retry}");
+    assert!(refused.json()["error"]["retry_at"].is_string());
+    // One message per member and broadcast, each to that member alone.
+    let delivered = eventually(Duration::from_secs(30), async || {
+        let d = inbox.delivered.lock().unwrap();
+        (d.len() >= 10).then(|| d.iter().map(|m| m.to.clone()).collect::<Vec<_>>())
+    })
+    .await;
+    assert_eq!(delivered.len(), 10);
+    assert!(delivered.iter().all(|to| to.len() == 1));
+    // Once the window has moved past the first, one more may go.
+    tokio::time::sleep(Duration::from_secs(retry + 1)).await;
+    assert_eq!(
+        sender
+            .post(&format!("{COMMUNITY}/broadcasts"), send(6))
+            .await
+            .status,
+        201
+    );
 }
