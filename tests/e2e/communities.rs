@@ -632,3 +632,73 @@ async fn broadcasts_mail_each_member_and_five_fill_the_window() {
         201
     );
 }
+
+#[tokio::test]
+async fn a_client_written_from_the_seed_alone_runs_with_our_url_and_key() {
+    let c = Community::start_with(&[]);
+    made(
+        &c.admin,
+        "/events",
+        json!({"slug": "meetup", "title": "Meetup", "starts_at": "2030-05-01T18:00:00Z"}),
+    )
+    .await;
+    made(&c.admin, "/events/meetup/tiers", json!({"name": "Free"})).await;
+    made(
+        &c.admin,
+        "/articles",
+        json!({"slug": "welcome", "title": "Welcome"}),
+    )
+    .await;
+    made(
+        &c.admin,
+        "/products",
+        json!({"sku": "MUG-1", "name": "Mug", "price": 1200}),
+    )
+    .await;
+    made(
+        &c.admin,
+        "/atlas/hotspots",
+        json!({"name": "Corner", "latitude": 1.0, "longitude": 2.0}),
+    )
+    .await;
+    made(
+        &c.admin,
+        "/segments",
+        json!({"name": "Supporters", "public": true}),
+    )
+    .await;
+    let ada = c.user("ada").await;
+    made(&c.admin, "/members", json!({"user_id": ada})).await;
+    let key = cobuntu_key(&c.server, "acme", "live", "publishable", "READ_PUBLIC");
+    let port = at_base_domain(&c.server)
+        .host
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cobuntu_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("COBUNTU_API", format!("http://localhost:{port}/api/v1"))
+        .env("COBUNTU_KEY", &key)
+        .env("COBUNTU_COMMUNITY", "acme")
+        .output()
+        .expect("python3");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "events: 1",
+        "Meetup at 2030-05-01T18:00:00.000Z: 1 tiers",
+        "articles: Welcome",
+        "product MUG-1: Mug",
+        "members: ada",
+        "hotspot: Corner",
+        "segment Supporters: 0 form fields",
+    ] {
+        assert!(printed.contains(line), "{line} in {printed}");
+    }
+}
