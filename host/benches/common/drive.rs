@@ -23,6 +23,8 @@ pub struct Scenario {
     next: AtomicUsize,
     /// Headers beyond the key's (xAPI's version header).
     headers: Vec<(&'static str, &'static str)>,
+    /// The Host it sends, when not the run's (a community named by the path, at the base domain).
+    host: Option<String>,
 }
 
 impl Scenario {
@@ -40,6 +42,7 @@ impl Scenario {
             bodies: vec![],
             next: AtomicUsize::new(0),
             headers: vec![],
+            host: None,
         }
     }
 
@@ -58,7 +61,14 @@ impl Scenario {
             bodies: bodies.into_iter().map(Bytes::from).collect(),
             next: AtomicUsize::new(0),
             headers: vec![],
+            host: None,
         }
+    }
+
+    /// Sends this Host instead of the run's.
+    pub fn at_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_owned());
+        self
     }
 
     /// Sends this header too, on every request.
@@ -72,7 +82,7 @@ impl Scenario {
         let mut b = Request::builder()
             .method(self.method)
             .uri(&self.paths[n % self.paths.len()])
-            .header("host", host);
+            .header("host", self.host.as_deref().unwrap_or(host));
         if let Some(key) = &self.key {
             b = b.header("authorization", format!("Bearer {key}"));
         }
