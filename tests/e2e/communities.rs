@@ -458,6 +458,23 @@ async fn every_row_of_the_seed_answers_under_its_scope() {
         .await
         .assert_error(403, "member_banned");
     assert_eq!(read(&public, "/members").await["total"], 0);
+    // The ban is in the moderation action log, without a report.
+    let (_, moderator) = c.server.create_key("acme", "live", "reports:read", &[]);
+    let moderator = c.server.client("acme").key(&moderator);
+    let logged = eventually(Duration::from_secs(20), async || {
+        let log = ok(moderator
+            .get("/api/v1/moderation/actions?type=ban_member")
+            .await);
+        log["data"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| a[0].clone())
+    })
+    .await;
+    assert_eq!(logged["user_id"], ada.as_str());
+    assert_eq!(logged["note"], "spam");
+    assert_eq!(logged["report_id"], Value::Null);
+    assert!(s(&logged["taken_by_key"]).starts_with("key_"));
 
     // PATCH a segment: ADMIN only.
     let patch = format!("{COMMUNITY}/segments/{sid}");

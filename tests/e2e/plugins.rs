@@ -166,10 +166,15 @@ async fn guestbook_serves(wasm: &str, contract: &str) {
     );
     let listed = server.cli_ok(&["plugin", "list", "--tenant", "acme", "--json"]);
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    assert_eq!(listed["plugins"][0]["name"], "guestbook");
-    assert_eq!(listed["plugins"][0]["enabled"], true);
-    assert_eq!(listed["plugins"][0]["contract"], contract);
-    assert_eq!(listed["plugins"][0]["capabilities"], json!([]));
+    let guestbook = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "guestbook")
+        .expect("guestbook is listed");
+    assert_eq!(guestbook["enabled"], true);
+    assert_eq!(guestbook["contract"], contract);
+    assert_eq!(guestbook["capabilities"], json!([]));
 }
 
 #[tokio::test]
@@ -378,6 +383,7 @@ async fn manifests_that_break_the_rules_are_refused() {
     assert_eq!(
         names,
         [
+            "community",
             "helpdesk",
             "hostile",
             "know",

@@ -111,6 +111,12 @@ pub fn add(cx: &mut Ctx, Json(who): Json<WhoBody>) -> Result<Created<Value>> {
 pub struct MemberEvent {
     pub user_id: String,
     pub reason: Option<String>,
+    /// The key that acted (key_…).
+    pub by_key: String,
+}
+
+fn by_key(cx: &Ctx) -> String {
+    cx.caller().map(|c| c.key_id).unwrap_or_default()
 }
 
 fn active(cx: &Ctx, user_id: &str) -> Result<()> {
@@ -126,7 +132,7 @@ pub fn accept_rules(cx: &mut Ctx, Json(who): Json<WhoBody>) -> Result<Json<Value
     active(cx, &who.user_id)?;
     let now = cx.now();
     cx.db().execute("UPDATE community_members SET rules_accepted_at = ?1, updated_at = ?1 WHERE user_id = ?2", &[&now, &who.user_id])?;
-    cx.emit("rules.accepted", &MemberEvent { user_id: who.user_id.clone(), reason: None })?;
+    cx.emit("rules.accepted", &MemberEvent { user_id: who.user_id.clone(), reason: None, by_key: by_key(cx) })?;
     Ok(Json(json!({"user_id": who.user_id, "rules_accepted_at": now})))
 }
 
@@ -143,7 +149,7 @@ fn set_status(cx: &Ctx, user_id: &str, status: &str, reason: Option<String>, eve
         "UPDATE community_members SET status = ?1, reason = ?2, updated_at = ?3 WHERE user_id = ?4",
         &[&status, &reason, &now, &user_id],
     )?;
-    cx.emit(event, &MemberEvent { user_id: user_id.to_owned(), reason: reason.clone() })?;
+    cx.emit(event, &MemberEvent { user_id: user_id.to_owned(), reason: reason.clone(), by_key: by_key(cx) })?;
     Ok(Json(json!({"user_id": user_id, "status": status, "reason": reason})))
 }
 

@@ -268,7 +268,10 @@ pub fn broadcast(cx: &mut Ctx, Json(new): Json<NewBroadcast>) -> Result<Reply> {
             .with("retry_at", cx.time_at(frees_ms));
         return Ok(Reply::error(error).header("Retry-After", &retry.max(1).to_string()));
     }
-    let (segment, _) = find(cx, &new.segment_id).map_err(|_| Error::validation("segment_id", "no such segment"))?;
+    let (segment, _) = find(cx, &new.segment_id).map_err(|e| match e.status {
+        404 => Error::validation("segment_id", "no such segment"),
+        _ => e,
+    })?;
     let members: Vec<String> = cx
         .db()
         .query(

@@ -5,7 +5,8 @@
 //! `/resolve` (`reports:manage`). A report is `open` until it is `dismissed` or `resolved`, once.
 //! Resolving may take an action (`remove_content`, `warn_user`, `suspend_user`), which goes in
 //! the action log and out as `moderation.action_taken`: the surface that owns the content reacts
-//! to that event (Market withdraws a listing). Moderation reads no other plugin's tables.
+//! to that event (Market withdraws a listing). A community's ban (`member.banned`) goes in the
+//! log too, as `ban_member` without a report. Moderation reads no other plugin's tables.
 //!
 //! Built on the public SDK only.
 
@@ -17,6 +18,9 @@ struct Moderation;
 const TARGET_TYPES: &[&str] = &["post", "listing", "user", "file"];
 const STATUSES: &[&str] = &["open", "resolved", "dismissed"];
 const ACTIONS: &[&str] = &["remove_content", "warn_user", "suspend_user"];
+/// What the action log holds: the actions a report's resolution takes, and the bans of the
+/// community surface (`member.banned`).
+const LOGGED: &[&str] = &["remove_content", "warn_user", "suspend_user", "ban_member"];
 
 impl Plugin for Moderation {
     fn manifest() -> Manifest {
@@ -67,6 +71,52 @@ impl Plugin for Moderation {
                 );
                 CREATE INDEX moderation_actions_created ON moderation_actions (created_at);",
             )
+            // A ban in a community (`member.banned`) is an action without a report.
+            .migration(
+                2,
+                "actions_without_a_report",
+                "CREATE TABLE moderation_actions_next (
+                    id           TEXT PRIMARY KEY,
+                    type         TEXT NOT NULL,
+                    report_id    TEXT REFERENCES moderation_reports (id),
+                    target_type  TEXT NOT NULL,
+                    target_id    TEXT NOT NULL,
+                    user_id      TEXT,
+                    note         TEXT,
+                    taken_by_key TEXT NOT NULL,
+                    created_at   TEXT NOT NULL
+                );
+                INSERT INTO moderation_actions_next SELECT id, type, report_id, target_type, target_id, user_id, note, taken_by_key, created_at FROM moderation_actions;
+                DROP TABLE moderation_actions;
+                ALTER TABLE moderation_actions_next RENAME TO moderation_actions;
+                CREATE INDEX moderation_actions_created ON moderation_actions (created_at);",
+            )
+            .subscribe("member.banned")
+    }
+
+    /// A community's ban goes in the action log, once: its id is the event's.
+    fn on_event(cx: &mut Ctx, event: &Event) -> std::result::Result<(), String> {
+        if event.event_type != "member.banned" {
+            return Ok(());
+        }
+        let Some(user) = event.data["user_id"].as_str() else { return Ok(()) };
+        let id = format!("mact_{}", event.id.trim_start_matches("evt_"));
+        let row = ActionRow {
+            id: id.clone(),
+            kind: "ban_member".into(),
+            report_id: None,
+            target_type: "user".into(),
+            target_id: user.to_owned(),
+            user_id: Some(user.to_owned()),
+            note: event.data["reason"].as_str().map(str::to_owned),
+            taken_by_key: event.data["by_key"].as_str().unwrap_or("").to_owned(),
+            created_at: event.created_at.clone(),
+        };
+        let held = cx.db().query_one("SELECT 1 AS one FROM moderation_actions WHERE id = ?1", &[&id]).map_err(|e| e.to_string())?;
+        if held.is_none() {
+            cx.db().insert("moderation_actions", &row).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn router() -> Router {
@@ -179,10 +229,11 @@ impl HasId for Report {
 #[serde(from = "ActionRow")]
 struct Action {
     id: String,
-    /// remove_content, warn_user or suspend_user.
+    /// remove_content, warn_user, suspend_user, or ban_member (a community's ban, without a
+    /// report).
     #[serde(rename = "type")]
     kind: String,
-    report_id: String,
+    report_id: Option<String>,
     target: Target,
     /// The user a warning or suspension is for.
     user_id: Option<String>,
@@ -198,7 +249,7 @@ struct ActionRow {
     id: String,
     #[serde(rename = "type")]
     kind: String,
-    report_id: String,
+    report_id: Option<String>,
     target_type: String,
     target_id: String,
     user_id: Option<String>,
@@ -329,7 +380,7 @@ fn get(cx: &mut Ctx, Path(id): Path<String>) -> Result<Json<Report>> {
 fn actions(cx: &mut Ctx) -> Result<Page<Action>> {
     let page = PageRequest::from(cx)?;
     let mut filter = page.time_filter("created_at");
-    filter.and_opt("type = ?", page.filter_one_of("type", ACTIONS)?);
+    filter.and_opt("type = ?", page.filter_one_of("type", LOGGED)?);
     filter.and_opt("target_type = ?", page.filter_one_of("target_type", TARGET_TYPES)?);
     filter.and_opt("report_id = ?", page.filter("report_id"));
     page.fetch_as(&cx.db(), "moderation_actions", &filter)
@@ -396,7 +447,7 @@ fn resolve(cx: &mut Ctx, JsonOrDefault(resolution): JsonOrDefault<Resolution>) -
             Some(ActionRow {
                 id: cx.new_id("mact_"),
                 kind: kind.to_owned(),
-                report_id: report.id.clone(),
+                report_id: Some(report.id.clone()),
                 target_type: report.target.kind.clone(),
                 target_id: report.target.id.clone(),
                 user_id,
