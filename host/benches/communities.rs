@@ -31,28 +31,9 @@ fn main() {
     let pid = server.id();
     cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
     let key = common::unlimited_key(&data, "bench", "events:read,users:write,posts:write");
-    let unlimited = "1000000000";
-    let admin = cli(
-        &data,
-        &[
-            "key",
-            "create",
-            "--tenant",
-            "bench",
-            "--env",
-            "live",
-            "--format",
-            "cobuntu",
-            "--scopes",
-            "ADMIN",
-            "--rate-limit",
-            unlimited,
-            "--quiet",
-        ],
-    );
-    let publishable = cli(
-        &data,
-        &[
+    // Cobuntu-format keys, each with a per-minute limit of its own (not seed 001's per second).
+    let cobuntu = |kind: &str, scopes: &str| {
+        let args = [
             "key",
             "create",
             "--tenant",
@@ -62,15 +43,17 @@ fn main() {
             "--format",
             "cobuntu",
             "--kind",
-            "publishable",
+            kind,
             "--scopes",
-            "READ_PUBLIC",
+            scopes,
             "--rate-limit",
-            unlimited,
+            "1000000000",
             "--quiet",
-        ],
-    );
-    let (admin, publishable) = (admin.trim().to_owned(), publishable.trim().to_owned());
+        ];
+        cli(&data, &args).trim().to_owned()
+    };
+    let admin = cobuntu("secret", "ADMIN");
+    let publishable = cobuntu("publishable", "READ_PUBLIC");
     let tenant_host = format!("bench.localhost:{}", addr.port());
     let base_host = format!("localhost:{}", addr.port());
     runtime.block_on(async {

@@ -6,8 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{Client, Server, eventually, ok, s};
-use crate::mail::smtp_server;
-use crate::receiver::TestCa;
+use crate::mail::Smtp;
 
 /// Mints a key in Cobuntu's format: `kind` publishable or secret.
 fn cobuntu_key(server: &Server, tenant: &str, env: &str, kind: &str, scopes: &str) -> String {
@@ -579,20 +578,9 @@ async fn lists_page_by_offset_with_the_total() {
 
 #[tokio::test]
 async fn broadcasts_mail_each_member_and_five_fill_the_window() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
-    let (port, inbox) = smtp_server(&ca, dir.path(), 0);
-    let smtp = format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=required");
-    let c = Community::start_with(&[
-        "--smtp",
-        &smtp,
-        "--smtp-ca-file",
-        ca_file.to_str().unwrap(),
-        "--mail-from",
-        "Acme <hello@acme.test>",
-    ]);
+    let smtp = Smtp::start("Acme <hello@acme.test>", 0);
+    let inbox = smtp.inbox.clone();
+    let c = Community::start_with(&smtp.with(&[]));
     // A short window, to see it free up.
     c.server.cli_ok(&[
         "settings",

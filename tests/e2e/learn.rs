@@ -14,9 +14,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{ALL_CORE, Client, Resp, Server, eventually, ok, s};
 use crate::helpdesk::person;
-use crate::mail::{Delivered, smtp_server};
+use crate::mail::{Delivered, Smtp};
 use crate::market::events;
-use crate::receiver::TestCa;
 
 pub const LEARN: &str =
     "learn:read,learn:write,learn:cohorts:grant,groups:read,groups:write,files:read,files:write";
@@ -928,20 +927,9 @@ fn subjects(inbox: &crate::mail::Inbox) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn live_sessions_invite_remind_and_cancel_over_smtp() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
-    let (port, inbox) = smtp_server(&ca, dir.path(), 0);
-    let smtp = format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=required");
-    let server = Server::start_with(&[
-        "--smtp",
-        &smtp,
-        "--smtp-ca-file",
-        ca_file.to_str().unwrap(),
-        "--mail-from",
-        "Acme <learn@acme.test>",
-    ]);
+    let smtp = Smtp::start("Acme <learn@acme.test>", 0);
+    let inbox = smtp.inbox.clone();
+    let server = Server::start_with(&smtp.with(&[]));
     let acme = learn_tenant(&server, "acme");
     let ada = person(&acme, "ada", "Ada").await;
     let bob = person(&acme, "bob", "Bob").await;

@@ -72,9 +72,50 @@ impl Handler for Inbox {
     }
 }
 
+/// A loopback SMTP server (STARTTLS with the test CA, AUTH PLAIN) and the `serve` arguments that
+/// send through it from `from`; `refuse` MAIL commands are refused first. Keep it alive as long
+/// as the server.
+pub struct Smtp {
+    pub inbox: Inbox,
+    pub args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    pub fn start(from: &str, refuse: usize) -> Smtp {
+        let ca = TestCa::new();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+        let (port, inbox) = smtp_server(&ca, dir.path(), refuse);
+        let args = vec![
+            "--smtp".into(),
+            format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=required"),
+            "--smtp-ca-file".into(),
+            ca_file.to_str().unwrap().to_owned(),
+            "--mail-from".into(),
+            from.to_owned(),
+        ];
+        Smtp {
+            inbox,
+            args,
+            _dir: dir,
+        }
+    }
+
+    /// The arguments, with `more` after them.
+    pub fn with<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
+        self.args
+            .iter()
+            .map(String::as_str)
+            .chain(more.iter().copied())
+            .collect()
+    }
+}
+
 /// An SMTP server on loopback that offers STARTTLS with the test CA's certificate and requires
 /// AUTH PLAIN.
-pub fn smtp_server(ca: &TestCa, dir: &std::path::Path, refuse: usize) -> (u16, Inbox) {
+fn smtp_server(ca: &TestCa, dir: &std::path::Path, refuse: usize) -> (u16, Inbox) {
     // mailin's rustls sees more than one provider in this process; name one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
@@ -128,24 +169,10 @@ async fn send(client: &Client, body: Value) -> crate::harness::Resp {
 
 #[tokio::test]
 async fn mail_goes_out_over_starttls_with_auth_is_retried_and_a_failed_request_sends_nothing() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
     // The first MAIL is refused (451): the host retries after the schedule's 1 s.
-    let (port, inbox) = smtp_server(&ca, dir.path(), 1);
-    let smtp = format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=required");
-    let (server, acme) = mail_server(&[
-        "--smtp",
-        &smtp,
-        "--smtp-ca-file",
-        ca_file.to_str().unwrap(),
-        "--mail-from",
-        "Acme Community <community@acme.test>",
-        "--mail-retry-schedule",
-        "1s",
-    ])
-    .await;
+    let smtp = Smtp::start("Acme Community <community@acme.test>", 1);
+    let inbox = smtp.inbox.clone();
+    let (server, acme) = mail_server(&smtp.with(&["--mail-retry-schedule", "1s"])).await;
     let ada = acme
         .post(
             "/api/v1/users",

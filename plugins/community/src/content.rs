@@ -45,12 +45,7 @@ CREATE INDEX community_atlas_hotspots_category ON community_atlas_hotspots (cate
 
 type Row = mobieus_sdk::Row;
 
-#[derive(Deserialize)]
-pub struct IdPath {
-    #[allow(dead_code)]
-    tag: String,
-    id: String,
-}
+use crate::IdPath;
 
 #[derive(Deserialize)]
 pub struct SkuPath {

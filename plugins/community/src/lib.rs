@@ -36,6 +36,15 @@ fn at(rest: &str) -> String {
     format!("/api/v1/communities/{{tag}}{rest}")
 }
 
+/// A path with the community and one id (`…/{tag}/atlas/hotspots/{id}`).
+#[derive(Deserialize)]
+pub struct IdPath {
+    /// The host resolved the community from it; the plugin serves that tenant only.
+    #[allow(dead_code)]
+    tag: String,
+    id: String,
+}
+
 /// A slug: a-z, 0-9 and `-`.
 pub fn slug(value: &str, _: &()) -> garde::Result {
     if value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {

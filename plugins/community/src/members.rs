@@ -36,12 +36,7 @@ pub struct UserPath {
     user_id: String,
 }
 
-#[derive(Deserialize)]
-pub struct IdPath {
-    #[allow(dead_code)]
-    tag: String,
-    id: String,
-}
+use crate::IdPath;
 
 /// A member as anyone may see them: public fields only (no email).
 #[derive(Serialize, JsonSchema)]

@@ -45,12 +45,7 @@ CREATE INDEX community_broadcasts_sent ON community_broadcasts (sent_ms);
 /// The most broadcasts in one window (seed 001).
 const BROADCASTS_PER_WINDOW: i64 = 5;
 
-#[derive(Deserialize)]
-pub struct IdPath {
-    #[allow(dead_code)]
-    tag: String,
-    id: String,
-}
+use crate::IdPath;
 
 /// A segment of the community's members.
 #[derive(Serialize, JsonSchema)]
