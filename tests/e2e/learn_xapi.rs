@@ -283,3 +283,88 @@ async fn a_more_link_continues_the_query_it_came_from() {
         .await
         .assert_error(400, "xapi_bad_request");
 }
+
+#[tokio::test]
+async fn hostile_bodies_are_refused_and_the_lrs_keeps_answering() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let (_, key) = server.create_key("acme", "live", RW, &[]);
+    let client = lrs(&server, "acme", &basic(&key, ""));
+    let statements = format!("{XAPI}/statements");
+
+    // More statements than one POST stores.
+    let many: Vec<Value> = (0..1001).map(|_| statement("flooded")).collect();
+    client
+        .post(&statements, Value::Array(many))
+        .await
+        .assert_error(413, "xapi_batch_too_large");
+    // JSON nested past what the parser follows, inside an extension.
+    let deep = format!(
+        r#"{{"actor":{{"mbox":"mailto:a@example.com"}},"verb":{{"id":"http://example.com/v"}},"object":{{"id":"http://example.com/o"}},"result":{{"extensions":{{"http://example.com/x":{}{}}}}}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let r = client
+        .send(
+            Method::POST,
+            &statements,
+            Some(("application/json", deep.into_bytes())),
+        )
+        .await;
+    r.assert_error(400, "xapi_bad_request");
+    // Multipart bodies: nested thousands deep, without a boundary, never closed.
+    let mut nested = String::from("--b0\r\nContent-Type: application/json\r\n\r\n{}\r\n");
+    for i in 1..3000 {
+        nested.push_str(&format!(
+            "--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n",
+            i - 1
+        ));
+    }
+    for (content_type, body) in [
+        ("multipart/mixed; boundary=b0", nested.into_bytes()),
+        ("multipart/mixed", b"--x\r\n\r\n{}\r\n--x--".to_vec()),
+        (
+            "multipart/mixed; boundary=x",
+            b"--x\r\nContent-Type: application/json\r\n\r\n[]".to_vec(),
+        ),
+        ("multipart/mixed; boundary=x", vec![0xff; 4096]),
+    ] {
+        let r = client
+            .send(Method::POST, &statements, Some((content_type, body)))
+            .await;
+        r.assert_error(400, "xapi_bad_request");
+    }
+    // The same statement PUT twice at once: both accepted, stored once.
+    let id = "7a2d4a5e-0c0b-4c1e-9a6e-6f2f1c3b9d11";
+    let mut same = statement("twice");
+    same["id"] = json!(id);
+    let put = format!("{statements}?statementId={id}");
+    let body = same.to_string().into_bytes();
+    let (a, b) = tokio::join!(
+        client.send(Method::PUT, &put, Some(("application/json", body.clone()))),
+        client.send(Method::PUT, &put, Some(("application/json", body)))
+    );
+    assert_eq!(
+        (a.status.as_u16(), b.status.as_u16()),
+        (204, 204),
+        "{} {}",
+        a.text,
+        b.text
+    );
+    let all = ok(client
+        .get(&format!(
+            "{statements}?verb=http%3A%2F%2Fexample.com%2Fverbs%2Ftwice"
+        ))
+        .await);
+    assert_eq!(all["statements"].as_array().unwrap().len(), 1);
+    // And the LRS still answers.
+    assert_eq!(by_id(&client, id).await.status, 200);
+    assert_eq!(
+        server
+            .client("acme")
+            .get(&format!("{XAPI}/about"))
+            .await
+            .status,
+        200
+    );
+}
