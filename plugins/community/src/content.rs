@@ -2,6 +2,7 @@
 
 use mobieus_sdk::check::not_blank;
 use mobieus_sdk::prelude::*;
+use mobieus_sdk::garde;
 
 use crate::paging::{OffsetPage, Window};
 
@@ -295,5 +296,3 @@ pub fn create_hotspot(cx: &mut Ctx, Json(new): Json<NewHotspot>) -> Result<Creat
     )?;
     Ok(Created(hotspot))
 }
-
-use mobieus_sdk::garde;

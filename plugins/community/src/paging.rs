@@ -1,6 +1,7 @@
 //! Seed 001's paging: `?limit=20&offset=0` (default 20, at most 100), answered with the total.
 
 use mobieus_sdk::prelude::*;
+use mobieus_sdk::ToSql;
 
 /// A page of a list: its items, how many there are in all, and where the page starts.
 #[derive(Serialize, JsonSchema)]
@@ -63,5 +64,3 @@ impl Window {
         Ok(OffsetPage { data, total, limit: self.limit, offset: self.offset })
     }
 }
-
-use mobieus_sdk::ToSql;

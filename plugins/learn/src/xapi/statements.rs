@@ -205,7 +205,7 @@ fn attachments_of(s: &Value) -> impl Iterator<Item = &Value> {
 /// its attachments; answers the ids in order.
 fn store_all(cx: &Ctx, incoming: Incoming) -> Result<Vec<String>> {
     let now_ms = cx.now_ms();
-    let stored = iso_ms(cx, now_ms);
+    let stored = cx.time_at(now_ms);
     let authority = authority(cx);
     let mut ids = Vec::with_capacity(incoming.statements.len());
     let mut given_ids = Vec::new();
@@ -387,14 +387,9 @@ fn authority(cx: &Ctx) -> Value {
     })
 }
 
-/// An instant as xAPI's timestamps read: RFC 3339 in UTC, with milliseconds.
-pub fn iso_ms(cx: &Ctx, ms: i64) -> String {
-    cx.time_at(ms)
-}
-
 /// `GET /statements`
 pub fn get(cx: &Ctx, req: &XRequest) -> Result<Reply> {
-    let consistent = iso_ms(cx, cx.now_ms());
+    let consistent = cx.now();
     let answer = read(cx, req);
     let reply = answer.unwrap_or_else(Reply::error);
     Ok(reply.header("X-Experience-API-Consistent-Through", &consistent))
@@ -684,7 +679,7 @@ fn accepted_languages(header: Option<&str>) -> Vec<String> {
 }
 
 /// A statement query's filters and window.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Deserialize, Default, Clone)]
 struct Query {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     agent: Option<String>,
@@ -880,13 +875,10 @@ impl Query {
 
     /// The `more` link: this query, after `seq`.
     fn more_link(&self, after: i64) -> String {
-        let next = Query { after: Some(after), ..self.clone_query() };
+        let next = Query { after: Some(after), ..self.clone() };
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json::to_vec(&next).unwrap_or_default());
         format!("{BASE}/statements?more={token}")
     }
 
-    fn clone_query(&self) -> Query {
-        json::from_value(json::to_value(self).unwrap_or_default()).unwrap_or_default()
-    }
 }
 
