@@ -7,7 +7,8 @@ pub fn namespace(path: &str) -> Option<&str> {
     rest.split('/').next()
 }
 
-/// Matches `path` against `template`; the named parameters if it matches.
+/// Matches `path` against `template`; the named parameters if it matches, percent-decoded (a
+/// segment that does not decode to UTF-8 matches nothing).
 pub fn matches(template: &str, path: &str) -> Option<Vec<(String, String)>> {
     let mut params = Vec::new();
     let mut t = template.split('/');
@@ -20,7 +21,10 @@ pub fn matches(template: &str, path: &str) -> Option<Vec<(String, String)>> {
                     if ps.is_empty() {
                         return None;
                     }
-                    params.push((name.to_owned(), ps.to_owned()));
+                    let value = percent_encoding::percent_decode_str(ps)
+                        .decode_utf8()
+                        .ok()?;
+                    params.push((name.to_owned(), value.into_owned()));
                 } else if ts != ps {
                     return None;
                 }
@@ -89,6 +93,18 @@ mod tests {
         );
         assert_eq!(
             matches("/api/v1/gb/entries/{id}", "/api/v1/gb/entries/x/y"),
+            None
+        );
+        // Decoded, as a client encodes them; an escape that is no UTF-8 matches nothing.
+        assert_eq!(
+            matches(
+                "/api/v1/gb/entries/{id}",
+                "/api/v1/gb/entries/MUG%2D1%2Fa%20b"
+            ),
+            Some(vec![("id".into(), "MUG-1/a b".into())])
+        );
+        assert_eq!(
+            matches("/api/v1/gb/entries/{id}", "/api/v1/gb/entries/%FF"),
             None
         );
         assert!(overlap("/api/v1/a/{id}", "/api/v1/a/new"));
