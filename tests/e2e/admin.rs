@@ -185,6 +185,7 @@ const PAGES: &[&str] = &[
     "/admin/api/settings",
     "/admin/webhooks",
     "/admin/plugins",
+    "/admin/plugins/community/data",
     "/admin/billing",
     "/admin/audit",
     "/admin/mail",
@@ -215,6 +216,7 @@ async fn no_page_or_action_without_a_session_and_a_session_is_one_tenants() {
         "/admin/billing",
         "/admin/api/settings",
         "/admin/plugins/market",
+        "/admin/plugins/community/data",
         "/admin/logout",
     ] {
         let r = anonymous
@@ -573,4 +575,38 @@ async fn the_consoles_settings_plugins_and_plan_apply_to_the_next_api_request() 
     ] {
         assert!(audit.contains(action), "{action}");
     }
+}
+
+#[tokio::test]
+async fn every_plugins_data_page_is_drawn_from_its_manifest() {
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let mut acme = Console::new(&server, "acme");
+    acme.set_up(&invite(&server, "acme", "ada@acme.example"))
+        .await;
+    let plugins = acme.get("/admin/plugins").await.body;
+    let links: Vec<&str> = plugins
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.ends_with("/data"))
+        .collect();
+    assert!(links.len() >= 5, "{links:?}");
+    for link in links {
+        let page = acme.get(link).await;
+        assert_eq!(page.status, 200, "{link}: {}", page.body);
+        assert!(page.body.contains("<details"), "{link} has a write form");
+    }
+    let r = acme.get("/admin/plugins/nothing/data").await;
+    assert_eq!(r.status, 404);
+    // A plugin turned off shows no data and takes no change.
+    let csrf = acme.get("/admin/plugins").await.csrf();
+    acme.post("/admin/plugins/market", &[("csrf", &csrf), ("on", "false")])
+        .await;
+    let page = acme.get("/admin/plugins/market/data").await;
+    assert!(page.body.contains("is off for this community") && !page.body.contains("<details"));
+    assert!(
+        !server.log().contains("internal_error"),
+        "no page failed on our side"
+    );
 }

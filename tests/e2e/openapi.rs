@@ -675,6 +675,8 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("patch", "/api/v1/communities/{tag}/segments/{id}", None),
         ("post", "/api/v1/communities/{tag}/rules/accept", None),
         ("post", "/api/v1/communities/{tag}/broadcasts", None),
+        ("get", "/api/v1/communities/{tag}/broadcasts", None),
+        ("get", "/api/v1/communities/{tag}/segments", None),
         ("post", "/api/v1/communities/{tag}/applications", None),
         (
             "post",
@@ -687,6 +689,7 @@ fn walk(receiver: &str) -> Vec<(&'static str, &'static str, Option<Value>)> {
             "/api/v1/communities/{tag}/applications/{id}/reject",
             None,
         ),
+        ("get", "/api/v1/communities/{tag}/applications", None),
         (
             "post",
             "/api/v1/communities/{tag}/members/{user_id}/kick",

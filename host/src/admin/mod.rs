@@ -3,7 +3,8 @@
 //! Admins are invited by `mobieus admin create` ([`accounts`]); a session cookie and a CSRF token
 //! per form guard every page and action ([`session`]); every action is written to the tenant's
 //! audit log. Pages: API keys ([`keys`]), API settings ([`api_settings`]), webhooks
-//! ([`webhooks`]), plugins ([`plugins`]), billing ([`billing`]), the audit log ([`audit`]).
+//! ([`webhooks`]), plugins ([`plugins`]) and each plugin's own data ([`plugin_data`]), billing
+//! ([`billing`]), the audit log ([`audit`]).
 
 pub mod accounts;
 pub mod ai;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod page;
+pub mod plugin_data;
 pub mod plugins;
 pub mod scim;
 pub mod session;
@@ -55,6 +57,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/plugins", get(plugins::index))
         .route("/admin/plugins/{name}", post(plugins::switch))
+        .route(
+            "/admin/plugins/{name}/data",
+            get(plugin_data::index).post(plugin_data::submit),
+        )
         .route(
             "/admin/plugins/{name}/settings",
             post(plugins::save_settings),

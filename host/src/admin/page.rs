@@ -105,6 +105,7 @@ pub fn notice(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         "ai_budget_saved" => ("ok", "The monthly budget is saved."),
         "plugin_on" => ("ok", "The plugin is on for this community."),
+        "plugin_called" => ("ok", "Done: the plugin accepted the change."),
         "plugin_settings_saved" => (
             "ok",
             "The plugin's settings are saved. They apply to its next call.",

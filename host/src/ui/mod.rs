@@ -154,6 +154,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/webhooks.html",
     "admin/webhook.html",
     "admin/plugins.html",
+    "admin/plugin_data.html",
     "admin/billing.html",
     "admin/audit.html",
     "admin/mail.html",

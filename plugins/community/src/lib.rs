@@ -117,6 +117,7 @@ impl Plugin for Community {
             .route(Route::post(&at("/rules/accept"), MEMBERS, members::accept_rules).id("communityAcceptRules").summary("Acknowledge community rules").error(404, "member_not_found", "The user is not a member."))
             .route(Route::post(&at("/members/{user_id}/kick"), MEMBERS, members::kick).id("communityKickMember").summary("Kick a member").error(404, "member_not_found", "The user is not a member."))
             .route(Route::post(&at("/members/{user_id}/ban"), MEMBERS, members::ban).id("communityBanMember").summary("Ban a member").error(409, "already_banned", "The member is banned already."))
+            .route(Route::get(&at("/applications"), ADMIN, members::applications).id("communityListApplications").summary("List membership applications, newest first").query("status", "Only this status: pending, approved or rejected."))
             .route(Route::post(&at("/applications"), ADMIN, members::create_application).id("communityCreateApplication").summary("Record a membership application").error(403, "member_banned", "The user is banned from the community."))
             .route(
                 Route::post(&at("/applications/{id}/approve"), MEMBERS, members::approve)
@@ -134,6 +135,7 @@ impl Plugin for Community {
             )
             // Segments and broadcasts.
             .route(Route::get(&at("/segments/public"), READ, segments::public).id("communityListPublicSegments").summary("Public segments (tiers)"))
+            .route(Route::get(&at("/segments"), ADMIN, segments::all).id("communityListSegments").summary("List every segment, public or not, newest first"))
             .route(Route::post(&at("/segments"), ADMIN, segments::create).id("communityCreateSegment").summary("Create a segment and its form"))
             .route(Route::get(&at("/segments/{id}/form"), READ, segments::form).id("communityGetSegmentForm").summary("Segment form schema").error(404, "segment_not_found", "No segment has this id."))
             .route(
@@ -144,6 +146,7 @@ impl Plugin for Community {
                     .error(409, "segment_inactive", "The segment takes no submissions."),
             )
             .route(Route::patch(&at("/segments/{id}"), ADMIN, segments::update).id("communityUpdateSegment").summary("Update segment (name / pricing / active)").error(404, "segment_not_found", "No segment has this id."))
+            .route(Route::get(&at("/broadcasts"), ADMIN, segments::broadcasts).id("communityListBroadcasts").summary("List the broadcasts sent, newest first"))
             .route(
                 Route::post(&at("/broadcasts"), BROADCASTS, segments::broadcast)
                     .id("communitySendBroadcast")

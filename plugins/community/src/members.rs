@@ -205,6 +205,24 @@ fn application_of(r: &mobieus_sdk::Row) -> Result<Application> {
     })
 }
 
+/// Applications, newest first; `?status=` keeps one status (`ADMIN`: answers are the applicant's).
+pub fn applications(cx: &mut Ctx) -> Result<Json<OffsetPage<Application>>> {
+    let window = Window::of(cx)?;
+    let status = cx.query("status").unwrap_or_default();
+    if !matches!(status.as_str(), "" | "pending" | "approved" | "rejected") {
+        return Err(Error::validation("status", "pending, approved or rejected"));
+    }
+    let page = window.fetch(
+        cx,
+        "id, user_id, answers, status, reason, created_at, decided_at",
+        "community_applications WHERE (?1 = '' OR status = ?1)",
+        "created_at DESC, id DESC",
+        &[&status],
+        application_of,
+    )?;
+    Ok(Json(page))
+}
+
 pub fn create_application(cx: &mut Ctx, Json(new): Json<NewApplication>) -> Result<Created<Application>> {
     cx.require_user("user_id", &new.user_id)?;
     refuse_banned(cx, &new.user_id)?;

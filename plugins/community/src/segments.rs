@@ -90,6 +90,12 @@ pub fn public(cx: &mut Ctx) -> Result<Json<OffsetPage<Segment>>> {
     Ok(Json(window.fetch(cx, COLUMNS, "community_segments s WHERE s.public = 1 AND s.active = 1", "s.price, s.id", &[], segment_of)?))
 }
 
+/// Every segment, public or not, active or not, newest first (`ADMIN`).
+pub fn all(cx: &mut Ctx) -> Result<Json<OffsetPage<Segment>>> {
+    let window = Window::of(cx)?;
+    Ok(Json(window.fetch(cx, COLUMNS, "community_segments s", "s.created_at DESC, s.id DESC", &[], segment_of)?))
+}
+
 #[derive(Deserialize, JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewSegment {
@@ -239,6 +245,15 @@ pub struct Broadcast {
     pub recipients: i64,
     #[schemars(extend("format" = "date-time"))]
     pub sent_at: String,
+}
+
+/// The broadcasts sent, newest first (`ADMIN`): the window's count is in them.
+pub fn broadcasts(cx: &mut Ctx) -> Result<Json<OffsetPage<Broadcast>>> {
+    let window = Window::of(cx)?;
+    let page = window.fetch(cx, "id, segment_id, subject, recipients, sent_ms", "community_broadcasts", "sent_ms DESC, id DESC", &[], |r| {
+        Ok(Broadcast { id: r.get("id")?, segment_id: r.get("segment_id")?, subject: r.get("subject")?, recipients: r.get("recipients")?, sent_at: cx.time_at(r.get("sent_ms")?) })
+    })?;
+    Ok(Json(page))
 }
 
 /// The window broadcasts are counted in: the `broadcast_window_secs` setting, 24 hours unless
