@@ -89,6 +89,12 @@ pub const DATA: &[Migration] = &[
         name: "ai_month_totals",
         sql: include_str!("../migrations/data/0012_ai_month_totals.sql"),
     },
+    Migration {
+        set: "data",
+        version: 13,
+        name: "user_bars",
+        sql: include_str!("../migrations/data/0013_user_bars.sql"),
+    },
 ];
 
 /// Tables only the live file has: API keys, tenant settings, the audit log. Test keys are looked up

@@ -871,3 +871,71 @@ async fn the_console_makes_the_communitys_data_through_the_plugin_and_shares_the
     assert!(audit.contains("plugin.called") && audit.contains("communitySendBroadcast"));
     assert!(audit.contains("admin:ada@acme.example"));
 }
+
+#[tokio::test]
+async fn a_ban_ends_the_banned_members_console_access_on_live_data_only() {
+    let c = Community::start_with(&[]);
+    // Two admins of the console; one of them is also a member the community will ban.
+    let mut ada = crate::admin::Console::new(&c.server, "acme");
+    ada.set_up(&crate::admin::invite(&c.server, "acme", "ada@acme.example"))
+        .await;
+    let mut moderator = crate::admin::Console::new(&c.server, "acme");
+    moderator
+        .set_up(&crate::admin::invite(&c.server, "acme", "mo@example.com"))
+        .await;
+    let mo = c.user("mo").await;
+    made(&c.admin, "/members", json!({"user_id": mo})).await;
+    assert_eq!(moderator.get("/admin/api-keys").await.status, 200);
+
+    // A ban in the test environment is of the test data's users: the console is the live one's.
+    let (_, test_key) = c.server.create_key("acme", "test", "users:write", &[]);
+    let test_users = c.server.client("acme").key(&test_key);
+    let r = test_users
+        .post(
+            "/api/v1/users",
+            json!({"username": "mo", "email": "mo@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let test_mo = s(&r.json()["id"]);
+    let test_admin = cobuntu_key(&c.server, "acme", "test", "secret", "ADMIN");
+    let test_admin = at_base_domain(&c.server).header("x-api-key", &test_admin);
+    let r = test_admin
+        .post(
+            &format!("{COMMUNITY}/members/{test_mo}/ban"),
+            json!({"reason": "testing"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(moderator.get("/admin/api-keys").await.status, 200);
+
+    // Banned on live data, from the console by the other admin: the session ends at once, and
+    // the password no longer signs in.
+    let page = ada.get("/admin/plugins/community/data").await;
+    let r = ada
+        .post(
+            "/admin/plugins/community/data",
+            &[
+                ("csrf", &page.csrf()),
+                ("operation", "communityBanMember"),
+                ("param.user_id", &mo),
+                ("body.reason", "Abused the moderator tools."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = moderator.get("/admin/api-keys").await;
+    assert_eq!(r.status, 303);
+    assert!(r.location().starts_with("/admin/login"));
+    let r = moderator
+        .log_in("mo@example.com", crate::admin::PASSWORD)
+        .await;
+    assert_ne!(r.status, 303, "a barred admin is not signed in");
+    assert!(
+        r.body.contains("did not match") || r.status == 401,
+        "{}",
+        r.body
+    );
+    // The other admin works on; the bar is of the banned member alone.
+    assert_eq!(ada.get("/admin/api-keys").await.status, 200);
+}

@@ -148,17 +148,19 @@ pub struct Credentials {
     password_hash: Option<String>,
 }
 
-/// The SQL condition "the admin whose email is `column` is not a user their identity provider
-/// deactivated": a deactivated person's console access stops with their access everywhere else.
-pub fn not_deactivated(column: &str) -> String {
+/// The SQL condition "the admin whose email is `column` may use the console": not a user their
+/// identity provider deactivated (their console access stops with their access everywhere
+/// else), nor one the community barred ([`crate::admin::bars`]).
+pub fn console_allowed(column: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM users u WHERE u.email = {column} COLLATE NOCASE \
-         AND u.active = 0 AND u.left_at IS NULL)"
+         AND ((u.active = 0 AND u.left_at IS NULL) \
+              OR EXISTS (SELECT 1 FROM user_bars b WHERE b.user_id = u.id)))"
     )
 }
 
 /// Ends every console session of the admin with this email (their identity provider
-/// deactivated them), so reactivating them later revives none.
+/// deactivated them, or the community barred them), so restoring them later revives none.
 pub fn end_sessions_of(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM admin_sessions WHERE admin_id IN
@@ -171,7 +173,7 @@ pub fn credentials(conn: &Connection, email: &str) -> rusqlite::Result<Option<Cr
     conn.query_row(
         &format!(
             "SELECT id, email, password_hash FROM admins WHERE email = ?1 AND {}",
-            not_deactivated("admins.email")
+            console_allowed("admins.email")
         ),
         [email],
         |r| {

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod ai;
 pub mod api_settings;
 pub mod audit;
+pub mod bars;
 pub mod billing;
 pub mod keys;
 pub mod login;

@@ -135,7 +135,7 @@ fn find(
         &format!(
             "SELECT a.id, a.email, s.csrf_token FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND {}",
-            accounts::not_deactivated("a.email")
+            accounts::console_allowed("a.email")
         ),
         params![hash, to_rfc3339(&now)],
         |r| {

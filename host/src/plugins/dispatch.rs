@@ -321,7 +321,14 @@ fn new_call(
     request_id: &str,
 ) -> Call {
     let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
-    route_call(&state.plugins, plugin, settings, request_id, Some(blobs))
+    let mut call = route_call(&state.plugins, plugin, settings, request_id, Some(blobs));
+    call.bars_console = auth.key.env == tenants::Env::Live
+        && plugin
+            .manifest
+            .namespaces
+            .iter()
+            .any(|n| n == crate::auth::scopes::COBUNTU_NAMESPACE);
+    call
 }
 
 /// A route call's context, from its parts (the benchmarks build one without a request).
@@ -344,6 +351,7 @@ pub fn route_call(
         blobs,
         asker: None,
         answers: None,
+        bars_console: false,
     }
 }
 

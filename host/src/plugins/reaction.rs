@@ -48,6 +48,7 @@ pub fn run(
             blobs: reaction.blobs,
             asker: None,
             answers: None,
+            bars_console: false,
         };
         react(&plugins.runtime, &plugin.pre, call)
     };

@@ -48,6 +48,9 @@ pub struct Call {
     pub asker: Option<Asker>,
     /// What the call's earlier runs asked the AI provider, answered (a route call only).
     pub answers: Option<Answers>,
+    /// Whether a ban it emits bars the user from the console ([`crate::admin::bars`]): a route
+    /// call of the Cobuntu surface on live data.
+    pub bars_console: bool,
 }
 
 /// What `events.emit` may still do in one call: how many more events, how large, and at which
@@ -101,6 +104,7 @@ impl Call {
             blobs: None,
             asker: None,
             answers: None,
+            bars_console: false,
         }
     }
 

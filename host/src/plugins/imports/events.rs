@@ -2,6 +2,7 @@
 
 use serde_json::value::RawValue;
 
+use crate::admin::bars;
 use crate::event_log;
 use crate::plugins::bindings::events;
 use crate::plugins::bindings::types::Error;
@@ -38,9 +39,16 @@ impl events::Host for PluginState {
             .map_err(|e| Error::Invalid(format!("data is not JSON: {e}")))?;
         // Counted once it is an event that could be appended.
         self.call.emits.left -= 1;
+        let (bars, plugin) = (self.call.bars_console, self.call.plugin.clone());
         let event = self.as_host_write(
             "events can be emitted only by requests that write (not GET)",
-            |w| event_log::append_at_depth(w, &event_type, &payload, depth),
+            |w| {
+                let event = event_log::append_at_depth(w, &event_type, &payload, depth)?;
+                if bars {
+                    bars::on_emitted(w, &plugin, &event_type, payload.get())?;
+                }
+                Ok::<_, crate::error::ApiError>(event)
+            },
         )?;
         Ok(event.id)
     }
