@@ -597,6 +597,14 @@ async fn every_plugins_data_page_is_drawn_from_its_manifest() {
         assert_eq!(page.status, 200, "{link}: {}", page.body);
         assert!(page.body.contains("<details"), "{link} has a write form");
     }
+    // A plugin that may ask the AI provider loads its lists on request only.
+    let helpdesk = acme.get("/admin/plugins/helpdesk/data").await.body;
+    assert!(helpdesk.contains("?show=listTickets") && !helpdesk.contains("None yet."));
+    let shown = acme
+        .get("/admin/plugins/helpdesk/data?show=listTickets")
+        .await
+        .body;
+    assert_eq!(shown.matches("None yet.").count(), 1, "{shown}");
     let r = acme.get("/admin/plugins/nothing/data").await;
     assert_eq!(r.status, 404);
     // A plugin turned off shows no data and takes no change.

@@ -18,12 +18,12 @@ use chrono::Utc;
 use minijinja::{Value, context};
 use serde_json::{Map, Value as Json};
 
-use crate::admin::keys::Notice;
 use crate::admin::page::{self, PageResult, Refused, blocking};
 use crate::admin::session::{Admin, FormData, Posted};
 use crate::auth::{ApiKey, KeyKind};
 use crate::error::ApiError;
 use crate::http::context::Authenticated;
+use crate::plugins::capabilities::Capability;
 use crate::plugins::dispatch::{self, PluginRoutes};
 use crate::plugins::manifest::Route;
 use crate::plugins::registry::LoadedPlugin;
@@ -37,21 +37,36 @@ const COLUMNS: usize = 7;
 /// A cell longer than this is cut.
 const CELL: usize = 80;
 
-/// The plugin's lists and forms.
+#[derive(serde::Deserialize)]
+pub struct Shown {
+    notice: Option<String>,
+    /// The list to show, by operation id, of a plugin whose lists load on request.
+    show: Option<String>,
+}
+
+/// The plugin's lists and forms. A plugin that declares `ai` may ask the community's provider
+/// from a GET: its lists load one at a time, on request, so viewing the page spends no tokens.
 pub async fn index(
     State(state): State<AppState>,
     Path(name): Path<String>,
     admin: Admin,
-    Query(q): Query<Notice>,
+    Query(q): Query<Shown>,
 ) -> PageResult {
     let (plugin, tenant_settings) = plugin_for(&state, &admin, &name).await?;
     let on = tenant_settings.plugin_on(&name, plugin.enabled_by_default());
+    let on_request = plugin.manifest.capabilities.contains(Capability::Ai);
     let mut lists = vec![];
     let mut forms = vec![];
     for route in &plugin.manifest.routes {
         let free = free_params(route);
         if route.method == "GET" {
-            if free.is_empty() && on {
+            if free.is_empty() && on && on_request && q.show.as_deref() != Some(&route.operation_id)
+            {
+                lists.push(context! {
+                    operation => &route.operation_id, path => &route.path,
+                    summary => &route.summary, show => &route.operation_id,
+                });
+            } else if free.is_empty() && on {
                 let path = fill(&route.path, admin.tenant_slug(), &FormData::default())
                     .map_err(|why| page::message(StatusCode::BAD_REQUEST, "Not shown", &why))?;
                 let (status, answer) = call(
@@ -448,7 +463,8 @@ fn list_view(route: &Route, status: StatusCode, answer: &Json) -> Value {
     let json = (items.is_none() && status.is_success())
         .then(|| serde_json::to_string_pretty(answer).unwrap_or_default());
     context! {
-        path => &route.path, summary => &route.summary, error, columns, rows, total, json,
+        operation => &route.operation_id, path => &route.path, summary => &route.summary,
+        error, columns, rows, total, json,
     }
 }
 
