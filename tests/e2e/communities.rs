@@ -874,7 +874,23 @@ async fn the_console_makes_the_communitys_data_through_the_plugin_and_shares_the
 
 #[tokio::test]
 async fn a_ban_ends_the_banned_members_console_access_on_live_data_only() {
-    let c = Community::start_with(&[]);
+    let c = Community::start_with(&[
+        "--webhook-allow-http",
+        "--webhook-allow-cidr",
+        "127.0.0.0/8",
+    ]);
+    let receiver = crate::receiver::Receiver::http().await;
+    let (_, hooks) = c.server.create_key("acme", "live", "webhooks:manage", &[]);
+    let r = c
+        .server
+        .client("acme")
+        .key(&hooks)
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": receiver.url("/hook"), "events": ["member.banned"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     // Two admins of the console; one of them is also a member the community will ban.
     let mut ada = crate::admin::Console::new(&c.server, "acme");
     ada.set_up(&crate::admin::invite(&c.server, "acme", "ada@acme.example"))
@@ -938,4 +954,19 @@ async fn a_ban_ends_the_banned_members_console_access_on_live_data_only() {
     );
     // The other admin works on; the bar is of the banned member alone.
     assert_eq!(ada.get("/admin/api-keys").await.status, 200);
+    // The ban made in the console is an event like any other: a webhook receives it (the test
+    // environment's is not the live endpoint's).
+    let got = receiver.wait_for(1, Duration::from_secs(15)).await;
+    let banned = got[0].json();
+    assert_eq!(banned["type"], "member.banned");
+    assert_eq!(banned["data"]["user_id"], mo.as_str());
+    // The console acts as `console:<admin id>` where a key's id would be.
+    assert!(
+        banned["data"]["by_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("console:adm_")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 1);
 }
