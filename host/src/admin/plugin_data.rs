@@ -59,31 +59,34 @@ pub async fn index(
     let mut forms = vec![];
     for route in &plugin.manifest.routes {
         let free = free_params(route);
-        if route.method == "GET" {
-            if free.is_empty() && on && on_request && q.show.as_deref() != Some(&route.operation_id)
-            {
-                lists.push(context! {
-                    operation => &route.operation_id, path => &route.path,
-                    summary => &route.summary, show => &route.operation_id,
-                });
-            } else if free.is_empty() && on {
-                let path = fill(&route.path, admin.tenant_slug(), &FormData::default())
-                    .map_err(|why| page::message(StatusCode::BAD_REQUEST, "Not shown", &why))?;
-                let (status, answer) = call(
-                    &state,
-                    &admin,
-                    &plugin,
-                    &tenant_settings,
-                    Method::GET,
-                    &path,
-                    None,
-                )
-                .await?;
-                lists.push(list_view(route, status, &answer));
-            }
-        } else {
+        if route.method != "GET" {
             forms.push(form_view(route, &free));
+            continue;
         }
+        // A list is a GET the console can call as it is, of a plugin that is on.
+        if !free.is_empty() || !on {
+            continue;
+        }
+        if on_request && q.show.as_deref() != Some(route.operation_id.as_str()) {
+            lists.push(context! {
+                operation => &route.operation_id, path => &route.path,
+                summary => &route.summary, show => &route.operation_id,
+            });
+            continue;
+        }
+        let path = fill(&route.path, admin.tenant_slug(), &FormData::default())
+            .map_err(|why| page::message(StatusCode::BAD_REQUEST, "Not shown", &why))?;
+        let (status, answer) = call(
+            &state,
+            &admin,
+            &plugin,
+            &tenant_settings,
+            Method::GET,
+            &path,
+            None,
+        )
+        .await?;
+        lists.push(list_view(route, status, &answer));
     }
     let notice = q.notice.as_deref().and_then(page::notice);
     Ok(page::render(
