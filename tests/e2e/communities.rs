@@ -609,15 +609,15 @@ async fn broadcasts_mail_each_member_and_five_fill_the_window() {
     let smtp = Smtp::start("Acme <hello@acme.test>", 0);
     let inbox = smtp.inbox.clone();
     let c = Community::start_with(&smtp.with(&[]));
-    // A short window, to see it free up.
-    c.server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "community.broadcast_window_secs",
-        "4",
-    ]);
+    // A short window, to see it free up; batches of one, to see a broadcast handed on by its
+    // timer.
+    for (setting, value) in [
+        ("community.broadcast_window_secs", "4"),
+        ("community.broadcast_batch", "1"),
+    ] {
+        c.server
+            .cli_ok(&["settings", "set", "--tenant", "acme", setting, value]);
+    }
     let segment = made(&c.admin, "/segments", json!({"name": "Supporters"})).await;
     let members = c.key("secret", "WRITE_MEMBERS");
     for name in ["ada", "bob"] {
@@ -638,7 +638,11 @@ async fn broadcasts_mail_each_member_and_five_fill_the_window() {
             .post(&format!("{COMMUNITY}/broadcasts"), send(n))
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
-        assert_eq!(r.json()["recipients"], 2);
+        // One handed to the outbox by the request, the other by the timer it set.
+        assert_eq!(
+            (r.json()["recipients"].clone(), r.json()["pending"].clone()),
+            (json!(2), json!(1))
+        );
     }
     let refused = sender
         .post(&format!("{COMMUNITY}/broadcasts"), send(5))
@@ -655,6 +659,15 @@ async fn broadcasts_mail_each_member_and_five_fill_the_window() {
     .await;
     assert_eq!(delivered.len(), 10);
     assert!(delivered.iter().all(|to| to.len() == 1));
+    let listed = read(&c.admin, "/broadcasts").await;
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["pending"] == 0),
+        "{listed}"
+    );
     // Once the window has moved past the first, one more may go.
     tokio::time::sleep(Duration::from_secs(retry + 1)).await;
     assert_eq!(

@@ -10,10 +10,12 @@
 //! - [`events`]: events, their tiers and tier forms, RSVPs to free tiers;
 //! - [`content`]: articles, products, the atlas's hotspots and categories;
 //! - [`members`]: members (host users), rules, kicks, bans, applications;
-//! - [`segments`]: segments, their forms and submissions, broadcasts to a segment by mail.
+//! - [`segments`]: segments, their forms and submissions;
+//! - [`broadcasts`]: a mail to a segment's members, queued and handed on in batches.
 //!
 //! The community's own data is created under the same prefix with `ADMIN`.
 
+mod broadcasts;
 mod content;
 mod events;
 mod forms;
@@ -58,7 +60,7 @@ impl Plugin for Community {
     fn manifest() -> Manifest {
         Manifest::new("community", env!("CARGO_PKG_VERSION"))
             .claims(["communities", "rsvp", "member", "rules", "application", "segment", "broadcast"])
-            .uses([Capability::Mail])
+            .uses([Capability::Mail, Capability::Timers])
             .scope(READ, "List and get public resources: events, articles, products, members, atlas hotspots, segments.")
             .scope(MEMBERS, "Member-level writes: RSVPs, form submissions, rules, kicks, bans, applications.")
             .scope(SALES, "RSVP to events and checkout flows.")
@@ -72,12 +74,14 @@ impl Plugin for Community {
             .event_of::<members::ApplicationEvent>("application.rejected", "A membership application was rejected.")
             .event_of::<segments::Submitted>("segment.submitted", "A member submitted a segment's form and joined it.")
             .event_of::<segments::SegmentUpdated>("segment.updated", "A segment's name, price or active flag changed.")
-            .event_of::<segments::Broadcast>("broadcast.sent", "A broadcast was queued: one mail per member of the segment.")
+            .event_of::<broadcasts::Broadcast>("broadcast.sent", "A broadcast was queued: one mail per member of the segment with an address, handed to the outbox in batches.")
+            .setting("broadcast_batch", "How many of a broadcast's recipients are handed to the outbox per call (1 to 500); 500 unless set (a smaller one is for trying the batches out).", "500", &[])
             .setting("broadcast_window_secs", "The window broadcasts are counted in (5 per window), in seconds; 86400 (24 hours) unless set.", "86400", &[])
             .migration(1, "events", events::MIGRATION)
             .migration(2, "content", content::MIGRATION)
             .migration(3, "members", members::MIGRATION)
             .migration(4, "segments", segments::MIGRATION)
+            .migration(5, "broadcast_queue", broadcasts::MIGRATION)
     }
 
     fn router() -> Router {
@@ -146,15 +150,23 @@ impl Plugin for Community {
                     .error(409, "segment_inactive", "The segment takes no submissions."),
             )
             .route(Route::patch(&at("/segments/{id}"), ADMIN, segments::update).id("communityUpdateSegment").summary("Update segment (name / pricing / active)").error(404, "segment_not_found", "No segment has this id."))
-            .route(Route::get(&at("/broadcasts"), ADMIN, segments::broadcasts).id("communityListBroadcasts").summary("List the broadcasts sent, newest first"))
+            .route(Route::get(&at("/broadcasts"), ADMIN, broadcasts::list).id("communityListBroadcasts").summary("List the broadcasts sent, newest first"))
             .route(
-                Route::post(&at("/broadcasts"), BROADCASTS, segments::broadcast)
+                Route::post(&at("/broadcasts"), BROADCASTS, broadcasts::send)
                     .id("communitySendBroadcast")
                     .summary("Send a one-shot mass email to a segment's members (5 per community per 24 hours)")
-                    .answers::<segments::Broadcast>()
+                    .answers::<broadcasts::Broadcast>()
                     .status(201)
                     .error(429, "broadcast_limit", "Five broadcasts went out in the window: `retry_at` (and Retry-After) says when the next may."),
             )
+    }
+
+    fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
+        match broadcasts::on_timer(cx, timer) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("no timer of this plugin is named `{}`", timer.key)),
+            Err(e) => Err(e.message),
+        }
     }
 }
 

@@ -1,6 +1,5 @@
-//! Segments (tiers of membership, with a price and a form members submit) and broadcasts: one
-//! mail per member of a segment through the host's outbox, at most five per community in any
-//! 24 hours.
+//! Segments: tiers of membership, with a price and a form members submit to join one. Their
+//! members are who a broadcast goes to ([`crate::broadcasts`]).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +11,7 @@ use crate::forms::{self, Field};
 use crate::members;
 use crate::paging::{OffsetPage, Window};
 
+/// Also the first broadcasts table, as it shipped ([`crate::broadcasts::MIGRATION`] adds to it).
 pub const MIGRATION: &str = "
 CREATE TABLE community_segments (
     id TEXT PRIMARY KEY,
@@ -41,9 +41,6 @@ CREATE TABLE community_broadcasts (
 );
 CREATE INDEX community_broadcasts_sent ON community_broadcasts (sent_ms);
 ";
-
-/// The most broadcasts in one window (seed 001).
-const BROADCASTS_PER_WINDOW: i64 = 5;
 
 use crate::IdPath;
 
@@ -77,7 +74,7 @@ fn segment_of(r: &mobieus_sdk::Row) -> Result<Segment> {
     })
 }
 
-fn find(cx: &Ctx, id: &str) -> Result<(Segment, Vec<Field>)> {
+pub fn find(cx: &Ctx, id: &str) -> Result<(Segment, Vec<Field>)> {
     let row = cx
         .db()
         .query_one(&format!("SELECT {COLUMNS}, s.form FROM community_segments s WHERE s.id = ?1"), &[&id])?
@@ -220,94 +217,4 @@ pub fn update(cx: &mut Ctx, Path(p): Path<IdPath>, Json(change): Json<SegmentCha
     )?;
     cx.emit("segment.updated", &SegmentUpdated { segment: &segment })?;
     Ok(Json(segment))
-}
-
-#[derive(Deserialize, JsonSchema, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct NewBroadcast {
-    #[garde(length(max = 64))]
-    pub segment_id: String,
-    #[garde(length(chars, min = 1, max = 200), custom(not_blank), custom(mobieus_sdk::check::one_line))]
-    pub subject: String,
-    #[garde(length(chars, min = 1, max = 100000))]
-    pub text: String,
-    #[garde(inner(length(chars, max = 200000)))]
-    pub html: Option<String>,
-}
-
-/// A broadcast sent: one mail per member of the segment with an address, queued in the host's
-/// outbox.
-#[derive(Serialize, JsonSchema)]
-pub struct Broadcast {
-    pub id: String,
-    pub segment_id: String,
-    pub subject: String,
-    pub recipients: i64,
-    #[schemars(extend("format" = "date-time"))]
-    pub sent_at: String,
-}
-
-/// The broadcasts sent, newest first (`ADMIN`): the window's count is in them.
-pub fn broadcasts(cx: &mut Ctx) -> Result<Json<OffsetPage<Broadcast>>> {
-    let window = Window::of(cx)?;
-    let page = window.fetch(cx, "id, segment_id, subject, recipients, sent_ms", "community_broadcasts", "sent_ms DESC, id DESC", &[], |r| {
-        Ok(Broadcast { id: r.get("id")?, segment_id: r.get("segment_id")?, subject: r.get("subject")?, recipients: r.get("recipients")?, sent_at: cx.time_at(r.get("sent_ms")?) })
-    })?;
-    Ok(Json(page))
-}
-
-/// The window broadcasts are counted in: the `broadcast_window_secs` setting, 24 hours unless
-/// set (a shorter one is for trying the limit out).
-fn window_ms(cx: &Ctx) -> i64 {
-    cx.config("broadcast_window_secs").and_then(|v| v.trim().parse::<i64>().ok()).filter(|s| *s > 0).unwrap_or(86_400) * 1000
-}
-
-pub fn broadcast(cx: &mut Ctx, Json(new): Json<NewBroadcast>) -> Result<Reply> {
-    let now = cx.now_ms();
-    let window = window_ms(cx);
-    let sent: Vec<i64> = cx
-        .db()
-        .query("SELECT sent_ms FROM community_broadcasts WHERE sent_ms > ?1 ORDER BY sent_ms", &[&(now - window)])?
-        .iter()
-        .map(|r| r.get("sent_ms"))
-        .collect::<Result<_>>()?;
-    if sent.len() as i64 >= BROADCASTS_PER_WINDOW {
-        let frees_ms = sent[sent.len() - BROADCASTS_PER_WINDOW as usize] + window;
-        let retry = ((frees_ms - now) + 999) / 1000;
-        let error = Error::new(429, "broadcast_limit", format!("{BROADCASTS_PER_WINDOW} broadcasts were sent in the last {} s: the next one may go at {}.", window / 1000, cx.time_at(frees_ms)))
-            .with("retry_at", cx.time_at(frees_ms));
-        return Ok(Reply::error(error).header("Retry-After", &retry.max(1).to_string()));
-    }
-    let (segment, _) = find(cx, &new.segment_id).map_err(|e| match e.status {
-        404 => Error::validation("segment_id", "no such segment"),
-        _ => e,
-    })?;
-    let members: Vec<String> = cx
-        .db()
-        .query(
-            "SELECT m.user_id FROM community_segment_members m JOIN community_members c ON c.user_id = m.user_id AND c.status = 'active' WHERE m.segment_id = ?1 ORDER BY m.user_id",
-            &[&segment.id],
-        )?
-        .iter()
-        .map(|r| r.get("user_id"))
-        .collect::<Result<_>>()?;
-    // One mail per member with an address (nobody sees another's).
-    let mut recipients = 0;
-    for chunk in members.chunks(100) {
-        for user in cx.users(chunk)?.into_iter().filter(|u| u.email.is_some()) {
-            let mut mail = Mail::new(&new.subject, &new.text).to_user(&user.id);
-            if let Some(html) = &new.html {
-                mail = mail.html(html);
-            }
-            cx.send_mail(mail)?;
-            recipients += 1;
-        }
-    }
-    let broadcast = Broadcast { id: cx.new_id("bc_"), segment_id: segment.id, subject: new.subject, recipients, sent_at: cx.time_at(now) };
-    cx.db().execute(
-        "INSERT INTO community_broadcasts (id, segment_id, subject, recipients, sent_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[&broadcast.id, &broadcast.segment_id, &broadcast.subject, &broadcast.recipients, &now],
-    )?;
-    cx.emit("broadcast.sent", &broadcast)?;
-    Reply::created(&broadcast)
 }
