@@ -982,4 +982,58 @@ async fn a_ban_ends_the_banned_members_console_access_on_live_data_only() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.count(), 1);
+    // A WRITE_MEMBERS key bans from the community, not from the console: taking that away is
+    // ADMIN's (seed 001: "ADMIN: ban/kick members").
+    let (_, users) = c.server.create_key("acme", "live", "users:write", &[]);
+    let r = c
+        .server
+        .client("acme")
+        .key(&users)
+        .post(
+            "/api/v1/users",
+            json!({"username": "ada", "email": "ada@acme.example"}),
+        )
+        .await;
+    let ada_user = s(&r.json()["id"]);
+    let r = c
+        .key("secret", "WRITE_MEMBERS")
+        .post(&format!("{COMMUNITY}/members/{ada_user}/ban"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ada.get("/admin/api-keys").await.status, 200);
+    // Only the operator gives the console back; the ban itself stands.
+    let out = c.server.cli_ok(&[
+        "admin",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "mo@example.com",
+    ]);
+    assert!(out.contains("--lift-bar"), "{out}");
+    assert_ne!(
+        moderator
+            .log_in("mo@example.com", crate::admin::PASSWORD)
+            .await
+            .status,
+        303
+    );
+    c.server.cli_ok(&[
+        "admin",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "mo@example.com",
+        "--lift-bar",
+    ]);
+    let r = moderator
+        .log_in("mo@example.com", crate::admin::PASSWORD)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(moderator.get("/admin/api-keys").await.status, 200);
+    let audit = c
+        .server
+        .cli_ok(&["audit", "list", "--tenant", "acme", "--json"]);
+    assert!(audit.contains("admin.bar_lifted"));
 }

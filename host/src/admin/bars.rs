@@ -1,9 +1,12 @@
 //! Console access a community's ban withdraws. Seed 001's members are host users, and "a ban
 //! stops their console access": the Cobuntu-compatible surface's `member.banned` event, emitted
 //! on the live data by the plugin serving `/api/v1/communities` (the one claiming that namespace,
-//! as for its scopes), bars the user in the same transaction. The console then refuses the admin
-//! with the barred user's address, as it refuses a deactivated one ([`accounts::console_allowed`]),
-//! and their sessions end, so lifting a bar later revives none.
+//! as for its scopes) for a caller holding `ADMIN` (seed 001: "ADMIN: ban/kick members"; a
+//! `WRITE_MEMBERS` key bans from the community, and cannot lock an admin out of the console),
+//! bars the user in the same transaction. The console then refuses the admin with the barred
+//! user's address, as it refuses a deactivated one ([`accounts::console_allowed`]), and their
+//! sessions end, so lifting a bar later revives none. Only the operator lifts one
+//! (`mobieus admin create --lift-bar`).
 
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -64,4 +67,23 @@ pub fn bar(
         accounts::end_sessions_of(conn, &email)?;
     }
     Ok(())
+}
+
+/// When the user with this address was barred, if they were.
+pub fn barred_at(conn: &Connection, email: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT MIN(b.barred_at) FROM user_bars b JOIN users u ON u.id = b.user_id
+         WHERE u.email = ?1 COLLATE NOCASE",
+        [email],
+        |r| r.get(0),
+    )
+}
+
+/// Lifts the bars of the users with this address; how many there were. Their community bans
+/// stand.
+pub fn lift(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM user_bars WHERE user_id IN (SELECT id FROM users WHERE email = ?1 COLLATE NOCASE)",
+        [email],
+    )
 }

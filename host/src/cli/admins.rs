@@ -1,6 +1,7 @@
 //! `mobieus admin create --tenant SLUG --email E`: invites an admin to a tenant's console and
 //! prints a one-time setup link (valid 24 hours) to set the password. Run again for the same
-//! email to get a new link (a password reset).
+//! email to get a new link (a password reset). `--lift-bar` gives the console back to an address
+//! the community's ban barred ([`crate::admin::bars`]).
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::common::{CliResult, actor, open_store, tenant_db, user_error};
-use crate::admin::accounts;
+use crate::admin::{accounts, bars};
 use crate::audit;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +24,9 @@ pub enum AdminCommand {
         /// Where the server is reached, for the link: scheme, base domain and port.
         #[arg(long, default_value = "http://localhost:8080")]
         base_url: String,
+        /// Lift the console bar a community's ban put on this address (the ban itself stands).
+        #[arg(long)]
+        lift_bar: bool,
     },
 }
 
@@ -31,6 +35,7 @@ pub fn run(data_dir: &Path, cmd: AdminCommand) -> CliResult {
         tenant,
         email,
         base_url,
+        lift_bar,
     } = cmd;
     let email = email.trim().to_owned();
     crate::domain::validate::email(&email)
@@ -43,20 +48,32 @@ pub fn run(data_dir: &Path, cmd: AdminCommand) -> CliResult {
     let store = open_store(data_dir)?;
     let db = tenant_db(&store, &tenant)?;
     let (actor, e) = (actor(), email.clone());
-    let (admin, token) = db.write(move |w| {
+    let (admin, token, barred_at) = db.write(move |w| {
         let now = Utc::now();
-        let invited = accounts::invite(w, &e, now)?;
+        let (admin, token) = accounts::invite(w, &e, now)?;
         audit::record(
             w,
             &actor,
             "admin.invited",
-            Some(&invited.0.id),
+            Some(&admin.id),
             json!({ "email": e }),
             now,
         )?;
-        Ok::<_, anyhow::Error>(invited)
+        let barred_at = bars::barred_at(w, &e)?;
+        if lift_bar && barred_at.is_some() {
+            bars::lift(w, &e)?;
+            let details = json!({ "email": e, "barred_at": barred_at });
+            audit::record(w, &actor, "admin.bar_lifted", Some(&admin.id), details, now)?;
+            return Ok::<_, anyhow::Error>((admin, token, None));
+        }
+        Ok((admin, token, barred_at))
     })?;
     println!("Admin {} ({}) of tenant {tenant}.", admin.email, admin.id);
+    if let Some(at) = barred_at {
+        println!(
+            "Note: the community banned the user with this address ({at}), which bars it from the console: the link will not sign in until the bar is lifted (run again with --lift-bar; the ban itself stands)."
+        );
+    }
     println!(
         "Open this link within 24 hours to set the password (it works once):\n\n  {scheme}://{tenant}.{host}/admin/setup?token={token}\n"
     );

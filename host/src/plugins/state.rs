@@ -49,7 +49,7 @@ pub struct Call {
     /// What the call's earlier runs asked the AI provider, answered (a route call only).
     pub answers: Option<Answers>,
     /// Whether a ban it emits bars the user from the console ([`crate::admin::bars`]): a route
-    /// call of the Cobuntu surface on live data.
+    /// call of the Cobuntu surface on live data, by a caller holding `ADMIN`.
     pub bars_console: bool,
 }
 
