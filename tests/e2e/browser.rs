@@ -357,3 +357,73 @@ async fn the_api_reference_renders_offline_with_nothing_from_elsewhere() {
     assert_eq!(font, json!(true), "the vendored font loaded");
     b.shot("api-docs").await;
 }
+
+#[tokio::test]
+async fn the_community_data_page_makes_an_event_through_its_form() {
+    let Some(b) = browser().await else { return };
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let link = invite(&server, "acme", "ada@acme.example").replace(
+        "localhost:8080",
+        &format!("localhost:{}", server.addr.port()),
+    );
+    b.open(&link).await;
+    b.fill("input[name=password]", PASSWORD).await;
+    b.fill("input[name=confirm]", PASSWORD).await;
+    b.follow("button[type=submit]").await;
+
+    b.open(&format!("{}/admin/plugins", base(&server, "acme")))
+        .await;
+    b.follow("a[href='/admin/plugins/community/data']").await;
+    assert_eq!(b.path().await, "/admin/plugins/community/data");
+    // The form is folded until asked for.
+    let form = "#op-communityCreateEvent";
+    b.click(&format!("{form} summary")).await;
+    b.fill(&format!("{form} input[name='body.slug']"), "meetup")
+        .await;
+    b.fill(&format!("{form} input[name='body.title']"), "Winter meetup")
+        .await;
+    b.fill(
+        &format!("{form} input[name='body.starts_at']"),
+        "2030-01-15T18:00:00Z",
+    )
+    .await;
+    b.fill(
+        &format!("{form} textarea[name='body.description']"),
+        "Talks, then food.",
+    )
+    .await;
+    b.shot("community-data-form").await;
+    b.follow(&format!("{form} button[type=submit]")).await;
+    let page = b.source().await;
+    assert!(page.contains("the plugin accepted the change"), "{page}");
+    assert!(page.contains("Winter meetup"));
+    b.shot("community-data").await;
+
+    // The API reads what the console made.
+    let key = server
+        .cli_ok(&[
+            "key",
+            "create",
+            "--tenant",
+            "acme",
+            "--env",
+            "live",
+            "--format",
+            "cobuntu",
+            "--kind",
+            "publishable",
+            "--scopes",
+            "READ_PUBLIC",
+            "--quiet",
+        ])
+        .trim()
+        .to_owned();
+    let r = server
+        .client("acme")
+        .header("x-api-key", &key)
+        .get("/api/v1/communities/acme/events/meetup")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["description"], "Talks, then food.");
+}

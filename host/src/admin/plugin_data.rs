@@ -359,7 +359,7 @@ impl Input {
     }
 }
 
-/// The request schema's top-level properties, in order: name, schema, required.
+/// The request schema's top-level properties, the required ones first: name, schema, required.
 fn properties(route: &Route) -> Option<Vec<(String, Json, bool)>> {
     let schema: Json = serde_json::from_str(route.request_schema.as_deref()?).ok()?;
     let required: Vec<&str> = schema["required"]
@@ -367,12 +367,13 @@ fn properties(route: &Route) -> Option<Vec<(String, Json, bool)>> {
         .map(|r| r.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
     let props = schema["properties"].as_object()?;
-    Some(
-        props
-            .iter()
-            .map(|(name, s)| (name.clone(), s.clone(), required.contains(&name.as_str())))
-            .collect(),
-    )
+    let mut fields: Vec<(String, Json, bool)> = props
+        .iter()
+        .map(|(name, s)| (name.clone(), s.clone(), required.contains(&name.as_str())))
+        .collect();
+    // What must be given first, each part in the schema's order.
+    fields.sort_by_key(|(_, _, required)| !required);
+    Some(fields)
 }
 
 /// The JSON body from the form's `body.<name>` fields; an empty field is left out, so the
