@@ -72,7 +72,7 @@ pub fn bar(
 /// When the user with this address was barred, if they were.
 pub fn barred_at(conn: &Connection, email: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row(
-        "SELECT MIN(b.barred_at) FROM user_bars b JOIN users u ON u.id = b.user_id
+        "SELECT MIN(b.barred_at) FROM user_bars b CROSS JOIN users u ON u.id = b.user_id
          WHERE u.email = ?1 COLLATE NOCASE",
         [email],
         |r| r.get(0),

@@ -107,10 +107,14 @@ pub const COBUNTU: &[Scope] = &[
         "Send emails to segments (5 per community per 24 hours).",
     ),
     s(
-        "ADMIN",
+        COBUNTU_ADMIN,
         "Everything above, and the community's own data: events, articles, products, hotspots, segments, applications.",
     ),
 ];
+
+/// Seed 001's `ADMIN`, which satisfies its other scopes (and alone bans from the console,
+/// [`crate::admin::bars`]).
+pub const COBUNTU_ADMIN: &str = "ADMIN";
 
 /// The namespace whose plugin claims [`COBUNTU`]'s scopes.
 pub const COBUNTU_NAMESPACE: &str = "communities";
@@ -126,7 +130,7 @@ pub fn is_known(name: &str) -> bool {
 /// `ADMIN` for any of that surface's scopes (seed 001: "ADMIN satisfies every other scope's
 /// check").
 pub fn satisfies(held: &str, required: &str) -> bool {
-    held == required || (held == "ADMIN" && COBUNTU.iter().any(|s| s.name == required))
+    held == required || (held == COBUNTU_ADMIN && COBUNTU.iter().any(|s| s.name == required))
 }
 
 pub fn core_names() -> Vec<String> {

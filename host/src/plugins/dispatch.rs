@@ -323,7 +323,7 @@ fn new_call(
     let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
     let mut call = route_call(&state.plugins, plugin, settings, request_id, Some(blobs));
     call.bars_console = auth.key.env == tenants::Env::Live
-        && auth.key.has_scope("ADMIN")
+        && auth.key.has_scope(crate::auth::scopes::COBUNTU_ADMIN)
         && plugin
             .manifest
             .namespaces
