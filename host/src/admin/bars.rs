@@ -83,7 +83,8 @@ pub fn barred_at(conn: &Connection, email: &str) -> rusqlite::Result<Option<Stri
 /// stand.
 pub fn lift(conn: &Connection, email: &str) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM user_bars WHERE user_id IN (SELECT id FROM users WHERE email = ?1 COLLATE NOCASE)",
+        "DELETE FROM user_bars
+         WHERE (SELECT email FROM users WHERE id = user_bars.user_id) = ?1 COLLATE NOCASE",
         [email],
     )
 }
