@@ -245,10 +245,15 @@ impl FormData {
     }
 }
 
+/// The most a form posted before sign-in may be (login, setup).
 const FORM_MAX: usize = 64 * 1024;
+/// The most a signed-in admin's form may be: a plugin's largest JSON body, URL-encoded (a
+/// broadcast's HTML from its data page).
+const SIGNED_IN_FORM_MAX: usize = 3 * crate::http::json::BODY_LIMIT;
 
-async fn read_form(req: Request) -> Result<(Parts, FormData), Refused> {
-    let (parts, body) = req.into_parts();
+/// The form's fields, up to `cap` bytes. Its sender is known before: no body is read for
+/// someone the console would refuse anyway.
+async fn read_form(parts: &Parts, body: axum::body::Body, cap: usize) -> Result<FormData, Refused> {
     let refused = || {
         page::message(
             StatusCode::BAD_REQUEST,
@@ -264,16 +269,15 @@ async fn read_form(req: Request) -> Result<(Parts, FormData), Refused> {
     if !is_form {
         return Err(refused().into());
     }
-    let bytes = axum::body::to_bytes(body, FORM_MAX)
-        .await
-        .map_err(|_| refused())?;
-    let form = FormData::parse(&bytes).ok_or_else(refused)?;
     if !same_origin(&parts.headers) {
         tracing::warn!(origin = ?parts.headers.get(header::ORIGIN), host = ?parts.headers.get(header::HOST),
             path = parts.uri.path(), "admin form refused: posted from another origin");
         return Err(csrf_refused().into());
     }
-    Ok((parts, form))
+    let bytes = axum::body::to_bytes(body, cap)
+        .await
+        .map_err(|_| refused())?;
+    Ok(FormData::parse(&bytes).ok_or_else(refused)?)
 }
 
 /// A browser names the page a form came from; refuse any other site's.
@@ -305,8 +309,9 @@ impl FromRequest<AppState> for Posted {
     type Rejection = Refused;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Refused> {
-        let (mut parts, form) = read_form(req).await?;
+        let (mut parts, body) = req.into_parts();
         let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let form = read_form(&parts, body, SIGNED_IN_FORM_MAX).await?;
         if !same(form.get("csrf"), &admin.csrf) {
             tracing::warn!(
                 path = parts.uri.path(),
@@ -330,8 +335,9 @@ impl FromRequest<AppState> for PostedAnonymously {
     type Rejection = Refused;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Refused> {
-        let (mut parts, form) = read_form(req).await?;
+        let (mut parts, body) = req.into_parts();
         let console = Console::from_request_parts(&mut parts, state).await?;
+        let form = read_form(&parts, body, FORM_MAX).await?;
         let expected = cookie(&parts.headers, FORM_COOKIE).unwrap_or_default();
         if !same(form.get("csrf"), &expected) {
             tracing::warn!(
