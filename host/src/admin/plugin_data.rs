@@ -23,6 +23,7 @@ use crate::admin::session::{Admin, FormData, Posted};
 use crate::auth::{ApiKey, KeyKind};
 use crate::error::ApiError;
 use crate::http::context::Authenticated;
+use crate::http::tenant_host;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::dispatch::{self, PluginRoutes};
 use crate::plugins::manifest::Route;
@@ -260,18 +261,22 @@ async fn call(
     Ok((status, answer))
 }
 
-/// The path parameters a form must give: all but a community's `{tag}`.
+/// The path parameters a form must give: all but the one naming the community.
 fn free_params(route: &Route) -> Vec<String> {
     route
         .path
         .split('/')
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-        .filter(|p| !(*p == "tag" && route.path.starts_with(COMMUNITY)))
+        .filter(|p| !names_the_community(&route.path, p))
         .map(str::to_owned)
         .collect()
 }
 
-const COMMUNITY: &str = "/api/v1/communities/{tag}/";
+/// Whether `param` is the `{tag}` of a `/api/v1/communities/{tag}/…` route: the tenant, by the
+/// rule the gate resolves it with.
+fn names_the_community(template: &str, param: &str) -> bool {
+    tenant_host::community_of_path(template).is_some_and(|tag| tag == format!("{{{param}}}"))
+}
 
 /// What a path segment cannot hold as it is (RFC 3986), `/` and `%` included.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
@@ -287,17 +292,16 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// The route's path with its parameters: the community's slug for `{tag}`, the form's
+/// The route's path with its parameters: the community's slug for its `{tag}`, the form's
 /// `param.<name>` for the others, each one segment, percent-encoded.
 fn fill(template: &str, slug: &str, form: &FormData) -> Result<String, String> {
-    let community = template.starts_with(COMMUNITY);
     let mut path = vec![];
     for segment in template.split('/') {
         let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
             path.push(segment.to_owned());
             continue;
         };
-        let value = if param == "tag" && community {
+        let value = if names_the_community(template, param) {
             slug
         } else {
             form.get(&format!("param.{param}"))
