@@ -854,7 +854,7 @@ async fn the_console_makes_the_communitys_data_through_the_plugin_and_shares_the
     .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("`form` is not JSON"), "{}", r.body);
-    // A form past what a plugin could take is refused unread.
+    // A form past what a plugin could take is refused, drained so the browser reads why.
     let r = send(
         &mut console,
         post(vec![
@@ -863,8 +863,8 @@ async fn the_console_makes_the_communitys_data_through_the_plugin_and_shares_the
         ]),
     )
     .await;
-    assert_eq!(r.status, 400);
-    assert!(r.body.contains("Unreadable form"), "{}", r.body);
+    assert_eq!(r.status, 413);
+    assert!(r.body.contains("Form too large"), "{}", r.body);
     let r = send(
         &mut console,
         post(vec![("operation", "communityListEvents".into())]),

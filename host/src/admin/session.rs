@@ -15,6 +15,7 @@ use tenants::{Env, Tenant, TenantDb};
 
 use crate::admin::accounts::{self, Admin as Account};
 use crate::admin::page::{self, Refused, blocking};
+use crate::http::json::{Unread, read_up_to};
 use crate::http::tenant_host;
 use crate::state::AppState;
 use crate::time::to_rfc3339;
@@ -274,9 +275,18 @@ async fn read_form(parts: &Parts, body: axum::body::Body, cap: usize) -> Result<
             path = parts.uri.path(), "admin form refused: posted from another origin");
         return Err(csrf_refused().into());
     }
-    let bytes = axum::body::to_bytes(body, cap)
-        .await
-        .map_err(|_| refused())?;
+    let bytes = match read_up_to(body, cap).await {
+        Ok(bytes) => bytes,
+        Err(Unread::TooLarge) => {
+            return Err(page::message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                &format!("The form is larger than {} KiB; send less.", cap / 1024),
+            )
+            .into());
+        }
+        Err(Unread::Broken) => return Err(refused().into()),
+    };
     Ok(FormData::parse(&bytes).ok_or_else(refused)?)
 }
 

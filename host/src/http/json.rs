@@ -48,27 +48,47 @@ pub fn require_json(headers: &HeaderMap) -> Result<()> {
 const DRAIN_LIMIT: usize = 16 << 20;
 
 /// Reads a body up to [`BODY_LIMIT`].
-pub async fn read_body(mut body: Body) -> Result<Bytes> {
+pub async fn read_body(body: Body) -> Result<Bytes> {
+    read_up_to(body, BODY_LIMIT)
+        .await
+        .map_err(|unread| match unread {
+            Unread::TooLarge => payload_too_large(),
+            Unread::Broken => {
+                ApiError::bad_request("invalid_body", "The request body could not be read.")
+            }
+        })
+}
+
+/// Why a body was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// Past the limit (and drained, up to [`DRAIN_LIMIT`] more).
+    TooLarge,
+    /// The client's body broke off.
+    Broken,
+}
+
+/// Reads a body up to `limit` bytes; past it, drains up to [`DRAIN_LIMIT`] more so the client
+/// reads the refusal.
+pub async fn read_up_to(mut body: Body, limit: usize) -> std::result::Result<Bytes, Unread> {
     use http_body_util::BodyExt;
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| {
-            ApiError::bad_request("invalid_body", "The request body could not be read.")
-        })?;
+        let frame = frame.map_err(|_| Unread::Broken)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
         seen += data.len();
-        if seen > BODY_LIMIT + DRAIN_LIMIT {
+        if seen > limit + DRAIN_LIMIT {
             break;
         }
-        if seen <= BODY_LIMIT {
+        if seen <= limit {
             buf.extend_from_slice(&data);
         }
     }
-    if seen > BODY_LIMIT {
-        return Err(payload_too_large());
+    if seen > limit {
+        return Err(Unread::TooLarge);
     }
     Ok(buf.freeze())
 }
