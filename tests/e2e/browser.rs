@@ -171,6 +171,19 @@ impl Browser {
     async fn path(&self) -> String {
         self.client.current_url().await.unwrap().path().to_owned()
     }
+
+    /// Invites `email` to `tenant`'s console and follows the setup link: signed in after.
+    async fn set_up(&self, server: &Server, tenant: &str, email: &str) {
+        let link = invite(server, tenant, email).replace(
+            "localhost:8080",
+            &format!("localhost:{}", server.addr.port()),
+        );
+        self.open(&link).await;
+        self.shot("setup").await;
+        self.fill("input[name=password]", PASSWORD).await;
+        self.fill("input[name=confirm]", PASSWORD).await;
+        self.follow("button[type=submit]").await;
+    }
 }
 
 /// Chromium resolves `*.localhost` to loopback itself, so the browser uses real tenant hosts.
@@ -183,16 +196,7 @@ async fn an_admin_mints_limits_and_revokes_a_key_and_the_api_follows() {
     let Some(b) = browser().await else { return };
     let server = Server::start();
     server.create_tenant("acme", "pro");
-    let link = invite(&server, "acme", "ada@acme.example").replace(
-        "localhost:8080",
-        &format!("localhost:{}", server.addr.port()),
-    );
-
-    b.open(&link).await;
-    b.shot("setup").await;
-    b.fill("input[name=password]", PASSWORD).await;
-    b.fill("input[name=confirm]", PASSWORD).await;
-    b.follow("button[type=submit]").await;
+    b.set_up(&server, "acme", "ada@acme.example").await;
     assert_eq!(b.path().await, "/admin/api-keys", "{}", server.log());
 
     // Mint a key with one scope; it is shown once.
@@ -363,14 +367,7 @@ async fn the_community_data_page_makes_an_event_through_its_form() {
     let Some(b) = browser().await else { return };
     let server = Server::start();
     server.create_tenant("acme", "pro");
-    let link = invite(&server, "acme", "ada@acme.example").replace(
-        "localhost:8080",
-        &format!("localhost:{}", server.addr.port()),
-    );
-    b.open(&link).await;
-    b.fill("input[name=password]", PASSWORD).await;
-    b.fill("input[name=confirm]", PASSWORD).await;
-    b.follow("button[type=submit]").await;
+    b.set_up(&server, "acme", "ada@acme.example").await;
 
     b.open(&format!("{}/admin/plugins", base(&server, "acme")))
         .await;
@@ -401,24 +398,8 @@ async fn the_community_data_page_makes_an_event_through_its_form() {
     b.shot("community-data").await;
 
     // The API reads what the console made.
-    let key = server
-        .cli_ok(&[
-            "key",
-            "create",
-            "--tenant",
-            "acme",
-            "--env",
-            "live",
-            "--format",
-            "cobuntu",
-            "--kind",
-            "publishable",
-            "--scopes",
-            "READ_PUBLIC",
-            "--quiet",
-        ])
-        .trim()
-        .to_owned();
+    let key =
+        crate::communities::cobuntu_key(&server, "acme", "live", "publishable", "READ_PUBLIC");
     let r = server
         .client("acme")
         .header("x-api-key", &key)

@@ -9,7 +9,7 @@ use crate::harness::{Client, Server, eventually, ok, s};
 use crate::mail::Smtp;
 
 /// Mints a key in Cobuntu's format: `kind` publishable or secret.
-fn cobuntu_key(server: &Server, tenant: &str, env: &str, kind: &str, scopes: &str) -> String {
+pub fn cobuntu_key(server: &Server, tenant: &str, env: &str, kind: &str, scopes: &str) -> String {
     server
         .cli_ok(&[
             "key", "create", "--tenant", tenant, "--env", env, "--kind", kind, "--format",

@@ -231,9 +231,8 @@ mod tests {
         Ok(verify(credentials(conn, email)?, password))
     }
 
-    /// Checked on every console request: it must never read every user.
-    #[test]
-    fn console_access_is_two_index_probes() {
+    /// A tenant's live file: its data (users) and its control tables (admins).
+    fn live_file() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         for m in tenants::migrations::DATA
             .iter()
@@ -241,6 +240,13 @@ mod tests {
         {
             conn.execute_batch(m.sql).unwrap();
         }
+        conn
+    }
+
+    /// Checked on every console request: it must never read every user.
+    #[test]
+    fn console_access_is_two_index_probes() {
+        let conn = live_file();
         let sql = format!(
             "EXPLAIN QUERY PLAN SELECT id FROM admins a WHERE a.id = 'x' AND {}",
             console_allowed("a.email")
@@ -260,14 +266,7 @@ mod tests {
 
     #[test]
     fn a_password_verifies_and_a_wrong_one_does_not() {
-        // A tenant's live file: its data (users) and its control tables (admins).
-        let conn = Connection::open_in_memory().unwrap();
-        for m in tenants::migrations::DATA
-            .iter()
-            .chain(tenants::migrations::CONTROL)
-        {
-            conn.execute_batch(m.sql).unwrap();
-        }
+        let conn = live_file();
         let now = Utc::now();
         let (admin, token) = invite(&conn, "ada@example.com", now).unwrap();
         assert_eq!(
