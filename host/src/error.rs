@@ -43,6 +43,18 @@ impl ApiError {
         }))
     }
 
+    /// The envelope a client reads: `{"error": {"code", "message", ...extra, "request_id"}}`.
+    pub fn envelope(&self, request_id: &str) -> Value {
+        let mut body = Map::new();
+        body.insert("code".into(), Value::from(self.code.as_ref()));
+        body.insert("message".into(), Value::from(self.message.as_ref()));
+        for (k, v) in &self.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        body.insert("request_id".into(), Value::from(request_id));
+        serde_json::json!({ "error": body })
+    }
+
     /// Adds a field beside `code` in the envelope.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.0.extra.insert(key.to_owned(), value.into());

@@ -248,10 +248,8 @@ async fn call(
             ))
             .into());
         }
-        let mut body = error.extra.clone();
-        body.insert("code".into(), error.code.as_ref().into());
-        body.insert("message".into(), error.message.as_ref().into());
-        return Ok((error.status, serde_json::json!({ "error": body })));
+        let id = crate::http::request_id::current().map_or_else(String::new, |id| id.0.to_string());
+        return Ok((error.status, error.envelope(&id)));
     }
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), ANSWER_CAP)

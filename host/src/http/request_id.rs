@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
 
@@ -67,14 +67,7 @@ fn log_error(id: &RequestId, method: &axum::http::Method, path: &str, error: &Ap
 /// The envelope: `{"error": {"code", "message", ...extra, "request_id"}}`. Headers already set on
 /// the response (rate limits, `Retry-After`, CORS) are kept.
 fn render(response: Response, error: &ApiError, id: &RequestId) -> Response {
-    let mut body = Map::new();
-    body.insert("code".into(), Value::from(error.code.as_ref()));
-    body.insert("message".into(), Value::from(error.message.as_ref()));
-    for (k, v) in &error.extra {
-        body.insert(k.clone(), v.clone());
-    }
-    body.insert("request_id".into(), Value::from(id.0.as_ref()));
-    let bytes = serde_json::to_vec(&json!({ "error": body })).unwrap_or_default();
+    let bytes = serde_json::to_vec(&error.envelope(&id.0)).unwrap_or_default();
     let (mut parts, _) = response.into_parts();
     parts.status = error.status;
     parts.headers.insert(
