@@ -12,7 +12,8 @@
 //!
 //! Run: `cargo bench -p mobieus --bench know_search` (env `LOAD_SECS`, default 10 s per
 //! scenario; `LOAD_CONNECTIONS`, default 64; `LOAD_ROUNDS`, default 3; `KNOW_PAGES`, default
-//! 10000). Seeding 10,000 pages through the API takes a minute or two.
+//! 10000; `KNOW_MERGE=off` leaves the index in the segments FTS5 wrote it in, instead of waiting
+//! for Know to merge it into one). Seeding 10,000 pages through the API takes a minute or two.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -226,18 +227,21 @@ fn main() {
     let data = dir.path().to_str().unwrap().to_owned();
     let (mut server, addr) = start(&data);
     cli(&data, &["tenant", "create", "bench", "--plan", "pro"]);
-    // Edits are stable at once: the pages are searchable as soon as they are written.
-    cli(
-        &data,
-        &[
-            "settings",
-            "set",
-            "--tenant",
-            "bench",
-            "know.review_required",
-            "off",
-        ],
-    );
+    // Edits are stable at once: the pages are searchable as soon as they are written. With
+    // `KNOW_MERGE=off` the index is never merged into one segment (the figures before merging).
+    let merge_after = match std::env::var("KNOW_MERGE").as_deref() {
+        Ok("off") => "86400",
+        _ => "0",
+    };
+    for (setting, value) in [
+        ("know.review_required", "off"),
+        ("know.index_merge_after", merge_after),
+    ] {
+        cli(
+            &data,
+            &["settings", "set", "--tenant", "bench", setting, value],
+        );
+    }
     let key = common::unlimited_key(&data, "bench", "events:read,know:read,know:write");
     let host = format!("bench.localhost:{}", addr.port());
     let runtime = common::runtime();
@@ -248,6 +252,12 @@ fn main() {
         "mobieus Know search harness: {pages} pages ({:.1} KB of Markdown each on average) seeded in {:.0} s; {connections} keep-alive connections, {secs} s per scenario, {rounds} rounds",
         bytes as f64 / pages as f64 / 1024.0,
         started.elapsed().as_secs_f64()
+    );
+    let waited = Instant::now();
+    let segments = merged(&data, merge_after == "0");
+    println!(
+        "index segments (know_fts, know_tri, know_words): {segments:?}, {:.1} s after the last write",
+        waited.elapsed().as_secs_f64()
     );
 
     let q = |q: &str| {
@@ -352,6 +362,34 @@ fn main() {
         println!("{}", r.row(name));
     }
     let _ = server.kill();
+}
+
+/// How many segments each of Know's indexes is in, read from the tenant file; with `wait`, once
+/// Know's merge timer brought each to one (or after two minutes).
+fn merged(data: &str, wait: bool) -> Vec<i64> {
+    let file = rusqlite::Connection::open_with_flags(
+        format!("{data}/tenants/bench/live.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("the tenant file");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let segments: Vec<i64> = ["know_fts", "know_tri", "know_words"]
+            .iter()
+            .map(|t| {
+                file.query_row(
+                    &format!("SELECT count(DISTINCT segid) FROM {t}_idx"),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("an index")
+            })
+            .collect();
+        if !wait || segments.iter().all(|&n| n <= 1) || Instant::now() > deadline {
+            return segments;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Writes the pages over 8 connections (writes queue for the tenant's writer anyway); returns

@@ -814,3 +814,98 @@ async fn pages_are_checked_listed_by_filter_and_guarded_by_scope() {
     let r = edit(&acme, &child_id, None, json!({"parent_id": null})).await;
     assert_eq!(r.json()["parent_id"], Value::Null, "{}", r.text);
 }
+
+/// How many segments each of Know's three FTS5 indexes is in, read from the tenant file.
+fn index_segments(server: &Server, slug: &str) -> Vec<i64> {
+    let file =
+        rusqlite::Connection::open(server.data_dir().join(format!("tenants/{slug}/live.db")))
+            .unwrap();
+    ["know_fts", "know_tri", "know_words"]
+        .iter()
+        .map(|t| {
+            file.query_row(
+                &format!("SELECT count(DISTINCT segid) FROM {t}_idx"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact() {
+    let server = Server::start();
+    let acme = know_tenant(&server, "acme");
+    for (key, value) in [("review_required", "off"), ("index_merge_after", "0")] {
+        server.cli_ok(&[
+            "settings",
+            "set",
+            "--tenant",
+            "acme",
+            &format!("know.{key}"),
+            value,
+        ]);
+    }
+    let mut pages = vec![];
+    for i in 0..40 {
+        let page = create(
+            &acme,
+            json!({"title": format!("Guide {i}"), "body": format!("## Part\n\nalpha{i}omega common words")}),
+        )
+        .await;
+        pages.push((s(&page["id"]), s(&page["revision_id"])));
+    }
+    // Edits and deletes while merges run: each is folded into the merge under way.
+    let (edited, rev) = &pages[3];
+    let r = edit(
+        &acme,
+        edited,
+        Some(rev),
+        json!({"body": "now about lanterns"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = acme
+        .delete(&format!("/api/v1/know/pages/{}", pages[7].0))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let segments = loop {
+        let segments = index_segments(&server, "acme");
+        if segments.iter().all(|&n| n <= 1) || std::time::Instant::now() > deadline {
+            break segments;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(segments, [1, 1, 1], "each index merged into one segment");
+
+    assert_eq!(found(&acme, "lanterns").await, ["Guide 3"]);
+    assert!(
+        found(&acme, "alpha3omega").await.is_empty(),
+        "the old text is gone"
+    );
+    assert!(
+        found(&acme, "alpha7omega").await.is_empty(),
+        "the deleted page is gone"
+    );
+    assert_eq!(found(&acme, "alpha12omega").await, ["Guide 12"]);
+    assert_eq!(found(&acme, "common").await.len(), 10);
+    assert_eq!(
+        found(&acme, "uide").await.len(),
+        10,
+        "parts of words still found"
+    );
+
+    // An edit after the merge sets the next one.
+    let r = edit(
+        &acme,
+        &pages[5].0,
+        Some(&pages[5].1),
+        json!({"body": "ferries"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(found(&acme, "ferries").await, ["Guide 5"]);
+}

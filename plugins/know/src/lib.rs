@@ -11,6 +11,7 @@
 //! `page.updated`, `page.deleted`, each about reviewed content only. Built on the public SDK.
 
 mod markdown;
+mod merge;
 mod pages;
 mod review;
 mod search;
@@ -26,12 +27,18 @@ impl Plugin for Know {
     fn manifest() -> Manifest {
         Manifest::new("know", env!("CARGO_PKG_VERSION"))
             .claims(["know", "page"])
-            .uses([Capability::Search])
+            .uses([Capability::Search, Capability::Timers])
             .setting(
                 "review_required",
                 "on: an edit waits for a reviewer's approval before readers, search and webhooks see it; off: it is stable at once.",
                 "on",
                 &["on", "off"],
+            )
+            .setting(
+                "index_merge_after",
+                "Seconds after an edit before the search index is merged back into one piece (0 to 86400): searches are faster after, and each merge rewrites the index.",
+                "60",
+                &[],
             )
             .scope("know:read", "Read wiki pages, their revisions, and search them.")
             .scope("know:write", "Create, edit and delete pages; approve and reject revisions.")
@@ -49,6 +56,14 @@ impl Plugin for Know {
             )
             .migration(1, "pages", pages::MIGRATION)
             .migration(2, "search", search::MIGRATION)
+            .migration(3, "index merge", merge::MIGRATION)
+    }
+
+    fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
+        if timer.key != merge::TIMER {
+            return Err(format!("no timer of this plugin is named `{}`", timer.key));
+        }
+        merge::run(cx).map_err(|e| e.message)
     }
 
     fn router() -> Router {

@@ -49,7 +49,7 @@ pub const MIGRATION: &str = "
         detail = 'none');
     CREATE VIRTUAL TABLE know_vocab USING fts5vocab(know_words, 'row');";
 
-const INDEXES: [&str; 3] = ["know_fts", "know_tri", "know_words"];
+pub const INDEXES: [&str; 3] = ["know_fts", "know_tri", "know_words"];
 
 /// Puts a page's stable revision in the index, in place of whatever of the page was there.
 pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str) -> Result<()> {
@@ -83,6 +83,7 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
 
 /// Takes a page out of the index.
 pub fn unindex(cx: &Ctx, page_id: &str) -> Result<()> {
+    crate::merge::changed(cx)?;
     let db = cx.db();
     for table in INDEXES {
         // External-content tables forget a row when told what it held.
