@@ -142,8 +142,24 @@ impl Rules {
     }
 
     fn note_first_action(&self, action: &AuthAction<'_>) {
-        if self.began.load(Ordering::Relaxed) != BEGAN_NOTHING {
-            return;
+        let drops = matches!(
+            action,
+            AuthAction::AlterTable { .. }
+                | AuthAction::DropTable { .. }
+                | AuthAction::DropIndex { .. }
+                | AuthAction::DropVtable { .. }
+        );
+        match self.began.load(Ordering::Relaxed) {
+            BEGAN_NOTHING => {}
+            // Dropping a virtual table this connection has not opened yet opens it first, and
+            // FTS5 then reads its own config table before SQLite asks about the DROP. A
+            // statement that drops or alters cannot return rows, so what it reads of the schema
+            // after is SQLite's bookkeeping.
+            BEGAN_OTHER if drops => {
+                self.began.store(BEGAN_ALTER_OR_DROP, Ordering::Relaxed);
+                return;
+            }
+            _ => return,
         }
         let began = match action {
             AuthAction::CreateTable { .. }
@@ -787,6 +803,39 @@ mod tests {
         );
         let rebuilt = conn.execute("INSERT INTO me_keys (me_keys) VALUES ('rebuild')", []);
         assert!(rebuilt.is_err(), "indexed the host's table: {rebuilt:?}");
+    }
+
+    /// A migration drops an FTS5 index that this connection has not opened yet (a later
+    /// migration, on a tenant whose index an earlier server version made).
+    #[test]
+    fn a_migration_drops_an_index_a_fresh_connection_has_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let search: Capabilities = [Capability::Search].into_iter().collect();
+        {
+            let conn = Connection::open(&path).unwrap();
+            let sandbox = Installed::new(&conn, "me", search, Mode::Migrate, &bounds()).unwrap();
+            run_migration(
+                &conn,
+                &sandbox.rules(),
+                "CREATE VIRTUAL TABLE me_tri USING fts5(body, tokenize = 'trigram');
+                 INSERT INTO me_tri (body) VALUES ('onboarding');",
+            )
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        {
+            let sandbox = Installed::new(&conn, "me", search, Mode::Migrate, &bounds()).unwrap();
+            run_migration(&conn, &sandbox.rules(), "DROP TABLE me_tri").unwrap();
+        }
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'me_tri%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the index and its shadow tables are gone");
     }
 
     #[test]
