@@ -256,7 +256,7 @@ fn main() {
     let waited = Instant::now();
     let segments = merged(&data, merge_after == "0");
     println!(
-        "index segments (know_fts, know_tri, know_words): {segments:?}, {:.1} s after the last write",
+        "index segments (know_fts, know_words, know_lexicon): {segments:?}, {:.1} s after the last write",
         waited.elapsed().as_secs_f64()
     );
 
@@ -374,7 +374,7 @@ fn merged(data: &str, wait: bool) -> Vec<i64> {
     .expect("the tenant file");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let segments: Vec<i64> = ["know_fts", "know_tri", "know_words"]
+        let segments: Vec<i64> = ["know_fts", "know_words", "know_lexicon"]
             .iter()
             .map(|t| {
                 file.query_row(

@@ -57,6 +57,7 @@ impl Plugin for Know {
             .migration(1, "pages", pages::MIGRATION)
             .migration(2, "search", search::MIGRATION)
             .migration(3, "index merge", merge::MIGRATION)
+            .migration(4, "lexicon", search::LEXICON_MIGRATION)
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {

@@ -54,7 +54,7 @@ pub fn changed(cx: &Ctx) -> Result<()> {
 pub fn run(cx: &Ctx) -> Result<()> {
     let db = cx.db();
     let mut whole = true;
-    for table in crate::search::INDEXES {
+    for table in crate::search::FTS_TABLES {
         // A negative count merges every segment into one (an incremental `optimize`).
         db.execute(
             &format!("INSERT INTO {table} ({table}, rank) VALUES ('merge', ?1)"),

@@ -1,11 +1,13 @@
 //! Search over the stable revisions: the index kept in step with the review flow, the query
 //! language, and the ranking.
 //!
-//! Each stable page is split into sections at its headings (`know_sections`), indexed three ways
-//! over the same rows: `know_fts` (`porter unicode61`: `running` finds `run`), `know_tri`
-//! (`trigram`: `boarding` finds `onboarding`) and `know_words` (plain words, only for its
-//! vocabulary, which `did_you_mean` reads through `know_vocab`). BM25 weighs a title hit above a
-//! heading hit above a body hit. Word matches rank first; substring-only matches follow them.
+//! Each stable page is split into sections at its headings (`know_sections`), indexed two ways
+//! over the same rows: `know_fts` (`porter unicode61`: `running` finds `run`) and `know_words`
+//! (plain words, only for its vocabulary, which `did_you_mean` reads through `know_vocab`). Every
+//! word ever indexed is also in the lexicon (`know_lexicon_words`), and a `trigram` index over
+//! it (`know_lexicon`) finds the words a part of a word is in: `boarding` is looked up as the
+//! wiki's words containing it (`onboarding`). BM25 weighs a title hit above a heading hit above
+//! a body hit. Word matches rank first; matches of words found by a part of them follow.
 
 use mobieus_sdk::ToSql;
 use mobieus_sdk::prelude::*;
@@ -14,6 +16,9 @@ use crate::markdown;
 
 /// BM25 weights of the indexed columns: title, heading, body.
 const WEIGHTS: &str = "10.0, 4.0, 1.0";
+/// Words of the lexicon a part of a word is looked for in, and the commonest of them searched.
+const LEXICON_CANDIDATES: usize = 200;
+const CONTAINING: usize = 16;
 /// The query's words past this are refused: a search is a question, not a document.
 const MAX_TERMS: usize = 32;
 /// Marks put around the matched terms by `snippet()`: private-use characters that cannot come
@@ -49,7 +54,27 @@ pub const MIGRATION: &str = "
         detail = 'none');
     CREATE VIRTUAL TABLE know_vocab USING fts5vocab(know_words, 'row');";
 
-pub const INDEXES: [&str; 3] = ["know_fts", "know_tri", "know_words"];
+/// The migration that put the trigram index on the lexicon instead of on the pages' text: a
+/// part of a word used to be matched against every section, and a common trigram is in half of
+/// them (`docs/performance.md`). The lexicon starts as the vocabulary of what is indexed.
+pub const LEXICON_MIGRATION: &str = "
+    CREATE TABLE know_lexicon_words (
+        id   INTEGER PRIMARY KEY,
+        word TEXT NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE know_lexicon USING fts5(word,
+        content = 'know_lexicon_words', content_rowid = 'id',
+        tokenize = 'trigram remove_diacritics 1');
+    INSERT INTO know_lexicon_words (word) SELECT term FROM know_vocab;
+    INSERT INTO know_lexicon (rowid, word) SELECT id, word FROM know_lexicon_words;
+    DROP TABLE know_tri;";
+
+/// The indexes of the pages' sections.
+const INDEXES: [&str; 2] = ["know_fts", "know_words"];
+/// Every FTS5 index Know keeps (what [`crate::merge`] merges).
+pub const FTS_TABLES: [&str; 3] = ["know_fts", "know_words", "know_lexicon"];
+/// Longer runs of letters are not taken into the lexicon: no one looks for a part of them.
+const MAX_WORD: usize = 64;
 
 /// Puts a page's stable revision in the index, in place of whatever of the page was there.
 pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str) -> Result<()> {
@@ -60,6 +85,15 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
         // A page with a title only is still found by its title.
         sections.push(markdown::Section::default());
     }
+    let mut words = std::collections::BTreeSet::new();
+    for text in std::iter::once(title).chain(sections.iter().flat_map(|s| [&*s.heading, &*s.text])) {
+        words.extend(
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD)
+                .map(str::to_lowercase),
+        );
+    }
+    add_to_lexicon(cx, words.into_iter().collect())?;
     for s in sections {
         let n = db
             .query_one(
@@ -78,6 +112,37 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
             )?;
         }
     }
+    Ok(())
+}
+
+/// Adds the words the lexicon does not have yet, and indexes their trigrams.
+fn add_to_lexicon(cx: &Ctx, words: Vec<String>) -> Result<()> {
+    let db = cx.db();
+    let last: i64 = db
+        .query_one("SELECT coalesce(max(id), 0) AS last FROM know_lexicon_words", &[])?
+        .map(|r| r.get("last"))
+        .transpose()?
+        .unwrap_or(0);
+    for chunk in words.chunks(128) {
+        // Padded to a power of two with its last word (a duplicate is ignored), so a few
+        // statement shapes serve every page.
+        let size = chunk.len().next_power_of_two();
+        let marks: Vec<String> = (1..=size).map(|i| format!("(?{i})")).collect();
+        let params: Vec<&dyn ToSql> = (0..size)
+            .map(|i| &chunk[i.min(chunk.len() - 1)] as &dyn ToSql)
+            .collect();
+        db.execute(
+            &format!(
+                "INSERT INTO know_lexicon_words (word) VALUES {} ON CONFLICT (word) DO NOTHING",
+                marks.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    db.execute(
+        "INSERT INTO know_lexicon (rowid, word) SELECT id, word FROM know_lexicon_words WHERE id > ?1",
+        &[&last],
+    )?;
     Ok(())
 }
 
@@ -196,23 +261,16 @@ impl Query {
         }
     }
 
-    /// The parts-of-words query, for the words the index does not know (`boarding`, only ever
-    /// written inside `onboarding`): the trigram index finds them inside longer words. It takes
-    /// three characters or more.
-    fn fts_parts(&self, unknown: &[String]) -> Option<Fts> {
-        let long = |w: &&String| w.chars().count() >= 3;
-        let words: Vec<String> = unknown.iter().filter(long).map(|w| quote(w)).collect();
-        if words.is_empty() {
+    /// The query for the wiki's words that the words it does not know are part of (`boarding`,
+    /// only ever written inside `onboarding`).
+    fn fts_containing(&self, containing: &[String]) -> Option<Fts> {
+        if containing.is_empty() {
             return None;
         }
+        let words: Vec<String> = containing.iter().map(|w| quote(w)).collect();
         Some(Fts {
             positive: format!("({})", words.join(" OR ")),
-            excluded: self
-                .excluded
-                .iter()
-                .filter(long)
-                .map(|w| quote(w))
-                .collect(),
+            excluded: self.excluded.iter().map(|w| quote(w)).collect(),
         })
     }
 
@@ -300,11 +358,11 @@ pub fn run(cx: &Ctx, query: &Query, tag: Option<&str>, limit: u32) -> Result<Res
         vec![]
     };
     if want > 0
-        && let Some(fts) = query.fts_parts(&unknown)
+        && let Some(fts) = query.fts_containing(&words_containing(cx, &unknown)?)
     {
         let seen: Vec<&str> = data.iter().map(|h| h.page_id.as_str()).collect();
-        let best = best_sections(cx, "know_tri", &fts, tag.as_deref(), want, &seen)?;
-        data.extend(hits(cx, "know_tri", &fts.all(), best, "substring")?);
+        let best = best_sections(cx, "know_fts", &fts, tag.as_deref(), want, &seen)?;
+        data.extend(hits(cx, "know_fts", &fts.all(), best, "substring")?);
     }
     let did_you_mean = if data.is_empty() {
         neighbours(cx, &unknown)?
@@ -330,6 +388,33 @@ fn unknown_words(cx: &Ctx, query: &Query) -> Result<Vec<String>> {
         }
     }
     Ok(unknown)
+}
+
+/// Words on live pages that contain one of `parts` (of three characters or more), the commonest
+/// first: the lexicon's trigrams find them, the vocabulary says which are still on a page.
+fn words_containing(cx: &Ctx, parts: &[String]) -> Result<Vec<String>> {
+    let mut words: Vec<String> = vec![];
+    for part in parts.iter().filter(|p| p.chars().count() >= 3) {
+        let rows = cx
+            .db()
+            .query(
+                &format!(
+                    "SELECT l.word FROM (SELECT word FROM know_lexicon WHERE know_lexicon MATCH ?1
+                                         LIMIT {LEXICON_CANDIDATES}) l
+                     CROSS JOIN know_vocab v ON v.term = l.word
+                     ORDER BY v.doc DESC LIMIT {CONTAINING}"
+                ),
+                &[&quote(part)],
+            )
+            .map_err(engine_error)?;
+        for row in rows {
+            let word: String = row.get("word")?;
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+    }
+    Ok(words)
 }
 
 /// The best-ranked section of each of the `want` best pages, skipping `seen` pages and, with a
