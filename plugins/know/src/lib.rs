@@ -64,7 +64,7 @@ impl Plugin for Know {
         if timer.key != merge::TIMER {
             return Err(format!("no timer of this plugin is named `{}`", timer.key));
         }
-        merge::run(cx).map_err(|e| e.message)
+        merge::run(cx, timer).map_err(|e| e.message)
     }
 
     fn router() -> Router {

@@ -17,6 +17,8 @@ pub const TIMER: &str = "index_merge";
 const SLICE_PAGES: i64 = 200;
 /// Seconds to wait after a change before merging, unless `index_merge_after` says.
 pub const DEFAULT_AFTER_SECS: i64 = 60;
+/// The payload of a merge's first run (JSON).
+const START: &str = "\"start\"";
 /// A merge not finished comes back this much later.
 const AGAIN_MS: i64 = 1_000;
 
@@ -44,15 +46,29 @@ pub fn changed(cx: &Ctx) -> Result<()> {
         )?
         .is_some();
     if set {
-        cx.set_timer(TIMER, due, &())?;
+        cx.set_timer(TIMER, due, &"start")?;
     }
     Ok(())
 }
 
 /// The timer came due: one slice of merging of each index, and again in a second if an index
-/// is still in more than one segment.
-pub fn run(cx: &Ctx) -> Result<()> {
+/// is still in more than one segment. The first run of a merge also takes the words no page has
+/// any more out of the lexicon (before merging, so the merge takes that change in too), so they
+/// do not crowd out the ones a part of a word should find.
+pub fn run(cx: &Ctx, timer: &Timer) -> Result<()> {
     let db = cx.db();
+    if timer.payload == START {
+        db.execute(
+            "INSERT INTO know_lexicon (know_lexicon, rowid, word)
+             SELECT 'delete', id, word FROM know_lexicon_words
+             WHERE word NOT IN (SELECT term FROM know_vocab)",
+            &[],
+        )?;
+        db.execute(
+            "DELETE FROM know_lexicon_words WHERE word NOT IN (SELECT term FROM know_vocab)",
+            &[],
+        )?;
+    }
     let mut whole = true;
     for table in crate::search::FTS_TABLES {
         // A negative count merges every segment into one (an incremental `optimize`).
@@ -73,7 +89,7 @@ pub fn run(cx: &Ctx) -> Result<()> {
     if whole {
         db.execute("DELETE FROM know_index_merge", &[])?;
     } else {
-        cx.set_timer(TIMER, cx.now_ms() + AGAIN_MS, &())?;
+        cx.set_timer(TIMER, cx.now_ms() + AGAIN_MS, &"more")?;
     }
     Ok(())
 }

@@ -90,7 +90,7 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
         words.extend(
             text.split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD)
-                .map(str::to_lowercase),
+                .map(fold),
         );
     }
     add_to_lexicon(cx, words.into_iter().collect())?;
@@ -113,6 +113,17 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
         }
     }
     Ok(())
+}
+
+/// A word as the indexes keep it (`unicode61 remove_diacritics 2`): lower case, without the
+/// accents that decompose off a letter (`Réunion` → `reunion`).
+fn fold(word: &str) -> String {
+    icu_normalizer::DecomposingNormalizerBorrowed::new_nfd()
+        .normalize(word)
+        .chars()
+        .filter(|c| !matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Adds the words the lexicon does not have yet, and indexes their trigrams.
@@ -274,13 +285,12 @@ impl Query {
         })
     }
 
-    /// The bare words (no prefix, letters and digits only), lower-cased.
+    /// The bare words (no prefix, letters and digits only), folded as the index folds them.
     fn plain_words(&self) -> impl Iterator<Item = String> + '_ {
         self.words
             .iter()
-            .filter(|t| !t.prefix)
-            .map(|t| t.text.to_lowercase())
-            .filter(|w| w.chars().all(char::is_alphanumeric))
+            .filter(|t| !t.prefix && t.text.chars().all(char::is_alphanumeric))
+            .map(|t| fold(&t.text))
     }
 }
 
