@@ -292,9 +292,11 @@ impl Registry {
 
 impl Cache {
     fn refresh(&mut self) -> Result<()> {
+        // Asked on every request: prepared once.
         let version: i64 = self
             .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         if self.data_version == Some(version) {
             return Ok(());
         }
