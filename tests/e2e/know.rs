@@ -820,21 +820,21 @@ async fn pages_are_checked_listed_by_filter_and_guarded_by_scope() {
     assert_eq!(r.json()["parent_id"], Value::Null, "{}", r.text);
 }
 
-/// How many segments each of Know's three FTS5 indexes is in, read from the tenant file.
-fn index_segments(server: &Server, slug: &str) -> Vec<i64> {
+/// Waits (30 s at most) until no merge of Know's index is under way, then says how many segments
+/// each of its three FTS5 indexes is in, read from the tenant file.
+async fn merge_finished(server: &Server, slug: &str) -> Vec<i64> {
     let file =
         rusqlite::Connection::open(server.data_dir().join(format!("tenants/{slug}/live.db")))
             .unwrap();
+    let count = |sql: &str| -> i64 { file.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count("SELECT count(*) FROM know_index_merge") > 0 && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     ["know_fts", "know_words", "know_lexicon"]
         .iter()
-        .map(|t| {
-            file.query_row(
-                &format!("SELECT count(DISTINCT segid) FROM {t}_idx"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
-        })
+        .map(|t| count(&format!("SELECT count(DISTINCT segid) FROM {t}_idx")))
         .collect()
 }
 
@@ -876,14 +876,7 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let segments = loop {
-        let segments = index_segments(&server, "acme");
-        if segments.iter().all(|&n| n <= 1) || std::time::Instant::now() > deadline {
-            break segments;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let segments = merge_finished(&server, "acme").await;
     assert_eq!(segments, [1, 1, 1], "each index merged into one segment");
 
     assert_eq!(found(&acme, "lanterns").await, ["Guide 3"]);
@@ -915,17 +908,7 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(found(&acme, "ferries").await, ["Guide 5"]);
     let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while file
-        .query_row("SELECT count(*) FROM know_index_merge", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap()
-        > 0
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    assert_eq!(merge_finished(&server, "acme").await, [1, 1, 1]);
     let lexicon = |word: &str| -> i64 {
         file.query_row(
             "SELECT count(*) FROM know_lexicon_words WHERE word = ?1",
@@ -945,6 +928,47 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
     );
     assert_eq!([lexicon("alpha12omega"), lexicon("ferries")], [1, 1]);
     assert_eq!(found(&acme, "erries").await, ["Guide 5"]);
+
+    // A page of more words than one run sweeps, made and deleted before the merge is due: the
+    // sweep takes two runs, and every word leaves.
+    server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "acme",
+        "know.index_merge_after",
+        "5",
+    ]);
+    let words: Vec<String> = (0..2_500).map(|i| format!("zq{i}x")).collect();
+    let page = create(
+        &acme,
+        json!({"title": "Word list", "body": words.join(" ")}),
+    )
+    .await;
+    assert_eq!(found(&acme, "zq2499x").await, ["Word list"]);
+    let r = acme
+        .delete(&format!("/api/v1/know/pages/{}", s(&page["id"])))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let swept = || -> i64 {
+        file.query_row(
+            "SELECT count(*) FROM know_lexicon_words WHERE word LIKE 'zq%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(swept(), 2_500);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while swept() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        swept(),
+        0,
+        "every word of the deleted page left the lexicon"
+    );
+    assert!(found(&acme, "q2499").await.is_empty());
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! merges every segment into one, a bounded slice of work per run so a run holds the tenant's
 //! writer for milliseconds; it comes back each second until one segment is left. Edits that
 //! arrive meanwhile are folded into the same merge, not a new one, so however busy the wiki, the
-//! merging costs at most one slice a second.
+//! merging costs at most one slice a second. Each merge also sweeps the lexicon of words no page
+//! has any more, a slice a run.
 
 use mobieus_sdk::prelude::*;
 
@@ -17,8 +18,8 @@ pub const TIMER: &str = "index_merge";
 const SLICE_PAGES: i64 = 200;
 /// Seconds to wait after a change before merging, unless `index_merge_after` says.
 pub const DEFAULT_AFTER_SECS: i64 = 60;
-/// The payload of a merge's first run (JSON).
-const START: &str = "\"start\"";
+/// Lexicon words checked per run for still being on a page.
+const SWEEP_WORDS: i64 = 2_000;
 /// A merge not finished comes back this much later.
 const AGAIN_MS: i64 = 1_000;
 
@@ -46,28 +47,39 @@ pub fn changed(cx: &Ctx) -> Result<()> {
         )?
         .is_some();
     if set {
-        cx.set_timer(TIMER, due, &"start")?;
+        cx.set_timer(TIMER, due, &Some(0))?;
     }
     Ok(())
 }
 
 /// The timer came due: one slice of merging of each index, and again in a second if an index
-/// is still in more than one segment. The first run of a merge also takes the words no page has
-/// any more out of the lexicon (before merging, so the merge takes that change in too), so they
-/// do not crowd out the ones a part of a word should find.
+/// is still in more than one segment. Each run of a merge also sweeps a slice of the lexicon
+/// (before merging, so the merge takes that change in too): the words no page has any more leave
+/// it, so they do not crowd out the ones a part of a word should find. The payload is where the
+/// sweep goes on from (a lexicon id), or `null` once it is done.
 pub fn run(cx: &Ctx, timer: &Timer) -> Result<()> {
     let db = cx.db();
-    if timer.payload == START {
-        db.execute(
-            "INSERT INTO know_lexicon (know_lexicon, rowid, word)
-             SELECT 'delete', id, word FROM know_lexicon_words
-             WHERE word NOT IN (SELECT term FROM know_vocab)",
-            &[],
-        )?;
-        db.execute(
-            "DELETE FROM know_lexicon_words WHERE word NOT IN (SELECT term FROM know_vocab)",
-            &[],
-        )?;
+    let mut sweep: Option<i64> = mobieus_sdk::json::from_str(&timer.payload).unwrap_or(None);
+    if let Some(from) = sweep {
+        let to: Option<i64> = db
+            .query_one(
+                "SELECT max(id) AS upto FROM (SELECT id FROM know_lexicon_words WHERE id > ?1
+                                              ORDER BY id LIMIT ?2)",
+                &[&from, &SWEEP_WORDS],
+            )?
+            .map(|r| r.get::<Option<i64>>("upto"))
+            .transpose()?
+            .flatten();
+        if let Some(to) = to {
+            const GONE: &str = "FROM know_lexicon_words AS w WHERE w.id > ?1 AND w.id <= ?2
+                AND NOT EXISTS (SELECT 1 FROM know_vocab v WHERE v.term = w.word)";
+            db.execute(
+                &format!("INSERT INTO know_lexicon (know_lexicon, rowid, word) SELECT 'delete', w.id, w.word {GONE}"),
+                &[&from, &to],
+            )?;
+            db.execute(&format!("DELETE {GONE}"), &[&from, &to])?;
+        }
+        sweep = to;
     }
     let mut whole = true;
     for table in crate::search::FTS_TABLES {
@@ -86,10 +98,10 @@ pub fn run(cx: &Ctx, timer: &Timer) -> Result<()> {
             .unwrap_or(0);
         whole &= segments <= 1;
     }
-    if whole {
+    if whole && sweep.is_none() {
         db.execute("DELETE FROM know_index_merge", &[])?;
     } else {
-        cx.set_timer(TIMER, cx.now_ms() + AGAIN_MS, &"more")?;
+        cx.set_timer(TIMER, cx.now_ms() + AGAIN_MS, &sweep)?;
     }
     Ok(())
 }
