@@ -542,6 +542,15 @@ async fn search_stems_finds_parts_of_words_phrases_and_questions_and_ranks_title
     assert_eq!(found(&acme, "reunion").await, ["Réunion annuelle"]);
     assert_eq!(found(&acme, "union").await, ["Réunion annuelle"]);
     assert_eq!(found(&acme, "écembre").await, ["Réunion annuelle"]);
+    // Whatever a page is written in reaches the lexicon without breaking it: a word too long to
+    // be taken in (still found whole), emoji, combining marks, joiners, other scripts.
+    let long = "x".repeat(70);
+    let odd = format!("{long} 👩\u{200D}💻 e\u{301}\u{301}tude \u{FEFF}zwnbsp Καλημέρα 東京タワー");
+    create(&acme, json!({"title": "Odd words", "body": odd})).await;
+    assert_eq!(found(&acme, &long).await, ["Odd words"]);
+    assert_eq!(found(&acme, "tude").await, ["Odd words"]);
+    assert_eq!(found(&acme, "λημ").await, ["Odd words"]);
+    assert_eq!(found(&acme, "ταλ").await, Vec::<String>::new());
     // Phrases need their words together.
     assert_eq!(
         found(&acme, "\"reset a password\"").await,

@@ -88,9 +88,10 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
     let mut words = std::collections::BTreeSet::new();
     for text in std::iter::once(title).chain(sections.iter().flat_map(|s| [&*s.heading, &*s.text])) {
         words.extend(
-            text.split(|c: char| !c.is_alphanumeric())
+            fold(text)
+                .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD)
-                .map(fold),
+                .map(str::to_owned),
         );
     }
     add_to_lexicon(cx, words.into_iter().collect())?;
@@ -115,15 +116,25 @@ pub fn index(cx: &Ctx, page_id: &str, revision_id: &str, title: &str, body: &str
     Ok(())
 }
 
-/// A word as the indexes keep it (`unicode61 remove_diacritics 2`): lower case, without the
-/// accents that decompose off a letter (`Réunion` → `reunion`).
-fn fold(word: &str) -> String {
-    icu_normalizer::DecomposingNormalizerBorrowed::new_nfd()
-        .normalize(word)
+/// Text as the indexes keep it (`unicode61 remove_diacritics 2`): lower case, and Latin letters
+/// without their accents (`Réunion` → `reunion`, `e` with two combining accents → `e`); other
+/// scripts keep theirs, as SQLite's table does (`Καλημέρα` → `καλημέρα`).
+fn fold(text: &str) -> String {
+    let latin = |c: char| matches!(c, 'A'..='Z' | 'a'..='z' | '\u{C0}'..='\u{24F}' | '\u{1E00}'..='\u{1EFF}');
+    let mark = |c: char| matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}');
+    let mut on_latin = false;
+    let bare: String = icu_normalizer::DecomposingNormalizerBorrowed::new_nfd()
+        .normalize(text)
         .chars()
-        .filter(|c| !matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'))
-        .flat_map(char::to_lowercase)
-        .collect()
+        .filter(|&c| {
+            if mark(c) {
+                return !on_latin;
+            }
+            on_latin = latin(c);
+            true
+        })
+        .collect();
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(&bare).to_lowercase()
 }
 
 /// Adds the words the lexicon does not have yet, and indexes their trigrams.
