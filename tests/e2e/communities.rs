@@ -67,7 +67,7 @@ async fn cobuntu_keys_are_minted_in_its_format_and_accepted_in_either_header() {
         .status
         .success()
         .then(|| panic!("a publishable key with a write scope was minted"));
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     file.execute(
         "UPDATE api_keys SET scopes = 'users:read users:write' WHERE prefix = ?1",
         [&pk[..12]],

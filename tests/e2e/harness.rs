@@ -45,6 +45,11 @@ impl Server {
         self.dir.path()
     }
 
+    /// A tenant's live database file, opened beside the server (or after it stopped).
+    pub fn live_file(&self, slug: &str) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir().join(format!("tenants/{slug}/live.db"))).unwrap()
+    }
+
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -832,9 +832,7 @@ async fn pages_are_checked_listed_by_filter_and_guarded_by_scope() {
 /// Waits (30 s at most) until no merge of Know's index is under way, then says how many segments
 /// each of its three FTS5 indexes is in, read from the tenant file.
 async fn merge_finished(server: &Server, slug: &str) -> Vec<i64> {
-    let file =
-        rusqlite::Connection::open(server.data_dir().join(format!("tenants/{slug}/live.db")))
-            .unwrap();
+    let file = server.live_file(slug);
     let count = |sql: &str| -> i64 { file.query_row(sql, [], |r| r.get(0)).unwrap() };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while count("SELECT count(*) FROM know_index_merge") > 0 && std::time::Instant::now() < deadline
@@ -916,7 +914,7 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(found(&acme, "ferries").await, ["Guide 5"]);
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     assert_eq!(merge_finished(&server, "acme").await, [1, 1, 1]);
     let lexicon = |word: &str| -> i64 {
         file.query_row(
@@ -990,7 +988,7 @@ async fn a_wiki_indexed_before_the_lexicon_gets_one_from_its_vocabulary() {
     server.kill();
     // Back to the index as migration 3 left it: the pages' text under a trigram index, no
     // lexicon.
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     file.execute_batch(
         "DROP TABLE know_lexicon;
          DROP TABLE know_lexicon_words;
@@ -1004,10 +1002,8 @@ async fn a_wiki_indexed_before_the_lexicon_gets_one_from_its_vocabulary() {
     server.restart();
 
     let acme = server.client("acme").key(&key);
-    let r = search(&acme, "boarding").await;
-    assert_eq!(r.status, 200, "{}\n{}", r.text, server.log());
     assert_eq!(found(&acme, "boarding").await, ["Onboarding"]);
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     let tri: i64 = file
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name LIKE 'know_tri%'",

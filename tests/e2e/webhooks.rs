@@ -679,7 +679,7 @@ async fn sandbox_webhooks_carry_sandbox_events_only() {
 
 /// The secret column as the tenant file holds it.
 fn stored_secret(server: &Server, id: &str) -> String {
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     file.query_row(
         "SELECT secret FROM webhook_endpoints WHERE id = ?1",
         [id],
@@ -713,7 +713,7 @@ async fn signing_secrets_are_sealed_at_rest_and_old_plaintext_ones_are_sealed_at
     // deliveries keep its signatures.
     server.kill();
     let legacy = format!("whsec_{}", STANDARD.encode([9u8; 32]));
-    let file = rusqlite::Connection::open(server.data_dir().join("tenants/acme/live.db")).unwrap();
+    let file = server.live_file("acme");
     file.execute(
         "UPDATE webhook_endpoints SET secret = ?2 WHERE id = ?1",
         [&id, &legacy],
