@@ -368,3 +368,144 @@ async fn hostile_bodies_are_refused_and_the_lrs_keeps_answering() {
         200
     );
 }
+
+/// A statement with a signature attachment, signed by jsonwebtoken (not our code) with the
+/// given key and JWS header, sent as the multipart body xAPI 1.0.3 Data 2.6 describes.
+fn signed_body(
+    statement: &Value,
+    alg: jsonwebtoken::Algorithm,
+    key_der: &[u8],
+    x5c: Option<Value>,
+) -> (String, Vec<u8>) {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let mut header = Header::new(alg);
+    header.x5c = x5c.map(|chain| serde_json::from_value(chain).unwrap_or_default());
+    let key = EncodingKey::from_rsa_der(key_der);
+    let jws = encode(&header, statement, &key).unwrap();
+    jws_body(statement, &jws)
+}
+
+fn jws_body(statement: &Value, jws: &str) -> (String, Vec<u8>) {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(jws.as_bytes()));
+    let mut with_attachment = statement.clone();
+    with_attachment["attachments"] = json!([{
+        "usageType": "http://adlnet.gov/expapi/attachments/signature",
+        "display": { "en-US": "signature" },
+        "contentType": "application/octet-stream",
+        "length": jws.len(),
+        "sha2": hash,
+    }]);
+    let body = format!(
+        "--sig\r\nContent-Type: application/json\r\n\r\n{with_attachment}\r\n\
+         --sig\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\
+         X-Experience-API-Hash: {hash}\r\n\r\n{jws}\r\n--sig--\r\n"
+    );
+    ("multipart/mixed; boundary=sig".into(), body.into_bytes())
+}
+
+/// The base64 DER of a PEM certificate, as a JWS header's `x5c` holds it.
+fn x5c(pem: &str) -> Value {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    json!([b64])
+}
+
+#[tokio::test]
+async fn a_signature_with_its_certificate_is_checked_against_that_certificates_key() {
+    use jsonwebtoken::Algorithm::{RS256, RS384, RS512};
+    const SIGNER_KEY: &[u8] = include_bytes!("../fixtures/xapi-signers/signer.key.der");
+    const SIGNER_CERT: &str = include_str!("../fixtures/xapi-signers/signer.cert.pem");
+    const OTHER_KEY: &[u8] = include_bytes!("../fixtures/xapi-signers/other.key.der");
+    const EC_CERT: &str = include_str!("../fixtures/xapi-signers/ec.cert.pem");
+    let server = Server::start();
+    server.create_tenant("acme", "pro");
+    let (_, key) = server.create_key("acme", "live", RW, &[]);
+    let client = lrs(&server, "acme", &basic(&key, ""));
+    let statements = format!("{XAPI}/statements");
+    let post = |(content_type, body): (String, Vec<u8>)| {
+        let client = &client;
+        let statements = &statements;
+        async move {
+            client
+                .send(Method::POST, statements, Some((&content_type, body)))
+                .await
+        }
+    };
+    let signed = statement("signed");
+
+    // Signed by the certificate's key, with each algorithm 2.6 allows: stored.
+    for alg in [RS256, RS384, RS512] {
+        let r = post(signed_body(
+            &signed,
+            alg,
+            SIGNER_KEY,
+            Some(x5c(SIGNER_CERT)),
+        ))
+        .await;
+        assert_eq!(r.status, 200, "{alg:?}: {}", r.text);
+        let id = s(&r.json()[0]);
+        assert_eq!(by_id(&client, &id).await.status, 200);
+    }
+    // Without a certificate there is no key to check with: the shape and payload are checked.
+    let r = post(signed_body(&signed, RS256, OTHER_KEY, None)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Signed by another key than the certificate's.
+    let r = post(signed_body(
+        &signed,
+        RS256,
+        OTHER_KEY,
+        Some(x5c(SIGNER_CERT)),
+    ))
+    .await;
+    r.assert_error(400, "xapi_bad_request");
+    assert!(r.text.contains("does not verify"), "{}", r.text);
+    // The right key, the signature's bytes changed.
+    let (_, good) = signed_body(&signed, RS256, SIGNER_KEY, Some(x5c(SIGNER_CERT)));
+    let good = String::from_utf8(good).unwrap();
+    let jws = good
+        .split("\r\n\r\n")
+        .nth(2)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap();
+    let (head, sig) = jws.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{head}.{flipped}{}", &sig[1..]);
+    post(jws_body(&signed, &tampered))
+        .await
+        .assert_error(400, "xapi_bad_request");
+    // A certificate that holds no RSA key, and x5c values that are no certificate list.
+    let r = post(signed_body(&signed, RS256, SIGNER_KEY, Some(x5c(EC_CERT)))).await;
+    r.assert_error(400, "xapi_bad_request");
+    assert!(r.text.contains("RSA"), "{}", r.text);
+    for chain in [
+        json!([]),
+        json!(["%%% not base64"]),
+        json!(["aGVsbG8="]),
+        json!([SIGNER_CERT]),
+    ] {
+        let r = post(signed_body(&signed, RS256, SIGNER_KEY, Some(chain.clone()))).await;
+        r.assert_error(400, "xapi_bad_request");
+        assert!(r.text.contains("x5c"), "{chain}: {}", r.text);
+    }
+    // A valid signature over another statement than the one sent.
+    let (_, other) = signed_body(
+        &statement("something-else"),
+        RS256,
+        SIGNER_KEY,
+        Some(x5c(SIGNER_CERT)),
+    );
+    let other = String::from_utf8(other).unwrap();
+    let other_jws = other
+        .split("\r\n\r\n")
+        .nth(2)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap();
+    post(jws_body(&signed, other_jws))
+        .await
+        .assert_error(400, "xapi_bad_request");
+}
