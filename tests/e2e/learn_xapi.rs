@@ -369,39 +369,60 @@ async fn hostile_bodies_are_refused_and_the_lrs_keeps_answering() {
     );
 }
 
-/// A statement with a signature attachment, signed by jsonwebtoken (not our code) with the
-/// given key and JWS header, sent as the multipart body xAPI 1.0.3 Data 2.6 describes.
+/// A JWS of `statement` as xAPI 1.0.3 Data 2.6 describes it, signed by jsonwebtoken (not our
+/// code) with the given key, and the signer's certificate in its header if given.
+fn sign(
+    statement: &Value,
+    alg: jsonwebtoken::Algorithm,
+    key_der: &[u8],
+    x5c: Option<Value>,
+) -> String {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let mut header = Header::new(alg);
+    header.x5c = x5c.map(|chain| serde_json::from_value(chain).unwrap());
+    encode(&header, statement, &EncodingKey::from_rsa_der(key_der)).unwrap()
+}
+
+/// A `multipart/mixed` body of statements, each with its signature as an attachment (one part
+/// for statements that share a signature).
+fn signed_statements(signed: &[(Value, String)]) -> (String, Vec<u8>) {
+    use sha2::Digest;
+    let mut statements = Vec::new();
+    let mut parts = String::new();
+    let mut sent = std::collections::HashSet::new();
+    for (statement, jws) in signed {
+        let hash = hex::encode(sha2::Sha256::digest(jws.as_bytes()));
+        let mut with_attachment = statement.clone();
+        with_attachment["attachments"] = json!([{
+            "usageType": "http://adlnet.gov/expapi/attachments/signature",
+            "display": { "en-US": "signature" },
+            "contentType": "application/octet-stream",
+            "length": jws.len(),
+            "sha2": hash,
+        }]);
+        statements.push(with_attachment);
+        if !sent.insert(hash.clone()) {
+            continue;
+        }
+        parts.push_str(&format!(
+            "--sig\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\
+             X-Experience-API-Hash: {hash}\r\n\r\n{jws}\r\n"
+        ));
+    }
+    let body = format!(
+        "--sig\r\nContent-Type: application/json\r\n\r\n{}\r\n{parts}--sig--\r\n",
+        Value::Array(statements)
+    );
+    ("multipart/mixed; boundary=sig".into(), body.into_bytes())
+}
+
 fn signed_body(
     statement: &Value,
     alg: jsonwebtoken::Algorithm,
     key_der: &[u8],
     x5c: Option<Value>,
 ) -> (String, Vec<u8>) {
-    use jsonwebtoken::{EncodingKey, Header, encode};
-    let mut header = Header::new(alg);
-    header.x5c = x5c.map(|chain| serde_json::from_value(chain).unwrap_or_default());
-    let key = EncodingKey::from_rsa_der(key_der);
-    let jws = encode(&header, statement, &key).unwrap();
-    jws_body(statement, &jws)
-}
-
-fn jws_body(statement: &Value, jws: &str) -> (String, Vec<u8>) {
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(jws.as_bytes()));
-    let mut with_attachment = statement.clone();
-    with_attachment["attachments"] = json!([{
-        "usageType": "http://adlnet.gov/expapi/attachments/signature",
-        "display": { "en-US": "signature" },
-        "contentType": "application/octet-stream",
-        "length": jws.len(),
-        "sha2": hash,
-    }]);
-    let body = format!(
-        "--sig\r\nContent-Type: application/json\r\n\r\n{with_attachment}\r\n\
-         --sig\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\
-         X-Experience-API-Hash: {hash}\r\n\r\n{jws}\r\n--sig--\r\n"
-    );
-    ("multipart/mixed; boundary=sig".into(), body.into_bytes())
+    signed_statements(&[(statement.clone(), sign(statement, alg, key_der, x5c))])
 }
 
 /// The base64 DER of a PEM certificate, as a JWS header's `x5c` holds it.
@@ -461,19 +482,11 @@ async fn a_signature_with_its_certificate_is_checked_against_that_certificates_k
     r.assert_error(400, "xapi_bad_request");
     assert!(r.text.contains("does not verify"), "{}", r.text);
     // The right key, the signature's bytes changed.
-    let (_, good) = signed_body(&signed, RS256, SIGNER_KEY, Some(x5c(SIGNER_CERT)));
-    let good = String::from_utf8(good).unwrap();
-    let jws = good
-        .split("\r\n\r\n")
-        .nth(2)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap();
+    let jws = sign(&signed, RS256, SIGNER_KEY, Some(x5c(SIGNER_CERT)));
     let (head, sig) = jws.rsplit_once('.').unwrap();
     let flipped = if sig.starts_with('A') { "B" } else { "A" };
     let tampered = format!("{head}.{flipped}{}", &sig[1..]);
-    post(jws_body(&signed, &tampered))
+    post(signed_statements(&[(signed.clone(), tampered)]))
         .await
         .assert_error(400, "xapi_bad_request");
     // A certificate that holds no RSA key, and x5c values that are no certificate list.
@@ -491,21 +504,37 @@ async fn a_signature_with_its_certificate_is_checked_against_that_certificates_k
         assert!(r.text.contains("x5c"), "{chain}: {}", r.text);
     }
     // A valid signature over another statement than the one sent.
-    let (_, other) = signed_body(
+    let elsewhere = sign(
         &statement("something-else"),
         RS256,
         SIGNER_KEY,
         Some(x5c(SIGNER_CERT)),
     );
-    let other = String::from_utf8(other).unwrap();
-    let other_jws = other
-        .split("\r\n\r\n")
-        .nth(2)
-        .unwrap()
-        .split("\r\n")
-        .next()
-        .unwrap();
-    post(jws_body(&signed, other_jws))
+    post(signed_statements(&[(signed.clone(), elsewhere)]))
         .await
         .assert_error(400, "xapi_bad_request");
+
+    // A signature several identical statements share is verified once; a request verifies at
+    // most 250 distinct ones (each costs milliseconds in the sandbox), and stores none past that.
+    let shared = sign(&signed, RS256, SIGNER_KEY, Some(x5c(SIGNER_CERT)));
+    let r = post(signed_statements(&vec![(signed.clone(), shared); 1000])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let distinct: Vec<(Value, String)> = (0..251)
+        .map(|i| {
+            let one = statement(&format!("signed-{i}"));
+            let jws = sign(&one, RS256, SIGNER_KEY, Some(x5c(SIGNER_CERT)));
+            (one, jws)
+        })
+        .collect();
+    let r = post(signed_statements(&distinct)).await;
+    r.assert_error(413, "xapi_batch_too_large");
+    assert!(r.text.contains("250 signatures"), "{}", r.text);
+    let none = ok(client
+        .get(&format!(
+            "{statements}?verb=http%3A%2F%2Fexample.com%2Fverbs%2Fsigned-0"
+        ))
+        .await);
+    assert_eq!(none["statements"], json!([]));
+    let r = post(signed_statements(&distinct[..250])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -163,6 +163,7 @@ fn incoming(req: &XRequest) -> Result<Incoming> {
         by_hash.insert(hash.to_ascii_lowercase(), (part.essence(), part.body));
     }
     let mut used = HashSet::new();
+    let mut signatures = signature::Signatures::default();
     for s in &statements {
         for attachment in attachments_of(s) {
             let sha2 = attachment["sha2"].as_str().unwrap_or_default().to_ascii_lowercase();
@@ -174,7 +175,14 @@ fn incoming(req: &XRequest) -> Result<Incoming> {
                         if attachment["contentType"] != "application/octet-stream" {
                             return Err(invalid("A signature attachment's contentType must be application/octet-stream."));
                         }
-                        signature::verify(content, s).map_err(|why| invalid(&why))?;
+                        signatures.verify(content, s).map_err(|refused| match refused {
+                            signature::Refused::Invalid(why) => invalid(&why),
+                            signature::Refused::TooMany => Error::new(
+                                413,
+                                "xapi_batch_too_large",
+                                format!("One POST verifies at most {} signatures with certificates; send the rest in another.", signature::MAX_CHECKED),
+                            ),
+                        })?;
                     }
                 }
                 None if attachment.get("fileUrl").is_none() => {
