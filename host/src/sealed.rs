@@ -72,6 +72,16 @@ impl ServerKey {
 
     /// `plaintext` sealed for the place `context` names.
     pub fn seal(&self, plaintext: &str, context: &str) -> String {
+        self.seal_bytes(plaintext.as_bytes(), context)
+    }
+
+    /// Opens a value sealed for `context`.
+    pub fn open(&self, stored: &str, context: &str) -> Result<String, Unsealable> {
+        String::from_utf8(self.open_bytes(stored, context)?).map_err(|_| Unsealable("not text"))
+    }
+
+    /// Bytes sealed for the place `context` names, as text (a plugin's `secrets.seal`).
+    pub fn seal_bytes(&self, plaintext: &[u8], context: &str) -> String {
         let mut nonce = [0u8; NONCE];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
@@ -79,7 +89,7 @@ impl ServerKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: plaintext.as_bytes(),
+                    msg: plaintext,
                     aad: context.as_bytes(),
                 },
             )
@@ -89,16 +99,15 @@ impl ServerKey {
         format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// Opens a value sealed for `context`.
-    pub fn open(&self, stored: &str, context: &str) -> Result<String, Unsealable> {
+    /// Opens bytes sealed for `context`.
+    pub fn open_bytes(&self, stored: &str, context: &str) -> Result<Vec<u8>, Unsealable> {
         let bytes = stored
             .strip_prefix(PREFIX)
             .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
             .filter(|b| b.len() > NONCE)
             .ok_or(Unsealable("not a sealed value"))?;
         let (nonce, sealed) = bytes.split_at(NONCE);
-        let plain = self
-            .cipher
+        self.cipher
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -106,8 +115,7 @@ impl ServerKey {
                     aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| Unsealable("another key, another place, or altered"))?;
-        String::from_utf8(plain).map_err(|_| Unsealable("not text"))
+            .map_err(|_| Unsealable("another key, another place, or altered"))
     }
 
     pub fn is_sealed(stored: &str) -> bool {

@@ -2,7 +2,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::mobieus::plugin::types as wit;
-use crate::host::{clock, config, events, files, log, mail, random, surfaces, timers, users};
+use crate::host::{
+    clock, config, events, files, log, mail, random, secrets, surfaces, timers, users,
+};
 use crate::{Db, Error, Result};
 
 /// Who called.
@@ -272,6 +274,18 @@ impl Ctx {
     /// `len` bytes from the host's cryptographically secure random source (keys, UUIDs).
     pub fn random_bytes(&self, len: u32) -> Vec<u8> {
         random::fill(len)
+    }
+
+    /// `plaintext` sealed with the server's key for `label` (1 to 64 of a-z, 0-9, `_-.:`), as
+    /// text to keep in a column: a copied tenant file alone does not reveal it, and it opens only
+    /// for this plugin, tenant, environment and label. For keys and tokens (at most 64 KiB).
+    pub fn seal(&self, label: &str, plaintext: &[u8]) -> Result<String> {
+        Ok(secrets::seal(label, plaintext)?)
+    }
+
+    /// A value [`Ctx::seal`] made for `label`, opened.
+    pub fn open_sealed(&self, label: &str, sealed: &str) -> Result<Vec<u8>> {
+        Ok(secrets::open(label, sealed)?)
     }
 
     /// A new id, `<prefix><ULID>`: sorts by creation time.

@@ -3,9 +3,9 @@
 
 #[cfg(target_family = "wasm")]
 pub use crate::bindings::mobieus::plugin::{
-    ai, clock, config, db, events, files, log, mail, random, surfaces, timers, users,
+    ai, clock, config, db, events, files, log, mail, random, secrets, surfaces, timers, users,
 };
 #[cfg(not(target_family = "wasm"))]
 pub use crate::testing::fake::{
-    ai, clock, config, db, events, files, log, mail, random, surfaces, timers, users,
+    ai, clock, config, db, events, files, log, mail, random, secrets, surfaces, timers, users,
 };

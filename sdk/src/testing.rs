@@ -688,6 +688,32 @@ pub mod fake {
         }
     }
 
+    /// Not sealed: the harness only marks a value with its label, so a test sees a value open
+    /// for its own label alone. Encryption is the host's (tested through the real binary).
+    pub mod secrets {
+        use super::*;
+
+        const MARK: &str = "harness-sealed:";
+
+        pub fn seal(label: &str, plaintext: &[u8]) -> Result<String, Error> {
+            let hex: String = plaintext.iter().map(|b| format!("{b:02x}")).collect();
+            Ok(format!("{MARK}{label}:{hex}"))
+        }
+
+        pub fn open(label: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+            let hex = sealed
+                .strip_prefix(MARK)
+                .and_then(|rest| rest.strip_prefix(label))
+                .and_then(|rest| rest.strip_prefix(':'))
+                .ok_or_else(|| Error::Invalid("not a value sealed for this label".into()))?;
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                .collect::<Result<_, _>>()
+                .map_err(|_| Error::Invalid("not a sealed value".into()))
+        }
+    }
+
     pub mod timers {
         use super::*;
 

@@ -47,6 +47,7 @@ impl Plugin for Notes {
                 "notes:use",
                 elsewhere,
             ))
+            .route(Route::get("/api/v1/notes/sealed", "notes:use", sealed))
     }
 
     fn on_timer(cx: &mut Ctx, timer: &Timer) -> std::result::Result<(), String> {
@@ -140,6 +141,16 @@ fn elsewhere(cx: &mut Ctx) -> Result<Reply> {
     )
 }
 
+/// A value sealed and opened again, and what another label gets.
+fn sealed(cx: &mut Ctx) -> Result<Reply> {
+    let sealed = cx.seal("token", b"s3cret")?;
+    let opened = cx.open_sealed("token", &sealed)?;
+    let elsewhere = cx.open_sealed("other", &sealed).is_ok();
+    Reply::ok(
+        &json!({ "opened": String::from_utf8_lossy(&opened), "other_label_opens": elsewhere }),
+    )
+}
+
 fn body(answer: &mobieus_sdk::Answer) -> serde_json::Value {
     answer.json().unwrap()
 }
@@ -208,7 +219,7 @@ fn a_write_commits_with_its_events_mail_and_timers_and_a_failed_one_leaves_nothi
 }
 
 #[test]
-fn ai_flags_groups_and_surfaces_are_the_tests_to_set() {
+fn ai_flags_groups_surfaces_and_secrets_are_the_tests_to_set() {
     let mut host = Harness::<Notes>::new();
     host.user("usr_ada", "ada");
     let id = body(&host.post(
@@ -250,6 +261,11 @@ fn ai_flags_groups_and_surfaces_are_the_tests_to_set() {
         json!(["usr_a", "usr_b"])
     );
     assert_eq!(host.get("/api/v1/notes/group/grp_2").status, 404);
+
+    assert_eq!(
+        body(&host.get("/api/v1/notes/sealed")),
+        json!({ "opened": "s3cret", "other_label_opens": false })
+    );
 
     host.on_surface(|path| (200, format!(r#"{{"asked":"{path}"}}"#).into_bytes()));
     assert_eq!(

@@ -126,7 +126,12 @@ impl PluginArgs {
             .plugins_dir
             .clone()
             .unwrap_or_else(|| data_dir.join("plugins"));
-        Ok(std::sync::Arc::new(Plugins::new(runtime, dir)))
+        let secret =
+            crate::sealed::server_secret(data_dir).map_err(|e| user_error(format!("{e:#}")))?;
+        let key = std::sync::Arc::new(crate::sealed::ServerKey::from_secret(&secret));
+        Ok(std::sync::Arc::new(
+            Plugins::new(runtime, dir).with_server_key(key),
+        ))
     }
 }
 

@@ -39,7 +39,7 @@ pub mod v1_0 {
 
 pub use self::v1_1::mobieus::plugin::types;
 pub use self::v1_1::mobieus::plugin::{
-    ai, clock, config, db, events, files, log, mail, random, surfaces, timers, users,
+    ai, clock, config, db, events, files, log, mail, random, secrets, surfaces, timers, users,
 };
 
 #[cfg(test)]

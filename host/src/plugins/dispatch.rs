@@ -322,6 +322,7 @@ fn new_call(
 ) -> Call {
     let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
     let mut call = route_call(&state.plugins, plugin, settings, request_id, Some(blobs));
+    call.sealing = state.plugins.sealing(&auth.tenant.id, auth.key.env);
     call.bars_console = auth.key.env == tenants::Env::Live
         && auth.key.has_scope(crate::auth::scopes::COBUNTU_ADMIN)
         && plugin
@@ -353,6 +354,7 @@ pub fn route_call(
         asker: None,
         answers: None,
         bars_console: false,
+        sealing: None,
     }
 }
 

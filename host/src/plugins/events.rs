@@ -31,7 +31,7 @@ use crate::files::blobs::Blobs;
 use crate::plugins::bindings::types;
 use crate::plugins::reaction::{self, Reaction};
 use crate::plugins::registry::LoadedPlugin;
-use crate::plugins::state::Emits;
+use crate::plugins::state::{Emits, Sealing};
 
 pub const MAX_FAILURES: u32 = 5;
 const BATCH: i64 = 100;
@@ -181,8 +181,12 @@ async fn drain(state: &Drainer, id: &DbId, backoff: &Backoff) -> Option<Duration
             for _ in 0..TURN {
                 let (p, s, b) = (plugin.clone(), state.clone(), blobs.clone());
                 let settings = Arc::new(plugin.manifest.settings_for(&settings));
+                let sealing = state.plugins.sealing(&id.tenant_id, id.env);
                 // Alone, as a route's write is (see `dispatch`).
-                match db.write_alone(move |w| step(w, &s, &p, b, settings)).await {
+                match db
+                    .write_alone(move |w| step(w, &s, &p, b, settings, sealing))
+                    .await
+                {
                     Ok(Step::Handled) => backoff.succeeded(id, name),
                     Ok(Step::Idle) => {
                         more = false;
@@ -255,6 +259,7 @@ fn step(
     plugin: &LoadedPlugin,
     blobs: Blobs,
     settings: Arc<HashMap<String, String>>,
+    sealing: Option<Sealing>,
 ) -> std::result::Result<Step, ApiError> {
     let name = &plugin.manifest.name;
     let cursor: Option<(String, u32)> = w
@@ -300,6 +305,7 @@ fn step(
         emits: Emits::reaction(limits, depth),
         blobs: Some(blobs),
         settings,
+        sealing,
     };
     let outcome = reaction::run(w, &state.plugins, plugin, reaction, |runtime, pre, call| {
         runtime.on_event(pre, call, &wit_event)

@@ -19,6 +19,8 @@ pub struct Reaction {
     pub blobs: Option<Blobs>,
     /// The tenant's settings and flags for the plugin, for `config`.
     pub settings: std::sync::Arc<std::collections::HashMap<String, String>>,
+    /// For `secrets`.
+    pub sealing: Option<crate::plugins::state::Sealing>,
 }
 
 /// Runs `react` for `plugin`. `Ok(Err(why))` when the plugin failed (nothing of it is kept);
@@ -49,6 +51,7 @@ pub fn run(
             asker: None,
             answers: None,
             bars_console: false,
+            sealing: reaction.sealing,
         };
         react(&plugins.runtime, &plugin.pre, call)
     };

@@ -16,6 +16,8 @@ use crate::plugins::manifest::{Manifest, Route};
 use crate::plugins::read_pool::ReadPool;
 use crate::plugins::routes;
 use crate::plugins::runtime::{Limits, Pre, Runtime};
+use crate::plugins::state::Sealing;
+use crate::sealed::ServerKey;
 
 /// Calls of one plugin that may wait for a read thread at once; more are `plugin_busy` at once.
 const MAX_WAITING_READS: usize = 256;
@@ -156,6 +158,8 @@ pub struct Plugins {
     set: RwLock<Arc<PluginSet>>,
     /// What the directory looked like at the last scan: file → (modified, length).
     seen: Mutex<HashMap<PathBuf, (SystemTime, u64)>>,
+    /// The server's sealing key, for `secrets` (none in tests that build plugins by hand).
+    server_key: Option<Arc<ServerKey>>,
 }
 
 impl Plugins {
@@ -167,7 +171,22 @@ impl Plugins {
             dir,
             set: RwLock::default(),
             seen: Mutex::default(),
+            server_key: None,
         }
+    }
+
+    /// The plugins of a data directory seal with its server secret's key.
+    pub fn with_server_key(mut self, key: Arc<ServerKey>) -> Plugins {
+        self.server_key = Some(key);
+        self
+    }
+
+    /// What a call in this tenant's environment seals with (`secrets`).
+    pub fn sealing(&self, tenant_id: &str, env: tenants::Env) -> Option<Sealing> {
+        self.server_key.as_ref().map(|key| Sealing {
+            key: key.clone(),
+            place: format!("{tenant_id}/{}", env.as_str()),
+        })
     }
 
     pub fn dir(&self) -> &Path {

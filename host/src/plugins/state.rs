@@ -16,6 +16,7 @@ use crate::plugins::capabilities::Capabilities;
 use crate::plugins::limits::Limits;
 use crate::plugins::sandbox::Rules;
 use crate::plugins::surfaces::Asker;
+use crate::sealed::ServerKey;
 
 /// The database side of a call. The pointers are only dereferenced during the call that created
 /// them, on the thread that owns the connection; see [`Tx::write`].
@@ -51,6 +52,16 @@ pub struct Call {
     /// Whether a ban it emits bars the user from the console ([`crate::admin::bars`]): a route
     /// call of the Cobuntu surface on live data, by a caller holding `ADMIN`.
     pub bars_console: bool,
+    /// What `secrets` seals with, and for which tenant and environment (none while loading).
+    pub sealing: Option<Sealing>,
+}
+
+/// The server's sealing key, and the tenant and environment a call's sealed values belong to.
+#[derive(Clone)]
+pub struct Sealing {
+    pub key: Arc<ServerKey>,
+    /// `<tenant id>/<env>`.
+    pub place: String,
 }
 
 /// What `events.emit` may still do in one call: how many more events, how large, and at which
@@ -105,6 +116,7 @@ impl Call {
             asker: None,
             answers: None,
             bars_console: false,
+            sealing: None,
         }
     }
 

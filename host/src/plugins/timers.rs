@@ -25,7 +25,7 @@ use crate::plugins::bindings::types;
 use crate::plugins::capabilities::Capability;
 use crate::plugins::reaction::{self, Reaction};
 use crate::plugins::registry::Plugins;
-use crate::plugins::state::Emits;
+use crate::plugins::state::{Emits, Sealing};
 use crate::schedule::{self, Due};
 use crate::settings::TenantSettings;
 
@@ -128,8 +128,12 @@ async fn fire(state: &TimerWorker, id: &DbId) -> Option<i64> {
             return Some(0);
         }
         let (s, b, e) = (state.clone(), blobs.clone(), settings.clone());
+        let sealing = state.plugins.sealing(&id.tenant_id, id.env);
         // Alone, as a route's write is: a write past the plugin quota abandons the transaction.
-        match db.write_alone(move |w| step(w, &s.plugins, &b, &e)).await {
+        match db
+            .write_alone(move |w| step(w, &s.plugins, &b, &e, sealing))
+            .await
+        {
             Ok(Step::Fired) => {}
             Ok(Step::Idle(next)) => return next,
             Err(e) => {
@@ -165,6 +169,7 @@ fn step(
     plugins: &Plugins,
     blobs: &Blobs,
     settings: &TenantSettings,
+    sealing: Option<Sealing>,
 ) -> Result<Step, ApiError> {
     let now = schedule::now_ms();
     let next: Option<(String, String, i64, String, u32)> = w
@@ -204,6 +209,7 @@ fn step(
         emits: Emits::reaction(&plugins.runtime.limits, 0),
         blobs: Some(blobs.clone()),
         settings: Arc::new(plugin.manifest.settings_for(settings)),
+        sealing,
     };
     let outcome = reaction::run(w, plugins, plugin, reaction, |runtime, pre, call| {
         runtime.on_timer(pre, call, &timer)

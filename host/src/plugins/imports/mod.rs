@@ -13,6 +13,7 @@ mod files;
 mod log;
 mod mail;
 mod random;
+mod secrets;
 mod surfaces;
 mod timers;
 mod users;
