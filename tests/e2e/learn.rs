@@ -465,6 +465,173 @@ async fn a_course_goes_from_outline_to_a_certificate_anyone_can_verify() {
         .assert_error(404, "certificate_not_found");
 }
 
+/// A course with one quiz and a certificate template, passed by a new learner: the minted
+/// certificate's id.
+async fn certified(client: &Client, username: &str) -> String {
+    let learner = person(client, username, "Ada Lovelace").await;
+    let template = created(
+        client,
+        "/api/v1/learn/certificate-templates",
+        json!({ "name": format!("t-{username}"), "title": "Certificate" }),
+    )
+    .await;
+    let (course, acts) = course_with(
+        client,
+        json!({ "title": "Rust 101", "certificate_template_id": template["id"] }),
+        &[quiz()],
+    )
+    .await;
+    let enrollment = created(
+        client,
+        "/api/v1/learn/enrollments",
+        json!({ "course_id": course, "user_id": learner }),
+    )
+    .await;
+    let enr = s(&enrollment["id"]);
+    submit(
+        client,
+        &attempt(client, &acts[0], &enr).await,
+        json!({ "answers": [1, 0] }),
+    )
+    .await;
+    let done = ok(client
+        .get(&format!("/api/v1/learn/enrollments/{enr}"))
+        .await);
+    assert_eq!(done["status"], "completed");
+    let listed = ok(client
+        .get(&format!("/api/v1/learn/certificates?user_id={learner}"))
+        .await);
+    s(&listed["data"][0]["id"])
+}
+
+/// The issuer key row as the tenant file holds it: the plaintext seed's length, the sealed one.
+fn issuer_row(server: &Server, slug: &str) -> (i64, Option<String>) {
+    server
+        .live_file(slug)
+        .query_row(
+            "SELECT length(seed), sealed_seed FROM learn_issuer",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_issuer_key_is_sealed_and_opens_only_with_the_servers_secret() {
+    let mut server = Server::start();
+    let acme = learn_tenant(&server, "acme");
+    let cert = certified(&acme, "ada").await;
+    let regenerate = format!("/api/v1/learn/certificates/{cert}/regenerate");
+    let (plain, sealed) = issuer_row(&server, "acme");
+    assert_eq!(
+        plain, 0,
+        "the tenant file holds the issuer key in plaintext"
+    );
+    assert!(
+        sealed
+            .as_deref()
+            .is_some_and(|v| v.starts_with("sealed.v1.")),
+        "{sealed:?}"
+    );
+    let issuer = ok(server.client("acme").get("/api/v1/learn/issuer").await);
+    verified(
+        &ok(acme
+            .get(&format!("/api/v1/learn/certificates/{cert}"))
+            .await)["credential"],
+        &issuer,
+    );
+
+    // The same files on a server with another secret (a tenant file copied without it): the
+    // key does not open, so nothing is signed, and the operator's log says why.
+    let secret_file = server.data_dir().join("server.secret");
+    let secret = std::fs::read(&secret_file).unwrap();
+    std::fs::write(&secret_file, [9u8; 32]).unwrap();
+    server.restart();
+    let acme = acme_again(&server).await;
+    let r = acme.post(&regenerate, json!({})).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(!r.text.contains("sealed.v1"), "{}", r.text);
+    let request_id = s(&r.json()["error"]["request_id"]);
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&request_id) && l.contains("issuer key did not open")),
+        "{log}"
+    );
+    // The public side needs no secret: the profile and the verify page still answer.
+    assert_eq!(
+        ok(server.client("acme").get("/api/v1/learn/issuer").await),
+        issuer
+    );
+    ok(server
+        .client("acme")
+        .get(&format!("/api/v1/learn/certificates/{cert}/verify"))
+        .await);
+
+    // The right secret back: it signs again, with the same key.
+    std::fs::write(&secret_file, &secret).unwrap();
+    server.restart();
+    let acme = acme_again(&server).await;
+    let again = ok(acme.post(&regenerate, json!({})).await);
+    verified(&again["credential"], &issuer);
+
+    // A tenant file from before keys were sealed holds the seed in plaintext: it is sealed the
+    // next time it signs, and signs with the same key.
+    let globex = learn_tenant(&server, "globex");
+    ok(globex.get("/api/v1/learn/courses").await);
+    let seed = [7u8; 32];
+    let mut pkcs8 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    pkcs8.extend(seed);
+    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+        &jsonwebtoken::EncodingKey::from_ed_der(&pkcs8),
+        jsonwebtoken::Algorithm::EdDSA,
+    )
+    .unwrap();
+    let x = serde_json::to_value(&jwk).unwrap()["x"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&x)
+            .unwrap()
+    };
+    server
+        .live_file("globex")
+        .execute(
+            "INSERT INTO learn_issuer (id, seed, public_key, name, base_url, created_at)
+             VALUES (1, ?1, ?2, 'Globex', 'http://globex.localhost', '2026-01-01T00:00:00.000Z')",
+            rusqlite::params![seed.to_vec(), public_key],
+        )
+        .unwrap();
+    assert_eq!(issuer_row(&server, "globex"), (32, None));
+    let cert = certified(&globex, "bob").await;
+    let (plain, sealed) = issuer_row(&server, "globex");
+    assert_eq!(plain, 0);
+    assert!(sealed.is_some_and(|v| v.starts_with("sealed.v1.")));
+    let issuer = ok(server.client("globex").get("/api/v1/learn/issuer").await);
+    assert_eq!(
+        issuer["verificationMethod"][0]["publicKeyJwk"]["x"],
+        x.as_str()
+    );
+    verified(
+        &ok(globex
+            .get(&format!("/api/v1/learn/certificates/{cert}"))
+            .await)["credential"],
+        &issuer,
+    );
+}
+
+/// acme's client after a restart (the key is in the tenant file; the client is rebuilt).
+async fn acme_again(server: &Server) -> Client {
+    let (_, key) = server.create_key("acme", "live", &format!("{ALL_CORE},{LEARN}"), &[]);
+    server.client("acme").key(&key)
+}
+
 /// The JWT's claims, checked by jsonwebtoken with the issuer's published key.
 fn verified(token: &Value, issuer: &Value) -> Value {
     verify_jwt(&s(token), issuer).unwrap_or_else(|e| panic!("the credential does not verify: {e}"))

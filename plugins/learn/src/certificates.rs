@@ -40,7 +40,8 @@ pub const MIGRATION: &str = "
     );
     CREATE INDEX learn_certificates_user ON learn_certificates (user_id, id);
     CREATE INDEX learn_certificates_course ON learn_certificates (course_id, id);
-    -- The tenant's signing key: one row. The private half never leaves this table.
+    -- The tenant's signing key: one row. The private half never leaves this table, and is kept
+    -- sealed with the server's key (`sealed_seed`, added by SEALED_SEED_MIGRATION).
     CREATE TABLE learn_issuer (
         id         INTEGER PRIMARY KEY CHECK (id = 1),
         seed       BLOB NOT NULL,
@@ -49,6 +50,14 @@ pub const MIGRATION: &str = "
         base_url   TEXT NOT NULL,
         created_at TEXT NOT NULL
     );";
+
+/// The issuer key's private half sealed with the server's key (`secrets`), so a copied tenant file
+/// alone cannot sign a credential. A key from before is sealed the next time it signs; `seed` is
+/// then emptied.
+pub const SEALED_SEED_MIGRATION: &str = "ALTER TABLE learn_issuer ADD COLUMN sealed_seed TEXT;";
+
+/// The label the issuer key is sealed for.
+const SEED_LABEL: &str = "issuer-seed";
 
 const TABLE: &str = "learn_certificates";
 const NO_TEMPLATE: &str = "No certificate template has this id.";
@@ -373,13 +382,41 @@ pub fn profile(cx: &mut Ctx) -> Result<Json<Profile>> {
 const OB_CONTEXT: &str = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json";
 
 struct Issuer {
-    seed: Vec<u8>,
+    /// The private half, sealed (or, in a file from before sealing, plaintext until it next signs).
+    seed: Seed,
     public_key: Vec<u8>,
     name: String,
     base_url: String,
 }
 
+enum Seed {
+    Sealed(String),
+    Plain(Vec<u8>),
+}
+
 impl Issuer {
+    /// The signing key, opened; a plaintext one from before sealing is sealed on the way (in a
+    /// write: signing is only done in one).
+    fn signing_key(&self, cx: &Ctx) -> Result<SigningKey> {
+        let seed = match &self.seed {
+            Seed::Sealed(sealed) => cx.open_sealed(SEED_LABEL, sealed).map_err(|e| {
+                // The operator's to fix, so the detail goes to the server log, not the client.
+                cx.warn(&format!(
+                    "the issuer key did not open ({}): this tenant file was sealed by a server with another server.secret; start this one with that file",
+                    e.message
+                ));
+                Error::internal("The community's certificate signing key is not available on this server; the operator's log says why.")
+            })?,
+            Seed::Plain(seed) => {
+                let sealed = cx.seal(SEED_LABEL, seed)?;
+                cx.db().execute("UPDATE learn_issuer SET sealed_seed = ?1, seed = x'' WHERE id = 1", &[&sealed])?;
+                seed.clone()
+            }
+        };
+        let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| Error::internal("issuer key: not 32 bytes"))?;
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
     fn profile_url(&self) -> String {
         format!("{}/api/v1/learn/issuer", self.base_url)
     }
@@ -400,8 +437,12 @@ impl Issuer {
 
 /// The tenant's issuer key, made on first use (in a write) from the host's secure random source.
 fn issuer(cx: &Ctx, create: bool) -> Result<Option<Issuer>> {
-    if let Some(row) = cx.db().query_one("SELECT seed, public_key, name, base_url FROM learn_issuer WHERE id = 1", &[])? {
-        return Ok(Some(Issuer { seed: row.get("seed")?, public_key: row.get("public_key")?, name: row.get("name")?, base_url: row.get("base_url")? }));
+    if let Some(row) = cx.db().query_one("SELECT seed, sealed_seed, public_key, name, base_url FROM learn_issuer WHERE id = 1", &[])? {
+        let seed = match row.get::<Option<String>>("sealed_seed")? {
+            Some(sealed) => Seed::Sealed(sealed),
+            None => Seed::Plain(row.get("seed")?),
+        };
+        return Ok(Some(Issuer { seed, public_key: row.get("public_key")?, name: row.get("name")?, base_url: row.get("base_url")? }));
     }
     if !create {
         return Ok(None);
@@ -409,10 +450,11 @@ fn issuer(cx: &Ctx, create: bool) -> Result<Option<Issuer>> {
     let seed = cx.random_bytes(32);
     let key = SigningKey::from_bytes(seed.as_slice().try_into().map_err(|_| Error::internal("random: short"))?);
     let name = configured_name(cx).or_else(|| cx.caller().map(|c| c.tenant)).unwrap_or_default();
-    let issuer = Issuer { public_key: key.verifying_key().to_bytes().to_vec(), seed, name, base_url: base_url(cx) };
+    let sealed = cx.seal(SEED_LABEL, &seed)?;
+    let issuer = Issuer { public_key: key.verifying_key().to_bytes().to_vec(), seed: Seed::Sealed(sealed.clone()), name, base_url: base_url(cx) };
     cx.db().execute(
-        "INSERT INTO learn_issuer (id, seed, public_key, name, base_url, created_at) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-        &[&issuer.seed, &issuer.public_key, &issuer.name, &issuer.base_url, &cx.now()],
+        "INSERT INTO learn_issuer (id, seed, sealed_seed, public_key, name, base_url, created_at) VALUES (1, x'', ?1, ?2, ?3, ?4, ?5)",
+        &[&sealed, &issuer.public_key, &issuer.name, &issuer.base_url, &cx.now()],
     )?;
     Ok(Some(issuer))
 }
@@ -469,7 +511,7 @@ fn sign(cx: &Ctx, issuer: &Issuer, c: &Certificate, course: &Course, template: &
     });
     let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": issuer.method().id, "jwk": issuer.jwk() });
     let signing_input = format!("{}.{}", B64.encode(mobieus_sdk::json::to_vec(&header)?), B64.encode(mobieus_sdk::json::to_vec(&payload)?));
-    let key = SigningKey::from_bytes(issuer.seed.as_slice().try_into().map_err(|_| Error::internal("issuer key: not 32 bytes"))?);
+    let key = issuer.signing_key(cx)?;
     let signature = key.sign(signing_input.as_bytes());
     Ok(format!("{signing_input}.{}", B64.encode(signature.to_bytes())))
 }

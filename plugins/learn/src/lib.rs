@@ -70,6 +70,7 @@ impl Plugin for Learn {
             .migration(6, "live_sessions", live::MIGRATION)
             .migration(7, "xapi_statements", xapi::STATEMENTS_MIGRATION)
             .migration(8, "xapi_documents", xapi::DOCUMENTS_MIGRATION)
+            .migration(9, "issuer_sealed", certificates::SEALED_SEED_MIGRATION)
     }
 
     fn router() -> Router {
