@@ -1,9 +1,12 @@
 //! Help load harness (not a test): the help desk's ticket list and create beside the host's
 //! posts, and the cost of an AI assist with a provider that answers at once. Starts the release
 //! binary, an OpenAI-compatible provider on loopback that answers instantly, seeds 100 posts and
-//! 100 tickets and a Know page, then runs each pair back to back, round after round:
+//! 100 tickets (`HELPDESK_TICKETS` to change) and a Know page, then runs each pair back to back,
+//! round after round:
 //!
 //! - `GET /api/v1/posts?limit=20` (host) / `GET /api/v1/helpdesk/tickets?limit=20` (plugin),
+//! - that list / the same with `q` (text in a subject or thread) matching one ticket, and
+//!   matching every ticket,
 //! - `POST /api/v1/posts` (host) / `POST /api/v1/helpdesk/tickets` (plugin: ticket, message,
 //!   audit row, event, receipt mail),
 //! - `GET /api/v1/helpdesk/tickets/{id}` (plugin read) / `POST /api/v1/helpdesk/ai/summary`
@@ -64,10 +67,25 @@ fn main() {
         "users:write,posts:read,posts:write,helpdesk:read,helpdesk:write,helpdesk:admin,know:read,know:write",
     );
     let host = format!("bench.localhost:{}", addr.port());
-    let (author, ticket) = runtime.block_on(seed(addr, &host, &key));
+    let tickets = std::env::var("HELPDESK_TICKETS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100usize)
+        .max(1);
+    let seeding = std::time::Instant::now();
+    let (author, ticket) = runtime.block_on(seed(addr, &host, &key, tickets));
     println!(
-        "mobieus help desk harness: {}; 100 posts and 100 tickets seeded",
-        load.describe()
+        "mobieus help desk harness: {}; 100 posts and {tickets} tickets seeded in {:.0?}",
+        load.describe(),
+        seeding.elapsed()
+    );
+    let list = Arc::new(Scenario::get(
+        "/api/v1/helpdesk/tickets?limit=20",
+        Some(&key),
+    ));
+    let one = format!(
+        "/api/v1/helpdesk/tickets?limit=20&q=order%20{}%3A",
+        tickets / 2
     );
 
     let post = format!(r#"{{"author_id":"{author}","body":"A post under load"}}"#);
@@ -77,6 +95,23 @@ fn main() {
     let about = format!(r#"{{"ticket_id":"{ticket}"}}"#);
     let read = format!("/api/v1/helpdesk/tickets/{ticket}");
     let pairs: Vec<Pair> = vec![
+        [
+            ("GET /api/v1/helpdesk/tickets?limit=20", list.clone()),
+            (
+                "GET /api/v1/helpdesk/tickets?limit=20&q=order N: (one ticket)",
+                Arc::new(Scenario::get(&one, Some(&key))),
+            ),
+        ],
+        [
+            ("GET /api/v1/helpdesk/tickets?limit=20", list),
+            (
+                "GET /api/v1/helpdesk/tickets?limit=20&q=refund (every ticket)",
+                Arc::new(Scenario::get(
+                    "/api/v1/helpdesk/tickets?limit=20&q=refund",
+                    Some(&key),
+                )),
+            ),
+        ],
         [
             (
                 "GET /api/v1/posts?limit=20 (host)",
@@ -137,9 +172,9 @@ fn main() {
     let _ = server.kill();
 }
 
-/// A user, 100 posts, 100 tickets by them, a published Know page on refunds; the user and the
-/// first ticket.
-async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
+/// A user, 100 posts, `tickets` tickets by them (each naming its own order), a published Know
+/// page on refunds; the user and the first ticket.
+async fn seed(addr: SocketAddr, host: &str, key: &str, tickets: usize) -> (String, String) {
     let call = async |method: &str, path: &str, body: Value| {
         common::call(addr, host, key, method, path, body).await
     };
@@ -161,10 +196,12 @@ async fn seed(addr: SocketAddr, host: &str, key: &str) -> (String, String) {
             json!({"author_id": user, "body": format!("post {i}")}),
         )
         .await;
+    }
+    for i in 0..tickets {
         let t = call(
             "POST",
             "/api/v1/helpdesk/tickets",
-            json!({"subject": format!("Refund {i}"), "body": "I returned my order and want a refund.", "requester_id": user, "tags": ["refunds"]}),
+            json!({"subject": format!("Refund {i}"), "body": format!("Order {i}: I returned my order and want a refund."), "requester_id": user, "tags": ["refunds"]}),
         )
         .await;
         first.get_or_insert(t["id"].as_str().unwrap().to_owned());

@@ -784,3 +784,93 @@ async fn canned_responses_fill_their_placeholders_and_preferences_decide_mail_an
     .await;
     assert_eq!(changed["total_count"], 1);
 }
+
+#[tokio::test]
+async fn q_finds_text_in_subjects_and_threads_through_the_index_whatever_it_holds() {
+    let mut server = Server::start();
+    let acme = desk_tenant(&server, "acme");
+    let rita = person(&acme, "rita", "Rita").await;
+    let ana = person(&acme, "ana", "Ana").await;
+    agent(&acme, &ana, json!({ "queue_ids": [], "capacity": 5 })).await;
+    let wifi = s(&ticket(
+        &acme,
+        json!({ "subject": "Wi-Fi drops (again)", "body": "The \"guest\" network drops every 5 min.", "requester_id": rita }),
+    )
+    .await["id"]);
+    let summer = s(&ticket(
+        &acme,
+        json!({ "subject": "ÉTÉ schedule", "body": "When does the summer desk open? 100% sure it's NEAR me", "requester_id": rita }),
+    )
+    .await["id"]);
+    let list = async |q: &str| {
+        let path = format!(
+            "/api/v1/helpdesk/tickets?q={}",
+            q.bytes().map(|b| format!("%{b:02X}")).collect::<String>()
+        );
+        let r = acme.get(&path).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text);
+        ids(&r.json())
+    };
+    // Substrings of a subject or a message, in any case; Unicode letters folded too.
+    assert_eq!(list("wi-fi").await, [wifi.as_str()]);
+    assert_eq!(list("RY 5 MI").await, [wifi.as_str()]);
+    assert_eq!(list("été").await, [summer.as_str()]);
+    assert_eq!(list("SCHED").await, [summer.as_str()]);
+    // FTS5's syntax is text here: quotes, parentheses, *, -, NEAR, %, and short queries.
+    assert_eq!(list("\"guest\"").await, [wifi.as_str()]);
+    assert_eq!(list("(again)").await, [wifi.as_str()]);
+    assert_eq!(list("NEAR me").await, [summer.as_str()]);
+    assert_eq!(list("100%").await, [summer.as_str()]);
+    assert_eq!(list("5 min").await, [wifi.as_str()]);
+    assert_eq!(list("*").await, Vec::<String>::new());
+    assert_eq!(list("-").await, [wifi.as_str()]);
+    assert_eq!(list("\"").await, [wifi.as_str()]);
+    assert_eq!(list("N?").await, [summer.as_str()]);
+    assert_eq!(list("AND OR NOT").await, Vec::<String>::new());
+    assert_eq!(list("\")(*").await, Vec::<String>::new());
+    // A reply and an internal note are found as soon as they are written.
+    assert_eq!(
+        reply(
+            &acme,
+            &wifi,
+            json!({ "author_id": ana, "body": "Rebooted the access point." })
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        reply(&acme, &summer, json!({ "author_id": ana, "body": "Escalated to facilities.", "visibility": "internal" }))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(list("access point").await, [wifi.as_str()]);
+    assert_eq!(list("facilities").await, [summer.as_str()]);
+    let counted = get(&acme, "/api/v1/helpdesk/tickets?q=e").await;
+    assert_eq!(counted["total_count"], 2);
+    acme.get(&format!("/api/v1/helpdesk/tickets?q={}", "x".repeat(201)))
+        .await
+        .assert_error(400, "validation_failed");
+    acme.get("/api/v1/helpdesk/tickets?q=+")
+        .await
+        .assert_error(400, "validation_failed");
+
+    // A desk from before the index gets one from its tickets and threads.
+    server.kill();
+    let file = server.live_file("acme");
+    file.execute_batch(
+        "DROP TABLE helpdesk_search;
+         DELETE FROM _migrations WHERE set_name = 'plugin:helpdesk' AND version = 2;",
+    )
+    .unwrap();
+    drop(file);
+    server.restart();
+    let (_, key) = server.create_key("acme", "live", &format!("{ALL_CORE},{DESK}"), &[]);
+    let acme = server.client("acme").key(&key);
+    let r = acme.get("/api/v1/helpdesk/tickets?q=access%20point").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r.json()), [wifi.as_str()]);
+    let r = acme.get("/api/v1/helpdesk/tickets?q=%C3%89t%C3%A9").await;
+    assert_eq!(ids(&r.json()), [summer.as_str()]);
+}

@@ -43,7 +43,7 @@ impl Plugin for Helpdesk {
     fn manifest() -> Manifest {
         let mut m = Manifest::new("helpdesk", env!("CARGO_PKG_VERSION"))
             .claims(["helpdesk", "ticket"])
-            .uses([Capability::Ai, Capability::Mail, Capability::Surfaces])
+            .uses([Capability::Ai, Capability::Mail, Capability::Surfaces, Capability::Search])
             .scope("helpdesk:read", "Read tickets, queues, agents, canned responses, tags, help topics, notification preferences, and the read-side AI assists.")
             .scope("helpdesk:write", "Create and update tickets, reply, change status, assign, manage canned responses and tags, and the write-side AI assists.")
             .scope("helpdesk:admin", "Set up queues, agents, topics and notification preferences, read the desk's audit log, and the admin-only AI assists.")
@@ -51,7 +51,8 @@ impl Plugin for Helpdesk {
             .event_of::<tickets::RepliedEvent>("ticket.replied", "A public reply or an internal note was added to a ticket.")
             .event_of::<tickets::StatusEvent>("ticket.status_changed", "A ticket moved from one state to another.")
             .event_of::<assign::AssignedEvent>("ticket.assigned", "A ticket's assignee changed: by hand, by its queue's mode, or as the backlog drained to an agent who freed up.")
-            .migration(1, "desk", tickets::MIGRATION);
+            .migration(1, "desk", tickets::MIGRATION)
+            .migration(2, "search", tickets::SEARCH_MIGRATION);
         for assist in assists::FLAGS {
             m = m.flag(assist);
         }

@@ -6,6 +6,20 @@ use mobieus_sdk::prelude::*;
 use crate::audit::Actor;
 use crate::{BAD_STATE, assign, audit, desk, notify};
 
+/// `q`'s index: the subject and each message of every ticket, one row each, as trigrams, so
+/// "contains this text" is an index lookup instead of a read of every thread (migration 2 fills it
+/// from the tickets already there).
+pub const SEARCH_MIGRATION: &str = "
+    CREATE VIRTUAL TABLE helpdesk_search USING fts5(ticket_id UNINDEXED, text, tokenize = 'trigram');
+    INSERT INTO helpdesk_search (ticket_id, text) SELECT id, subject FROM helpdesk_tickets;
+    INSERT INTO helpdesk_search (ticket_id, text) SELECT ticket_id, body FROM helpdesk_messages;";
+
+/// Adds a ticket's subject or a message to `q`'s index.
+fn index(cx: &Ctx, ticket_id: &str, text: &str) -> Result<()> {
+    cx.db().execute("INSERT INTO helpdesk_search (ticket_id, text) VALUES (?1, ?2)", &[&ticket_id, &text])?;
+    Ok(())
+}
+
 pub const MIGRATION: &str = "
     CREATE TABLE helpdesk_queues (
         id                     TEXT PRIMARY KEY,
@@ -304,14 +318,24 @@ pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
         );
     }
     if let Some(q) = page.filter("q") {
-        let q = q.trim().to_lowercase();
+        let q = q.trim();
         if q.is_empty() || q.chars().count() > 200 {
             return Err(Error::validation("q", "1 to 200 characters"));
         }
-        filter.and(
-            "instr(lower(subject || char(10) || coalesce((SELECT group_concat(body, char(10)) FROM helpdesk_messages m WHERE m.ticket_id = helpdesk_tickets.id), '')), ?) > 0",
-            q,
-        );
+        if q.chars().count() >= 3 {
+            // The whole text as one quoted FTS5 string: its trigrams in a row, so a substring,
+            // whatever syntax it holds (quotes doubled). The trigram index folds case.
+            filter.and(
+                "id IN (SELECT ticket_id FROM helpdesk_search WHERE helpdesk_search MATCH ?)",
+                format!("\"{}\"", q.replace('"', "\"\"")),
+            );
+        } else {
+            // Shorter than a trigram: a scan of the index's text, still one row per message.
+            filter.and(
+                "id IN (SELECT ticket_id FROM helpdesk_search WHERE instr(lower(text), ?) > 0)",
+                q.to_lowercase(),
+            );
+        }
     }
     page.fetch_as(&cx.db(), TABLE, &filter)
 }
@@ -381,6 +405,7 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewTicket>) -> Result<Created<Ticket
         closed_at: None,
     };
     cx.db().insert(TABLE, &ticket)?;
+    index(cx, &ticket.id, &ticket.subject)?;
     write_tags(cx, &ticket.id, &ticket.tags)?;
     let message = Message {
         id: cx.new_id("msg_"),
@@ -393,6 +418,7 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewTicket>) -> Result<Created<Ticket
         created_at: now,
     };
     cx.db().insert("helpdesk_messages", &message)?;
+    index(cx, &ticket.id, &message.body)?;
     let actor = Actor::of(cx, Some(ticket.requester_id.clone()));
     audit::record(cx, Some(&ticket.id), &actor, "status", None, Some("new"))?;
     notify::emit(cx, "ticket.created", &TicketEvent { ticket: &ticket })?;
@@ -480,6 +506,7 @@ pub fn reply(cx: &mut Ctx, Path(id): Path<String>, Json(new): Json<NewReply>) ->
         created_at: now.clone(),
     };
     cx.db().insert("helpdesk_messages", &message)?;
+    index(cx, &ticket.id, &message.body)?;
     let public = message.visibility == Visibility::Public;
     // What a reply does to the state by itself: an agent's first public answer opens a new
     // ticket; the requester's reply brings a pending or solved one back.
