@@ -861,6 +861,7 @@ async fn q_finds_text_in_subjects_and_threads_through_the_index_whatever_it_hold
     let file = server.live_file("acme");
     file.execute_batch(
         "DROP TABLE helpdesk_search;
+         DROP TABLE helpdesk_search_docs;
          DELETE FROM _migrations WHERE set_name = 'plugin:helpdesk' AND version = 2;",
     )
     .unwrap();

@@ -6,17 +6,35 @@ use mobieus_sdk::prelude::*;
 use crate::audit::Actor;
 use crate::{BAD_STATE, assign, audit, desk, notify};
 
-/// `q`'s index: the subject and each message of every ticket, one row each, as trigrams, so
-/// "contains this text" is an index lookup instead of a read of every thread (migration 2 fills it
-/// from the tickets already there).
+/// `q`'s index: each ticket's subject and messages, as its thread reads, under a trigram index, so
+/// "contains this text" is an index lookup instead of a read of every thread. The index's rows are
+/// numbered by `helpdesk_search_docs` (an integer key survives `VACUUM`; a ticket's rowid need
+/// not), and migration 2 fills both from the tickets already there.
 pub const SEARCH_MIGRATION: &str = "
-    CREATE VIRTUAL TABLE helpdesk_search USING fts5(ticket_id UNINDEXED, text, tokenize = 'trigram');
-    INSERT INTO helpdesk_search (ticket_id, text) SELECT id, subject FROM helpdesk_tickets;
-    INSERT INTO helpdesk_search (ticket_id, text) SELECT ticket_id, body FROM helpdesk_messages;";
+    CREATE TABLE helpdesk_search_docs (n INTEGER PRIMARY KEY, ticket_id TEXT NOT NULL UNIQUE);
+    CREATE VIRTUAL TABLE helpdesk_search USING fts5(text, tokenize = 'trigram');
+    INSERT INTO helpdesk_search_docs (ticket_id) SELECT id FROM helpdesk_tickets ORDER BY id;
+    INSERT INTO helpdesk_search (rowid, text)
+        SELECT d.n, t.subject || char(10) || coalesce((SELECT group_concat(body, char(10))
+            FROM (SELECT body FROM helpdesk_messages m WHERE m.ticket_id = t.id ORDER BY m.id)), '')
+        FROM helpdesk_search_docs d JOIN helpdesk_tickets t ON t.id = d.ticket_id;";
 
-/// Adds a ticket's subject or a message to `q`'s index.
-fn index(cx: &Ctx, ticket_id: &str, text: &str) -> Result<()> {
-    cx.db().execute("INSERT INTO helpdesk_search (ticket_id, text) VALUES (?1, ?2)", &[&ticket_id, &text])?;
+/// A new ticket's subject and first message into `q`'s index.
+fn index_ticket(cx: &Ctx, ticket_id: &str, subject: &str, body: &str) -> Result<()> {
+    cx.db().execute("INSERT INTO helpdesk_search_docs (ticket_id) VALUES (?1)", &[&ticket_id])?;
+    cx.db().execute(
+        "INSERT INTO helpdesk_search (rowid, text) VALUES ((SELECT n FROM helpdesk_search_docs WHERE ticket_id = ?1), ?2 || char(10) || ?3)",
+        &[&ticket_id, &subject, &body],
+    )?;
+    Ok(())
+}
+
+/// A message added to its ticket's text in `q`'s index.
+fn index_message(cx: &Ctx, ticket_id: &str, body: &str) -> Result<()> {
+    cx.db().execute(
+        "UPDATE helpdesk_search SET text = text || char(10) || ?2 WHERE rowid = (SELECT n FROM helpdesk_search_docs WHERE ticket_id = ?1)",
+        &[&ticket_id, &body],
+    )?;
     Ok(())
 }
 
@@ -326,13 +344,13 @@ pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
             // The whole text as one quoted FTS5 string: its trigrams in a row, so a substring,
             // whatever syntax it holds (quotes doubled). The trigram index folds case.
             filter.and(
-                "id IN (SELECT ticket_id FROM helpdesk_search WHERE helpdesk_search MATCH ?)",
+                "id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE helpdesk_search MATCH ?))",
                 format!("\"{}\"", q.replace('"', "\"\"")),
             );
         } else {
             // Shorter than a trigram: a scan of the index's text, still one row per message.
             filter.and(
-                "id IN (SELECT ticket_id FROM helpdesk_search WHERE instr(lower(text), ?) > 0)",
+                "id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE instr(lower(text), ?) > 0))",
                 q.to_lowercase(),
             );
         }
@@ -405,7 +423,6 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewTicket>) -> Result<Created<Ticket
         closed_at: None,
     };
     cx.db().insert(TABLE, &ticket)?;
-    index(cx, &ticket.id, &ticket.subject)?;
     write_tags(cx, &ticket.id, &ticket.tags)?;
     let message = Message {
         id: cx.new_id("msg_"),
@@ -418,7 +435,7 @@ pub fn create(cx: &mut Ctx, Json(new): Json<NewTicket>) -> Result<Created<Ticket
         created_at: now,
     };
     cx.db().insert("helpdesk_messages", &message)?;
-    index(cx, &ticket.id, &message.body)?;
+    index_ticket(cx, &ticket.id, &ticket.subject, &message.body)?;
     let actor = Actor::of(cx, Some(ticket.requester_id.clone()));
     audit::record(cx, Some(&ticket.id), &actor, "status", None, Some("new"))?;
     notify::emit(cx, "ticket.created", &TicketEvent { ticket: &ticket })?;
@@ -506,7 +523,7 @@ pub fn reply(cx: &mut Ctx, Path(id): Path<String>, Json(new): Json<NewReply>) ->
         created_at: now.clone(),
     };
     cx.db().insert("helpdesk_messages", &message)?;
-    index(cx, &ticket.id, &message.body)?;
+    index_message(cx, &ticket.id, &message.body)?;
     let public = message.visibility == Visibility::Public;
     // What a reply does to the state by itself: an agent's first public answer opens a new
     // ticket; the requester's reply brings a pending or solved one back.
