@@ -4,7 +4,7 @@
 
 use crate::plugins::bindings::secrets;
 use crate::plugins::bindings::types::Error;
-use crate::plugins::state::{Call, PluginState};
+use crate::plugins::state::{Call, PluginState, Sealing};
 
 /// The most bytes one value may hold: keys and tokens, not documents.
 const MAX_PLAINTEXT: usize = 64 * 1024;
@@ -31,10 +31,7 @@ impl secrets::Host for PluginState {
 }
 
 /// The key, and the associated data naming where a value belongs.
-fn place<'c>(
-    call: &'c Call,
-    label: &str,
-) -> Result<(&'c crate::plugins::state::Sealing, String), Error> {
+fn place<'c>(call: &'c Call, label: &str) -> Result<(&'c Sealing, String), Error> {
     let ok = (1..=64).contains(&label.len())
         && label
             .bytes()
@@ -59,7 +56,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::plugins::state::Sealing;
     use crate::sealed::ServerKey;
 
     fn call(plugin: &str, place: &str, key: &Arc<ServerKey>) -> Call {
