@@ -8,6 +8,9 @@ use crate::plugins::state::{Call, PluginState, Sealing};
 
 /// The most bytes one value may hold: keys and tokens, not documents.
 const MAX_PLAINTEXT: usize = 64 * 1024;
+/// The longest text `seal` makes (base64 of nonce, value and tag, and a prefix), with room to
+/// spare: anything longer is refused before the host decodes it.
+const MAX_SEALED: usize = MAX_PLAINTEXT * 4 / 3 + 256;
 
 impl secrets::Host for PluginState {
     fn seal(&mut self, label: String, plaintext: Vec<u8>) -> Result<String, Error> {
@@ -22,6 +25,11 @@ impl secrets::Host for PluginState {
 
     fn open(&mut self, label: String, sealed: String) -> Result<Vec<u8>, Error> {
         let (sealing, context) = place(&self.call, &label)?;
+        if sealed.len() > MAX_SEALED {
+            return Err(Error::Invalid(
+                "not a sealed value: longer than any `seal` makes".into(),
+            ));
+        }
         sealing.key.open_bytes(&sealed, &context).map_err(|e| {
             Error::Invalid(format!(
                 "{e}: a value opens only for the label, plugin, tenant and environment it was sealed for, with the server secret that sealed it"
@@ -87,6 +95,28 @@ mod tests {
             opens(&call("learn", "t1/live", &other_server), "issuer"),
             None
         );
+    }
+
+    #[test]
+    fn the_largest_value_opens_and_a_longer_text_is_refused_unread() {
+        let key = Arc::new(ServerKey::ephemeral());
+        let mut state = PluginState::new(call("learn", "t1/live", &key), &Default::default());
+        use secrets::Host;
+        let big = vec![7u8; MAX_PLAINTEXT];
+        let sealed = state.seal("big".into(), big.clone()).unwrap();
+        assert!(sealed.len() <= MAX_SEALED);
+        assert_eq!(state.open("big".into(), sealed).unwrap(), big);
+        assert!(matches!(
+            state.seal("big".into(), vec![0; MAX_PLAINTEXT + 1]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            state.open(
+                "big".into(),
+                "sealed.v1.".to_owned() + &"A".repeat(MAX_SEALED)
+            ),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]
