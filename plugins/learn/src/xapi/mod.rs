@@ -70,7 +70,10 @@ pub fn routes(mut router: Router) -> Router {
                 route = route.public();
             }
             if resource == "/statements" && *method == "POST" {
-                route = route.error(413, "xapi_batch_too_large", "More than 1,000 statements in one POST.");
+                route = route.error(413, "xapi_batch_too_large", "More than 1,000 statements, or more than 250 signatures with certificates, in one POST.");
+            }
+            if resource == "/statements" && *method == "PUT" {
+                route = route.error(413, "xapi_batch_too_large", "More than 250 signatures with certificates on the statement.");
             }
             if resource == "/statements" && *method != "GET" {
                 route = route.error(409, "xapi_conflict", "A statement with this id is stored with other content: statements are immutable.");

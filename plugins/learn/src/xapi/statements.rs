@@ -180,7 +180,7 @@ fn incoming(req: &XRequest) -> Result<Incoming> {
                             signature::Refused::TooMany => Error::new(
                                 413,
                                 "xapi_batch_too_large",
-                                format!("One POST verifies at most {} signatures with certificates; send the rest in another.", signature::MAX_CHECKED),
+                                format!("One request verifies at most {} signatures with certificates; send the rest in another.", signature::MAX_CHECKED),
                             ),
                         })?;
                     }
