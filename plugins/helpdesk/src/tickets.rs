@@ -337,10 +337,11 @@ pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
     }
     if let Some(q) = page.filter("q") {
         let q = q.trim();
-        if q.is_empty() || q.chars().count() > 200 {
+        let chars = q.chars().count();
+        if chars == 0 || chars > 200 {
             return Err(Error::validation("q", "1 to 200 characters"));
         }
-        if q.chars().count() >= 3 {
+        if chars >= 3 {
             // The whole text as one quoted FTS5 string: its trigrams in a row, so a substring,
             // whatever syntax it holds (quotes doubled). The trigram index folds case.
             filter.and(
@@ -348,7 +349,7 @@ pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
                 format!("\"{}\"", q.replace('"', "\"\"")),
             );
         } else {
-            // Shorter than a trigram: a scan of the index's text, still one row per message.
+            // Shorter than a trigram: a scan of the index's text, one row per ticket.
             filter.and(
                 "id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE instr(lower(text), ?) > 0))",
                 q.to_lowercase(),
