@@ -626,7 +626,7 @@ async fn the_issuer_key_is_sealed_and_opens_only_with_the_servers_secret() {
     );
 }
 
-/// acme's client after a restart (the key is in the tenant file; the client is rebuilt).
+/// A client for acme after a restart, with a key of its own (a client does not outlive its server).
 async fn acme_again(server: &Server) -> Client {
     let (_, key) = server.create_key("acme", "live", &format!("{ALL_CORE},{LEARN}"), &[]);
     server.client("acme").key(&key)
