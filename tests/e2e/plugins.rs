@@ -500,6 +500,121 @@ async fn on_event_reacts_to_other_surfaces_after_commit() {
     .await;
 }
 
+/// A plugin GET's gate checks run on the read thread that then makes the call (one hop instead of
+/// two): they refuse, count and stamp as the gate does on the host's routes, and before anything
+/// the plugin would answer (a bad cursor, a missing listing).
+#[tokio::test]
+async fn a_plugin_read_is_checked_as_the_gate_checks_a_host_route() {
+    use crate::market::{MARKET, listing, market_tenant};
+    let server = Server::start();
+    let acme = market_tenant(&server, "acme");
+    let seller = acme.user("sam").await;
+    let id = listing(&acme, &seller, "Lamp", 900).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/listings/{id}");
+    server.cli_ok(&[
+        "settings",
+        "set",
+        "--tenant",
+        "acme",
+        "cors.allowed_origins",
+        "https://a.example",
+    ]);
+    let anonymous = server.client("acme");
+    let with = |key: &str| server.client("acme").key(key);
+
+    anonymous
+        .get("/api/v1/listings?cursor=not-a-cursor")
+        .await
+        .assert_error(401, "missing_authorization");
+    anonymous
+        .get("/api/v1/listings/lst_missing")
+        .await
+        .assert_error(401, "missing_authorization");
+    anonymous
+        .clone()
+        .header("authorization", "Basic YTpi")
+        .get(&path)
+        .await
+        .assert_error(401, "invalid_authorization");
+    with("mc_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .get(&path)
+        .await
+        .assert_error(401, "invalid_api_key");
+    server.create_tenant("globex", "pro");
+    let (_, globex) = server.create_key("globex", "live", MARKET, &[]);
+    with(&globex)
+        .get(&path)
+        .await
+        .assert_error(401, "invalid_api_key");
+    let (revoked_id, revoked) = server.create_key("acme", "live", MARKET, &[]);
+    assert_eq!(with(&revoked).get(&path).await.status, 200);
+    server.cli_ok(&["key", "revoke", "--tenant", "acme", &revoked_id]);
+    with(&revoked)
+        .get(&path)
+        .await
+        .assert_error(401, "invalid_api_key");
+    server.create_tenant("tiny", "starter");
+    let (_, starter) = server.create_key("tiny", "live", MARKET, &[]);
+    server
+        .client("tiny")
+        .key(&starter)
+        .get("/api/v1/listings")
+        .await
+        .assert_error(403, "plan_gated");
+    // CORS on a refusal too, so a browser app can read it.
+    let r = anonymous
+        .clone()
+        .header("origin", "https://a.example")
+        .get(&path)
+        .await;
+    r.assert_error(401, "missing_authorization");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
+
+    // Admitted: the key's window counts GET and HEAD, its headers are on answers and scope
+    // refusals alike, and the limit refuses with Retry-After.
+    let (_, writer) = server.create_key("acme", "live", "listings:write", &["--rate-limit", "9"]);
+    let r = with(&writer).get(&path).await;
+    r.assert_error(403, "insufficient_scope");
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("8"));
+    let (_, limited) = server.create_key("acme", "live", MARKET, &["--rate-limit", "3"]);
+    let limited = with(&limited).header("origin", "https://a.example");
+    let r = limited.get(&path).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.header("x-ratelimit-limit"),
+            r.header("x-ratelimit-remaining"),
+            r.header("access-control-allow-origin")
+        ),
+        (Some("3"), Some("2"), Some("https://a.example"))
+    );
+    let r = limited.send(reqwest::Method::HEAD, &path, None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("x-ratelimit-remaining")),
+        (200, Some("1"))
+    );
+    limited
+        .get("/api/v1/listings/lst_missing")
+        .await
+        .assert_error(404, "listing_not_found");
+    let r = limited.get(&path).await;
+    r.assert_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    // A test key reads the sandbox, where the live listing is not.
+    let (_, test) = server.create_key("acme", "test", MARKET, &[]);
+    with(&test)
+        .get(&path)
+        .await
+        .assert_error(404, "listing_not_found");
+    assert!(!server.log().contains("internal_error"));
+}
+
 #[tokio::test]
 async fn headers_cross_the_sandbox_but_credentials_and_the_hosts_own_do_not() {
     let (server, acme) = hostile_server().await;

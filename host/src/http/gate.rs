@@ -7,8 +7,12 @@
 //! no scopes, live data, rate-limited per client address).
 //!
 //! The xAPI LRS's paths also take HTTP Basic, as xAPI clients send it ([`xapi`]).
+//!
+//! A plugin GET's checks are [`Deferred`]: they run on the plugin read thread that then makes the
+//! call, so the request takes one hop off the async workers instead of two (a hand-off between
+//! threads costs about as much as the plugin call's own overhead on a two-core box).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -90,7 +94,7 @@ async fn lrs_gate(state: Gate, req: Request, next: Next) -> Response {
 }
 
 /// The gate proper; `lrs`: the request is for the LRS, which takes HTTP Basic too.
-async fn api_gate(state: Gate, req: Request, next: Next, lrs: bool) -> Response {
+async fn api_gate(state: Gate, mut req: Request, next: Next, lrs: bool) -> Response {
     let Some(slug) = state.tenant_of(&req) else {
         return tenant_not_found().into_response();
     };
@@ -106,49 +110,145 @@ async fn api_gate(state: Gate, req: Request, next: Next, lrs: bool) -> Response 
         None => credentials(req.headers()),
     };
     let ip = client_ip::of(req.extensions());
-    let anonymous = (sends_no_credentials(req.headers())
-        && (req.method() == Method::GET || req.method() == Method::HEAD)
-        && is_public_plugin_route(&state.plugins, req.uri().path()))
-    .then(|| ApiKey::anonymous(&ip));
-    let store = state.store.clone();
-    let looked_up =
-        tokio::task::spawn_blocking(move || authenticate(&store, &slug, credentials, anonymous))
-            .await;
-    let (settings, admitted) = match looked_up {
-        Ok(outcome) => outcome,
-        Err(join) => return ApiError::from(join).into_response(),
+    let plugin_read = plugin_read(&state.plugins, &req);
+    let anonymous = (sends_no_credentials(req.headers()) && plugin_read == Some(Public(true)))
+        .then(|| ApiKey::anonymous(&ip));
+    let checks = Checks {
+        gate: state.clone(),
+        slug,
+        credentials,
+        anonymous,
+        ip,
     };
-    let allowed_origin = origin.filter(|o| {
-        settings
-            .as_ref()
-            .zip(o.to_str().ok())
-            .is_some_and(|(s, o)| s.allows_origin(o))
-    });
-    let mut response = match admitted {
-        Err(error) => error.into_response(),
-        Ok(auth) => admit(&state, auth, settings.unwrap_or_default(), &ip, req, next).await,
-    };
-    if let Some(origin) = &allowed_origin {
-        cors::allow(response.headers_mut(), origin);
+    let (stamp, mut response) = if plugin_read.is_some() {
+        let deferred = Deferred(Arc::new(Mutex::new(Deferral::Pending(Box::new(checks)))));
+        req.extensions_mut().insert(deferred.clone());
+        let response = next.run(req).await;
+        (deferred.stamp(), response)
     } else {
-        cors::vary_origin(response.headers_mut());
-    }
+        match tokio::task::spawn_blocking(move || checks.run()).await {
+            Err(join) => (Stamp::default(), ApiError::from(join).into_response()),
+            Ok((stamp, Err(refusal))) => (stamp, *refusal),
+            Ok((stamp, Ok(auth))) => {
+                req.extensions_mut().insert(auth);
+                (stamp, next.run(req).await)
+            }
+        }
+    };
+    stamp.apply(&mut response, origin.as_ref());
     response
 }
 
-/// Plan gate and rate limit for an authenticated request, then the route.
-async fn admit(
-    state: &Gate,
-    auth: Authenticated,
-    settings: TenantSettings,
-    ip: &str,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if !auth.tenant.plan.has_api() {
-        return plan_gated(auth.tenant.plan).into_response();
+/// The gate's checks for one request, run on a blocking thread: the tenant and key
+/// ([`authenticate`]), the plan gate, the rate limit.
+struct Checks {
+    gate: Gate,
+    slug: String,
+    credentials: Result<Presented>,
+    anonymous: Option<ApiKey>,
+    ip: String,
+}
+
+impl Checks {
+    fn run(self) -> (Stamp, std::result::Result<Authenticated, Refusal>) {
+        let (settings, admitted) = authenticate(
+            &self.gate.store,
+            &self.slug,
+            self.credentials,
+            self.anonymous,
+        );
+        let mut stamp = Stamp {
+            settings,
+            ..Stamp::default()
+        };
+        let admitted = match admitted {
+            Err(error) => Err(Box::new(error.into_response())),
+            Ok(auth) => admit(&self.gate, &auth, &self.ip).map(|decision| {
+                stamp.decision = Some(decision);
+                stamp.tenant = Some(ServedTenant(auth.tenant.slug.as_str().into()));
+                auth
+            }),
+        };
+        (stamp, admitted)
     }
-    let per_minute = settings
+}
+
+/// A plugin GET's [`Checks`], left in the request for the plugin read thread that makes the call.
+/// The plugin router runs them before anything else; a request it answers without running them
+/// (a route gone since the gate looked) leaves the response unstamped.
+#[derive(Clone)]
+pub struct Deferred(Arc<Mutex<Deferral>>);
+
+enum Deferral {
+    Pending(Box<Checks>),
+    Ran(Stamp),
+}
+
+impl Deferred {
+    /// Blocking: the gate's checks, once; the caller, or the refusal to answer with.
+    pub fn admit(&self) -> std::result::Result<Authenticated, Refusal> {
+        let taken = std::mem::replace(&mut *self.lock(), Deferral::Ran(Stamp::default()));
+        let Deferral::Pending(checks) = taken else {
+            let twice = ApiError::internal(anyhow::anyhow!("the gate's checks ran twice"));
+            return Err(Box::new(twice.into_response()));
+        };
+        let (stamp, admitted) = checks.run();
+        *self.lock() = Deferral::Ran(stamp);
+        admitted
+    }
+
+    fn stamp(&self) -> Stamp {
+        match &*self.lock() {
+            Deferral::Ran(stamp) => stamp.clone(),
+            Deferral::Pending(_) => Stamp::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Deferral> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A request the checks refused: the answer (boxed: a response is large beside a caller).
+pub type Refusal = Box<Response>;
+
+/// What the checks leave on the response: CORS (from the tenant's settings, refusals too), the
+/// rate limit's headers and the tenant served (for the metrics) when admitted.
+#[derive(Clone, Default)]
+struct Stamp {
+    settings: Option<Arc<TenantSettings>>,
+    decision: Option<Decision>,
+    tenant: Option<ServedTenant>,
+}
+
+impl Stamp {
+    fn apply(self, response: &mut Response, origin: Option<&HeaderValue>) {
+        if let Some(decision) = &self.decision {
+            decision.write_headers(response.headers_mut());
+        }
+        if let Some(tenant) = self.tenant {
+            response.extensions_mut().insert(tenant);
+        }
+        let allowed = origin.filter(|o| {
+            self.settings
+                .as_ref()
+                .zip(o.to_str().ok())
+                .is_some_and(|(s, o)| s.allows_origin(o))
+        });
+        match allowed {
+            Some(origin) => cors::allow(response.headers_mut(), origin),
+            None => cors::vary_origin(response.headers_mut()),
+        }
+    }
+}
+
+/// Plan gate and rate limit for an authenticated request.
+fn admit(state: &Gate, auth: &Authenticated, ip: &str) -> std::result::Result<Decision, Refusal> {
+    if !auth.tenant.plan.has_api() {
+        return Err(Box::new(plan_gated(auth.tenant.plan).into_response()));
+    }
+    let per_minute = auth
+        .settings
         .default_rate_limit_per_minute
         .unwrap_or(state.default_rate_limit);
     let ceiling = Ceiling::of(&auth.key, per_minute);
@@ -157,17 +257,16 @@ async fn admit(
         .limiter
         .check_within(&auth.key.id, ceiling, now.timestamp());
     if !decision.allowed {
-        return rate_limited_within(&decision, ceiling, now.timestamp());
+        return Err(Box::new(rate_limited_within(
+            &decision,
+            ceiling,
+            now.timestamp(),
+        )));
     }
     if !auth.key.is_anonymous() {
         state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
     }
-    let tenant = ServedTenant(auth.tenant.slug.as_str().into());
-    req.extensions_mut().insert(auth);
-    let mut response = next.run(req).await;
-    decision.write_headers(response.headers_mut());
-    response.extensions_mut().insert(tenant);
-    response
+    Ok(decision)
 }
 
 /// The tenant a request was admitted for (an existing one, unlike the slug a Host header names),
@@ -207,7 +306,7 @@ fn authenticate(
     slug: &str,
     credentials: Result<Presented>,
     anonymous: Option<ApiKey>,
-) -> (Option<TenantSettings>, Result<Authenticated>) {
+) -> (Option<Arc<TenantSettings>>, Result<Authenticated>) {
     let tenant = match store.tenant(slug) {
         Ok(Some(t)) => t,
         Ok(None) => return (None, Err(tenant_not_found())),
@@ -225,7 +324,7 @@ fn authenticate(
         })
     };
     let (settings, key) = match lookup() {
-        Ok(found) => found,
+        Ok((settings, key)) => (Arc::new(settings), key),
         Err(e) => return (None, Err(e)),
     };
     let key = match (credentials, key) {
@@ -242,7 +341,7 @@ fn authenticate(
                 tenant,
                 key: Arc::new(key),
                 db,
-                settings: Arc::new(settings),
+                settings,
             }),
         ),
         Err(e) => (Some(settings), Err(e.into())),
@@ -278,12 +377,19 @@ fn sends_no_credentials(headers: &HeaderMap) -> bool {
     !headers.contains_key(header::AUTHORIZATION) && !headers.contains_key("x-api-key")
 }
 
-/// A GET route a loaded plugin declares public (whether the tenant has the plugin on is the
-/// plugin router's to say, as for any caller).
-fn is_public_plugin_route(plugins: &Plugins, path: &str) -> bool {
-    match plugins.current().route("GET", path) {
-        Lookup::Found(_, route, _) => route.is_public(),
-        _ => false,
+/// Whether a route a loaded plugin declares public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Public(bool);
+
+/// A GET (or HEAD) of a loaded plugin's route, and whether the route is public (whether the
+/// tenant has the plugin on is the plugin router's to say, as for any caller).
+fn plugin_read(plugins: &Plugins, req: &Request) -> Option<Public> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return None;
+    }
+    match plugins.current().route("GET", req.uri().path()) {
+        Lookup::Found(_, route, _) => Some(Public(route.is_public())),
+        _ => None,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! access log and request metrics → client address (trusted proxies) → request id (and the error
 //! envelope) → panic guard → gate (tenant → CORS → auth → plan gate → rate limit) → route table →
-//! per route: scope check → idempotency → handler.
+//! per route: scope check → idempotency → handler. A plugin GET's gate checks run, in the same
+//! order, on the plugin read thread that makes the call ([`gate::Deferred`]).
 
 pub mod access_log;
 pub mod client_ip;

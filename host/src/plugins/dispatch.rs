@@ -3,7 +3,8 @@
 //! plugins loaded now, the tenant's on/off switch, the scope check, `Idempotency-Key`, then one
 //! call in a fresh instance:
 //!
-//! - GET: a read transaction on a pooled connection, sandboxed read-only;
+//! - GET: on a plugin read thread, the gate's checks it left ([`Deferred`]), then a read
+//!   transaction on a pooled connection, sandboxed read-only;
 //! - anything else: one job of the tenant writer — migrations if due, the call, its writes and
 //!   the events it emits — committed together if it answers below 400, rolled back otherwise.
 
@@ -22,6 +23,7 @@ use crate::error::{ApiError, Result};
 use crate::files::blobs::Blobs;
 use crate::http::client_ip::ClientIp;
 use crate::http::context::Authenticated;
+use crate::http::gate::{Deferred, Refusal};
 use crate::http::idempotency::{self, Claim, InFlight};
 use crate::http::json::read_body;
 use crate::http::request_id::RequestId;
@@ -73,7 +75,11 @@ fn not_found() -> ApiError {
 }
 
 async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
-    let Some(auth) = req.extensions().get::<Authenticated>().cloned() else {
+    let caller = if let Some(auth) = req.extensions().get::<Authenticated>() {
+        Caller::Admitted(auth.clone())
+    } else if let Some(deferred) = req.extensions().get::<Deferred>() {
+        Caller::Deferred(deferred.clone())
+    } else {
         return Err(not_found());
     };
     let set = state.plugins.current();
@@ -99,7 +105,7 @@ async fn route(state: &PluginRoutes, req: Request) -> Result<Response> {
     };
     // The template, not the path: what the access log and the metrics name the route by.
     let template = RouteTemplate(route.path.as_str().into());
-    let mut response = match call(state, auth, plugin, route, params, req).await {
+    let mut response = match call(state, caller, plugin, route, params, req).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -121,28 +127,31 @@ fn route_method(method: &axum::http::Method) -> &str {
 #[derive(Debug, Clone)]
 pub struct RouteTemplate(pub Arc<str>);
 
+/// Who a plugin route's request is from: a caller the gate admitted, or (a GET) one whose checks
+/// the gate left to the read thread that makes the call.
+enum Caller {
+    Admitted(Authenticated),
+    Deferred(Deferred),
+}
+
 /// A found route: the tenant's switch, the scope, then the call.
 async fn call(
     state: &PluginRoutes,
-    auth: Authenticated,
+    caller: Caller,
     plugin: Arc<LoadedPlugin>,
     route: &Route,
     params: Vec<(String, String)>,
     req: Request,
 ) -> Result<Response> {
-    // Off for this tenant: as if it were not there.
-    let settings = tenant_view(&auth, &plugin).ok_or_else(not_found)?;
-    // A public route needs no scope; an anonymous caller gets nothing else (the gate admits
-    // one for public routes only: this holds if that ever changes).
-    if !route.is_public() {
-        if auth.key.is_anonymous() {
-            return Err(not_found());
-        }
-        scope::check(Some(&auth), &route.scope)?;
-    }
     if route_method(req.method()) == "GET" {
-        return read_route(state, auth, plugin, params, settings, req, route).await;
+        return read_route(state, caller, plugin, params, req, route).await;
     }
+    let Caller::Admitted(auth) = caller else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "the gate deferred a write's checks"
+        )));
+    };
+    let settings = allowed(&auth, &plugin, route.is_public(), &route.scope)?;
     let call = Invocation {
         state: state.clone(),
         auth,
@@ -154,49 +163,141 @@ async fn call(
     Ok(idempotency::guard(&state.idempotency, req, |req| call.run(req)).await)
 }
 
-/// A GET in one blocking hop: the call in a read transaction. Migrations not yet applied to this
-/// file run first, as a write; a question for the AI provider is answered between runs.
+/// The tenant's switch and the route's scope; the plugin's settings for the call.
+fn allowed(
+    auth: &Authenticated,
+    plugin: &LoadedPlugin,
+    public: bool,
+    scope: &str,
+) -> Result<HashMap<String, String>> {
+    // Off for this tenant: as if it were not there.
+    let settings = tenant_view(auth, plugin).ok_or_else(not_found)?;
+    // A public route needs no scope; an anonymous caller gets nothing else (the gate admits
+    // one for public routes only: this holds if that ever changes).
+    if !public {
+        if auth.key.is_anonymous() {
+            return Err(not_found());
+        }
+        scope::check(Some(auth), scope)?;
+    }
+    Ok(settings)
+}
+
+/// A read's caller and request once its checks passed, kept for the runs of one read.
+struct Checked {
+    auth: Authenticated,
+    request: types::Request,
+    settings: Arc<HashMap<String, String>>,
+}
+
+/// What a read needs before its first run can check it.
+struct Unchecked {
+    caller: Caller,
+    request: types::Request,
+    public: bool,
+    scope: String,
+}
+
+impl Unchecked {
+    /// On the read thread, before the first run: the gate's checks if it left them, the switch,
+    /// the scope, the cursor. A refusal is the answer.
+    fn check(
+        self,
+        state: &PluginRoutes,
+        plugin: &LoadedPlugin,
+    ) -> std::result::Result<Checked, Refusal> {
+        let auth = match self.caller {
+            Caller::Admitted(auth) => auth,
+            Caller::Deferred(deferred) => deferred.admit()?,
+        };
+        let refuse = |error: ApiError| Box::new(error.into_response());
+        let settings = allowed(&auth, plugin, self.public, &self.scope).map_err(refuse)?;
+        let mut request = self.request;
+        let opened = cursors::open(
+            &state.cursor_key,
+            &plugin.manifest.name,
+            &request.route,
+            &request.query,
+        )
+        .map_err(refuse)?;
+        if let Some(opened) = opened {
+            request.query = opened;
+        }
+        request.caller = caller_of(&auth);
+        Ok(Checked {
+            auth,
+            request,
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// How a read's run on the read thread ended.
+enum Ran {
+    /// Its checks refused it.
+    Refused(Refusal),
+    Called(Arc<Checked>, Outcome),
+}
+
+/// A GET in one blocking hop: the checks and the call in a read transaction. Migrations not yet
+/// applied to this file run first, as a write; a question for the AI provider is answered between
+/// runs.
 async fn read_route(
     state: &PluginRoutes,
-    auth: Authenticated,
+    caller: Caller,
     plugin: Arc<LoadedPlugin>,
     params: Vec<(String, String)>,
-    settings: HashMap<String, String>,
     req: Request,
     route: &Route,
 ) -> Result<Response> {
     let name = plugin.manifest.name.clone();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let opened = cursors::open(&state.cursor_key, &name, &route.path, &query)?;
-    let mut request = wit_request(&auth, route, params, &req, Vec::new());
-    if let Some(opened) = opened {
-        request.query = opened;
-    }
-    let (request, settings) = (Arc::new(request), Arc::new(settings));
+    let mut unchecked = Some(Unchecked {
+        caller,
+        request: wit_request(route, params, &req, Vec::new()),
+        public: route.is_public(),
+        scope: route.scope.clone(),
+    });
+    let mut checked: Option<Arc<Checked>> = None;
     let asker = surfaces_asker(state, &plugin, &req);
     let (mut migrated, mut answers) = (false, Answers::default());
     loop {
         let permit = permit(state, &plugin.manifest.name).await?;
-        let (st, au, pl) = (state.clone(), auth.clone(), plugin.clone());
+        let (st, pl) = (state.clone(), plugin.clone());
         // Each run has its own deadline, for its `surfaces` calls too.
         let run_asker = asker
             .as_ref()
             .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
-        let (rq, se, an) = (request.clone(), settings.clone(), answers.clone());
+        let (first, ch, an) = (unchecked.take(), checked.clone(), answers.clone());
         // On the plugin read threads, within this plugin's share of them.
-        let outcome = state
+        let ran = state
             .plugins
             .reads
-            .run(&name, move || -> Outcome {
-                au.db.read(|conn| {
-                    if pl.migrations_pending(au.db.id(), conn)? {
+            .run(&name, move || -> Ran {
+                let ch = match (ch, first) {
+                    (Some(ch), _) => ch,
+                    (None, Some(first)) => match first.check(&st, &pl) {
+                        Ok(ch) => Arc::new(ch),
+                        Err(refusal) => return Ran::Refused(refusal),
+                    },
+                    (None, None) => unreachable!("the first run carries the unchecked read"),
+                };
+                let outcome = ch.auth.db.read(|conn| {
+                    if pl.migrations_pending(ch.auth.db.id(), conn)? {
                         return Ok(None);
                     }
-                    let mut call = new_call(&st, &au, &pl, se, &rq.request_id);
+                    let mut call = new_call(
+                        &st,
+                        &ch.auth,
+                        &pl,
+                        ch.settings.clone(),
+                        &ch.request.request_id,
+                    );
                     call.asker = run_asker;
                     call.answers = Some(an);
-                    read_call(conn, &st.plugins, &pl, call, &rq).map(Some)
-                })
+                    read_call(conn, &st.plugins, &pl, call, &ch.request).map(Some)
+                });
+                Ran::Called(ch, outcome)
             })
             .await
             .map_err(|not_run| match not_run {
@@ -206,6 +307,11 @@ async fn read_route(
                 }
             })?;
         drop(permit);
+        let (ch, outcome) = match ran {
+            Ran::Refused(refusal) => return Ok(*refusal),
+            Ran::Called(ch, outcome) => (ch, outcome),
+        };
+        checked = Some(ch.clone());
         match outcome {
             Ok(Some(mut response)) => {
                 if (200..300).contains(&response.status) {
@@ -218,7 +324,8 @@ async fn read_route(
             Ok(None) if !migrated => {
                 migrated = true;
                 let (migrating, plugins) = (plugin.clone(), state.plugins.clone());
-                let applied = auth
+                let applied = ch
+                    .auth
                     .db
                     .write_alone(move |w| {
                         migrate::ensure(w, &migrating, &plugins.runtime.limits)
@@ -235,7 +342,13 @@ async fn read_route(
                 )));
             }
             Err(Undone::Call(CallError::Asked(ask))) => {
-                let cx = answering(state, &auth, &name, &request.request_id, asker.as_ref());
+                let cx = answering(
+                    state,
+                    &ch.auth,
+                    &name,
+                    &ch.request.request_id,
+                    asker.as_ref(),
+                );
                 answers.answer(&cx, *ask).await?;
             }
             Err(u) => return undone(&name, u),
@@ -358,9 +471,8 @@ pub fn route_call(
     }
 }
 
-/// The request as the plugin sees it.
+/// The request as the plugin sees it, but for who asks ([`caller_of`]).
 fn wit_request(
-    auth: &Authenticated,
     route: &Route,
     params: Vec<(String, String)>,
     req: &Request,
@@ -390,17 +502,27 @@ fn wit_request(
             .collect(),
         body,
         caller: types::Caller {
-            // An anonymous caller (a public route) has no key id: not its address either.
-            key_id: if auth.key.is_anonymous() {
-                String::new()
-            } else {
-                auth.key.id.clone()
-            },
-            scopes: auth.key.scopes.clone(),
-            env: auth.key.env.as_str().to_owned(),
-            tenant: auth.tenant.slug.to_string(),
+            key_id: String::new(),
+            scopes: Vec::new(),
+            env: String::new(),
+            tenant: String::new(),
         },
         request_id,
+    }
+}
+
+/// Who asks, as the plugin sees it.
+fn caller_of(auth: &Authenticated) -> types::Caller {
+    types::Caller {
+        // An anonymous caller (a public route) has no key id: not its address either.
+        key_id: if auth.key.is_anonymous() {
+            String::new()
+        } else {
+            auth.key.id.clone()
+        },
+        scopes: auth.key.scopes.clone(),
+        env: auth.key.env.as_str().to_owned(),
+        tenant: auth.tenant.slug.to_string(),
     }
 }
 
@@ -455,13 +577,8 @@ impl Invocation {
         let (parts, body) = req.into_parts();
         let body = read_body(body).await?;
         let head = Request::from_parts(parts, Body::empty());
-        let request = wit_request(
-            &self.auth,
-            &self.route,
-            self.params.clone(),
-            &head,
-            body.to_vec(),
-        );
+        let mut request = wit_request(&self.route, self.params.clone(), &head, body.to_vec());
+        request.caller = caller_of(&self.auth);
         // Before the write: a file with timers or mail is marked for its worker, which finds it
         // again after a restart.
         let file = self.auth.db.id();
