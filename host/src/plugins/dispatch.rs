@@ -280,7 +280,11 @@ async fn read_route(
                         Ok(ch) => Arc::new(ch),
                         Err(refusal) => return Ran::Refused(refusal),
                     },
-                    (None, None) => unreachable!("the first run carries the unchecked read"),
+                    (None, None) => {
+                        let lost =
+                            anyhow::anyhow!("a read's run has neither its checks nor its caller");
+                        return Ran::Refused(Box::new(ApiError::internal(lost).into_response()));
+                    }
                 };
                 let outcome = ch.auth.db.read(|conn| {
                     if pl.migrations_pending(ch.auth.db.id(), conn)? {
