@@ -191,13 +191,28 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
             "{status} {body}"
         );
     }
-    let (spins, took) = at_once(
-        &b.acme,
-        reqwest::Method::GET,
-        "/api/v1/hostile/sql-spin",
-        12,
-    )
-    .await;
+    // Beside them, more callers without a key than may wait: refused for that, never told the
+    // plugin is busy (a plugin GET's gate checks run on the read thread, or first when it cannot
+    // have one).
+    let anonymous = b.server.client("acme");
+    let ((spins, took), (keyless, _)) = tokio::join!(
+        at_once(
+            &b.acme,
+            reqwest::Method::GET,
+            "/api/v1/hostile/sql-spin",
+            12,
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            at_once(
+                &anonymous,
+                reqwest::Method::GET,
+                "/api/v1/hostile/sql-spin",
+                300,
+            )
+            .await
+        }
+    );
     assert!(
         took < Duration::from_secs(15),
         "12 spinning reads took {took:?}"
@@ -205,6 +220,12 @@ async fn the_deadline_bounds_sql_and_sleeps_too() {
     assert!(
         spins.iter().all(|(s, _)| [200, 503].contains(s)),
         "{spins:?}"
+    );
+    assert!(
+        keyless
+            .iter()
+            .all(|(s, body)| *s == 401 && body["error"]["code"] == "missing_authorization"),
+        "{keyless:?}"
     );
     probe.finish().await;
     assert!(

@@ -197,6 +197,11 @@ impl Deferred {
         admitted
     }
 
+    /// Whether the checks are still to run.
+    pub fn is_pending(&self) -> bool {
+        matches!(&*self.lock(), Deferral::Pending(_))
+    }
+
     fn stamp(&self) -> Stamp {
         match &*self.lock() {
             Deferral::Ran(stamp) => stamp.clone(),

@@ -252,6 +252,10 @@ async fn read_route(
 ) -> Result<Response> {
     let name = plugin.manifest.name.clone();
     let query = req.uri().query().unwrap_or("").to_owned();
+    let deferred = match &caller {
+        Caller::Deferred(deferred) => Some(deferred.clone()),
+        Caller::Admitted(_) => None,
+    };
     let mut unchecked = Some(Unchecked {
         caller,
         request: wit_request(route, params, &req, Vec::new()),
@@ -262,7 +266,8 @@ async fn read_route(
     let asker = surfaces_asker(state, &plugin, &req);
     let (mut migrated, mut answers) = (false, Answers::default());
     loop {
-        let permit = permit(state, &plugin.manifest.name).await?;
+        // No slot of the cap on calls (`permit`): the read threads bound reads, and a read
+        // waiting for one must not hold a slot another plugin's calls need.
         let (st, pl) = (state.clone(), plugin.clone());
         // Each run has its own deadline, for its `surfaces` calls too.
         let run_asker = asker
@@ -303,17 +308,16 @@ async fn read_route(
                 });
                 Ran::Called(ch, outcome)
             })
-            .await
-            .map_err(|not_run| match not_run {
-                NotRun::Busy => plugin_busy(&name),
-                NotRun::Panicked => {
-                    ApiError::internal(anyhow::anyhow!("plugin `{name}`: a read job panicked"))
-                }
-            })?;
-        drop(permit);
+            .await;
         let (ch, outcome) = match ran {
-            Ran::Refused(refusal) => return Ok(*refusal),
-            Ran::Called(ch, outcome) => (ch, outcome),
+            Ok(Ran::Refused(refusal)) => return Ok(*refusal),
+            Ok(Ran::Called(ch, outcome)) => (ch, outcome),
+            Err(NotRun::Busy) => return checks_first(deferred, &name).await,
+            Err(NotRun::Panicked) => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "plugin `{name}`: a read job panicked"
+                )));
+            }
         };
         checked = Some(ch.clone());
         match outcome {
@@ -360,6 +364,19 @@ async fn read_route(
     }
 }
 
+/// A read refused as busy (its plugin's read queue full, or waited out) before its deferred checks ran: they run first, on a blocking thread,
+/// so a caller the gate would refuse hears that (and no more), never how busy the plugin is.
+async fn checks_first(deferred: Option<Deferred>, plugin: &str) -> Result<Response> {
+    let Some(deferred) = deferred.filter(Deferred::is_pending) else {
+        return Err(plugin_busy(plugin));
+    };
+    match tokio::task::spawn_blocking(move || deferred.admit()).await {
+        Ok(Err(refusal)) => Ok(*refusal),
+        Ok(Ok(_)) => Err(plugin_busy(plugin)),
+        Err(join) => Err(ApiError::internal(join)),
+    }
+}
+
 /// What `surfaces` asks as, for a plugin that declared it: this request's caller.
 fn surfaces_asker(state: &PluginRoutes, plugin: &LoadedPlugin, req: &Request) -> Option<Asker> {
     if !plugin.manifest.capabilities.contains(Capability::Surfaces) {
@@ -401,22 +418,22 @@ fn answering<'a>(
 /// A read call's answer, or none when migrations must run first.
 type Outcome = std::result::Result<Option<types::Response>, Undone>;
 
-/// A slot under the cap on plugin calls running at once; waiting for one (and so the timer) only
-/// when they are all taken.
-async fn permit<'a>(
-    state: &'a PluginRoutes,
-    plugin: &str,
-) -> Result<tokio::sync::SemaphorePermit<'a>> {
+/// A slot under the cap on plugin writes running at once; waiting for one (and so the timer)
+/// only when they are all taken. None: none came free within the deadline (the caller answers
+/// [`plugin_busy`]).
+async fn permit(state: &PluginRoutes) -> Result<Option<tokio::sync::SemaphorePermit<'_>>> {
     if let Ok(permit) = state.plugins.calls.try_acquire() {
-        return Ok(permit);
+        return Ok(Some(permit));
     }
-    tokio::time::timeout(
+    match tokio::time::timeout(
         state.plugins.runtime.limits.deadline,
         state.plugins.calls.acquire(),
     )
     .await
-    .map_err(|_| plugin_busy(plugin))?
-    .map_err(ApiError::internal)
+    {
+        Ok(acquired) => acquired.map(Some).map_err(ApiError::internal),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The host did not run the call: counted as a refusal.
@@ -602,7 +619,9 @@ impl Invocation {
         let (request, settings) = (Arc::new(request), Arc::new(self.settings));
         let mut answers = Answers::default();
         loop {
-            let permit = permit(&self.state, &name).await?;
+            let permit = permit(&self.state)
+                .await?
+                .ok_or_else(|| plugin_busy(&name))?;
             let mut call = new_call(
                 &self.state,
                 &self.auth,

@@ -11,7 +11,8 @@ pub struct Limits {
     pub memory: usize,
     /// The largest response body a plugin may return.
     pub body: usize,
-    /// Plugin calls running at once, across every tenant and plugin.
+    /// Plugin route writes running at once, across every tenant and plugin (reads are bounded
+    /// by `read_concurrency`).
     pub concurrency: usize,
     /// Threads plugin GETs run on ([`crate::plugins::read_pool`]), apart from the runtime's
     /// blocking threads that the host's own routes use; one plugin may use at most half of them,

@@ -67,7 +67,8 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
         let mut pool = PoolingAllocationConfig::default();
-        let slots = (limits.concurrency as u32).max(8) * 2;
+        let calls = limits.concurrency.max(8) + limits.read_concurrency;
+        let slots = calls as u32 * 2;
         pool.total_component_instances(slots)
             .total_core_instances(slots * 8)
             .total_memories(slots * 2)
