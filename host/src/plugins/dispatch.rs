@@ -364,8 +364,9 @@ async fn read_route(
     }
 }
 
-/// A read refused as busy (its plugin's read queue full, or waited out) before its deferred checks ran: they run first, on a blocking thread,
-/// so a caller the gate would refuse hears that (and no more), never how busy the plugin is.
+/// A read refused as busy (its plugin's read queue full, or waited out) before its deferred
+/// checks ran: they run first, on a blocking thread, so a caller the gate would refuse hears
+/// that (and no more), never how busy the plugin is.
 async fn checks_first(deferred: Option<Deferred>, plugin: &str) -> Result<Response> {
     let Some(deferred) = deferred.filter(Deferred::is_pending) else {
         return Err(plugin_busy(plugin));
