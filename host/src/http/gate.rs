@@ -1,6 +1,6 @@
 //! The gate every `/api/v1` request passes before routing, in this order:
 //! tenant (from Host) → CORS preflight → credentials → key lookup in that tenant's own file →
-//! plan gate → rate limit. All SQLite work of the gate happens in one blocking task.
+//! plan gate → rate limit. All SQLite work of the gate happens in one blocking job.
 //!
 //! One exception to "no key, no entry": a GET of a plugin route its manifest declares public,
 //! sent with no credentials at all, is admitted as an anonymous caller ([`ApiKey::anonymous`]:
@@ -139,8 +139,8 @@ async fn api_gate(state: Gate, mut req: Request, next: Next, lrs: bool) -> Respo
     response
 }
 
-/// The gate's checks for one request, run on a blocking thread: the tenant and key
-/// ([`authenticate`]), the plan gate, the rate limit.
+/// The gate's checks for one request, run on a blocking thread (a plugin GET's on the read thread
+/// that makes its call): the tenant and key ([`authenticate`]), the plan gate, the rate limit.
 struct Checks {
     gate: Gate,
     slug: String,
