@@ -281,14 +281,7 @@ async fn files_are_read_in_chunks_and_only_when_clean_and_users_come_in_a_batch(
 #[tokio::test]
 async fn a_public_route_answers_without_a_key_rate_limited_per_address() {
     let (server, acme, _) = capable_server().await;
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "default_rate_limit_per_minute",
-        "3",
-    ]);
+    server.set_setting("acme", "default_rate_limit_per_minute", "3");
     let anonymous = server.client("acme");
     let r = anonymous.get("/api/v1/capable/public/CERT-1").await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -435,14 +428,7 @@ async fn a_surface_answer_past_the_cap_is_refused_not_handed_over() {
 #[tokio::test]
 async fn a_flood_of_anonymous_reads_is_held_to_the_address_budget_and_keys_still_answer() {
     let (server, acme, _) = capable_server().await;
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "default_rate_limit_per_minute",
-        "20",
-    ]);
+    server.set_setting("acme", "default_rate_limit_per_minute", "20");
     let anonymous = server.client("acme");
     let flood: Vec<_> = (0..200)
         .map(|i| {

@@ -112,14 +112,11 @@ async fn cors_preflight_and_headers_follow_the_tenant_setting() {
     assert_eq!(r.status, 204);
     assert!(r.header("access-control-allow-origin").is_none());
 
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
+    server.set_setting(
         "acme",
         "cors.allowed_origins",
         "https://a.example,https://b.example",
-    ]);
+    );
     for path in [
         "/api/v1/posts",
         "/api/v1/users/usr_x",

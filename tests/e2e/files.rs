@@ -140,14 +140,7 @@ async fn uploads_wait_in_quarantine_and_only_clean_files_are_served() {
 async fn uploads_are_capped_checked_and_idempotent() {
     let server = Server::start();
     let acme = files_tenant(&server, "acme");
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "files.max_upload_bytes",
-        "1000",
-    ]);
+    server.set_setting("acme", "files.max_upload_bytes", "1000");
     let r = upload(&acme, "big.bin", "application/octet-stream", &[7; 1001]).await;
     r.assert_error(413, "payload_too_large");
     assert_eq!(r.json()["error"]["limit"], 1000);

@@ -146,6 +146,11 @@ impl Server {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// `mobieus settings set --tenant <tenant> <key> <value>`, asserted to succeed; its stdout.
+    pub fn set_setting(&self, tenant: &str, key: &str, value: &str) -> String {
+        self.cli_ok(&["settings", "set", "--tenant", tenant, key, value])
+    }
+
     pub fn create_tenant(&self, slug: &str, plan: &str) {
         self.cli_ok(&["tenant", "create", slug, "--plan", plan]);
     }

@@ -342,14 +342,7 @@ async fn an_edit_waits_for_review_and_readers_search_and_webhooks_see_only_revie
 async fn with_review_off_an_edit_is_stable_at_once() {
     let server = Server::start();
     let acme = know_tenant(&server, "acme");
-    let out = server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "know.review_required",
-        "off",
-    ]);
+    let out = server.set_setting("acme", "know.review_required", "off");
     assert!(out.contains("know.review_required = off"), "{out}");
     let refused = server.cli(&[
         "settings",
@@ -389,14 +382,7 @@ async fn with_review_off_an_edit_is_stable_at_once() {
     assert_eq!(events(&acme, "page.updated").await.len(), 1);
 
     // Back to the default: edits wait again.
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "know.review_required",
-        "none",
-    ]);
+    server.set_setting("acme", "know.review_required", "none");
     let r = edit(&acme, &id, None, json!({"body": "Ask anyone."})).await;
     assert_eq!(r.json()["revision_status"], "pending");
     assert!(found(&acme, "anyone").await.is_empty());
@@ -499,14 +485,7 @@ async fn bodies_are_rendered_to_html_without_script_handlers_or_javascript_links
 async fn search_stems_finds_parts_of_words_phrases_and_questions_and_ranks_titles_first() {
     let server = Server::start();
     let acme = know_tenant(&server, "acme");
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "know.review_required",
-        "off",
-    ]);
+    server.set_setting("acme", "know.review_required", "off");
     for (title, body) in [
         (
             "Onboarding new members",
@@ -850,14 +829,7 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
     let server = Server::start();
     let acme = know_tenant(&server, "acme");
     for (key, value) in [("review_required", "off"), ("index_merge_after", "0")] {
-        server.cli_ok(&[
-            "settings",
-            "set",
-            "--tenant",
-            "acme",
-            &format!("know.{key}"),
-            value,
-        ]);
+        server.set_setting("acme", &format!("know.{key}"), value);
     }
     let mut pages = vec![];
     for i in 0..40 {
@@ -938,14 +910,7 @@ async fn the_index_is_merged_into_one_segment_after_edits_and_search_stays_exact
 
     // A page of more words than one run sweeps, made and deleted before the merge is due: the
     // sweep takes two runs, and every word leaves.
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "know.index_merge_after",
-        "5",
-    ]);
+    server.set_setting("acme", "know.index_merge_after", "5");
     let words: Vec<String> = (0..2_500).map(|i| format!("zq{i}x")).collect();
     let page = create(
         &acme,

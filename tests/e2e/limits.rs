@@ -51,14 +51,7 @@ async fn precedence_is_key_then_tenant_then_platform() {
     let (key_id, key) = server.create_key("acme", "live", "events:read", &[]);
     let client = server.client("acme").key(&key);
     assert_eq!(limit_headers(&client.get("/api/v1/events").await).0, 7);
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "default_rate_limit_per_minute",
-        "50",
-    ]);
+    server.set_setting("acme", "default_rate_limit_per_minute", "50");
     assert_eq!(limit_headers(&client.get("/api/v1/events").await).0, 50);
     server.cli_ok(&[
         "key",
@@ -88,13 +81,6 @@ async fn precedence_is_key_then_tenant_then_platform() {
     let r = client.get("/api/v1/events").await;
     assert_eq!(r.status, 200);
     assert_eq!(limit_headers(&r).0, 50);
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "default_rate_limit_per_minute",
-        "none",
-    ]);
+    server.set_setting("acme", "default_rate_limit_per_minute", "none");
     assert_eq!(limit_headers(&client.get("/api/v1/events").await).0, 7);
 }

@@ -514,14 +514,7 @@ async fn a_plugin_read_is_checked_as_the_gate_checks_a_host_route() {
         .unwrap()
         .to_owned();
     let path = format!("/api/v1/listings/{id}");
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "acme",
-        "cors.allowed_origins",
-        "https://a.example",
-    ]);
+    server.set_setting("acme", "cors.allowed_origins", "https://a.example");
     let anonymous = server.client("acme");
     let with = |key: &str| server.client("acme").key(key);
 

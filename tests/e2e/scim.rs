@@ -24,14 +24,7 @@ pub fn token(server: &Server, tenant: &str) -> String {
 /// A tenant with a SCIM client and an API client (every core scope, Know's too).
 fn tenant(server: &Server, slug: &str) -> (Client, Client) {
     server.create_tenant(slug, "pro");
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        slug,
-        "default_rate_limit_per_minute",
-        "100000",
-    ]);
+    server.set_setting(slug, "default_rate_limit_per_minute", "100000");
     let scim = server.client(slug).key(&token(server, slug));
     let (_, key) = server.create_key(
         slug,
@@ -797,14 +790,7 @@ async fn tokens_and_api_keys_are_not_interchangeable() {
     assert_scim_error(&tiny.get("/scim/v2/Users").await, 403, None);
 
     // The tenant's rate limit holds for SCIM too, per token, in SCIM's error schema.
-    server.cli_ok(&[
-        "settings",
-        "set",
-        "--tenant",
-        "globex",
-        "default_rate_limit_per_minute",
-        "2",
-    ]);
+    server.set_setting("globex", "default_rate_limit_per_minute", "2");
     let globex = server.client("globex").key(&globex_token);
     // (Two within the minute at most: the third of these is refused whatever came before.)
     globex.get("/scim/v2/Users").await;
