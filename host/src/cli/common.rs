@@ -98,12 +98,18 @@ pub struct PluginArgs {
 }
 
 impl PluginArgs {
-    /// The plugins, their limits sized for a runtime with `blocking_threads` blocking threads.
+    /// The plugins, their limits sized for a runtime with `blocking_threads` blocking threads, for
+    /// a command that makes no call of theirs that seals (`secrets`: the server's, [`Self::build`]).
     pub fn open(
         &self,
         data_dir: &Path,
         blocking_threads: usize,
     ) -> CliResult<std::sync::Arc<Plugins>> {
+        Ok(std::sync::Arc::new(self.build(data_dir, blocking_threads)?))
+    }
+
+    /// [`Self::open`], not yet shared: the server gives them its sealing key first.
+    pub fn build(&self, data_dir: &Path, blocking_threads: usize) -> CliResult<Plugins> {
         let mut limits = Limits {
             read_concurrency: (blocking_threads / 2).max(2),
             ..Limits::default()
@@ -126,12 +132,7 @@ impl PluginArgs {
             .plugins_dir
             .clone()
             .unwrap_or_else(|| data_dir.join("plugins"));
-        let secret =
-            crate::sealed::server_secret(data_dir).map_err(|e| user_error(format!("{e:#}")))?;
-        let key = std::sync::Arc::new(crate::sealed::ServerKey::from_secret(&secret));
-        Ok(std::sync::Arc::new(
-            Plugins::new(runtime, dir).with_server_key(key),
-        ))
+        Ok(Plugins::new(runtime, dir))
     }
 }
 

@@ -285,12 +285,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let key = std::sync::Arc::new(crate::sealed::ServerKey::from_secret(&secret));
     let webhooks = Webhooks::new(webhook_config, key.clone())
         .map_err(|e| super::common::user_error(format!("webhook client: {e:#}")))?;
-    let ai = crate::ai::Ai::new(args.ai.config()?, key)
+    let ai = crate::ai::Ai::new(args.ai.config()?, key.clone())
         .map_err(|e| super::common::user_error(format!("AI client: {e:#}")))?;
     let blocking_threads = args
         .blocking_threads
         .map_or_else(default_blocking_threads, usize::from);
-    let plugins = args.plugins.open(data_dir, blocking_threads)?;
+    let plugins = args.plugins.build(data_dir, blocking_threads)?;
+    let plugins = std::sync::Arc::new(plugins.with_server_key(key));
     plugins.load_all();
     for plugin in &plugins.current().plugins {
         tracing::info!(plugin = %plugin.manifest.name, version = %plugin.manifest.version, "plugin ready");
