@@ -341,20 +341,18 @@ pub fn list(cx: &mut Ctx) -> Result<Page<Ticket>> {
         if chars == 0 || chars > 200 {
             return Err(Error::validation("q", "1 to 200 characters"));
         }
-        if chars >= 3 {
+        let (matching, text) = if chars >= 3 {
             // The whole text as one quoted FTS5 string: its trigrams in a row, so a substring,
             // whatever syntax it holds (quotes doubled). The trigram index folds case.
-            filter.and(
-                "id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE helpdesk_search MATCH ?))",
-                format!("\"{}\"", q.replace('"', "\"\"")),
-            );
+            ("helpdesk_search MATCH ?", format!("\"{}\"", q.replace('"', "\"\"")))
         } else {
             // Shorter than a trigram: a scan of the index's text, one row per ticket.
-            filter.and(
-                "id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE instr(lower(text), ?) > 0))",
-                q.to_lowercase(),
-            );
-        }
+            ("instr(lower(text), ?) > 0", q.to_lowercase())
+        };
+        filter.and(
+            &format!("id IN (SELECT ticket_id FROM helpdesk_search_docs WHERE n IN (SELECT rowid FROM helpdesk_search WHERE {matching}))"),
+            text,
+        );
     }
     page.fetch_as(&cx.db(), TABLE, &filter)
 }
