@@ -67,11 +67,7 @@ fn main() {
         "users:write,posts:read,posts:write,helpdesk:read,helpdesk:write,helpdesk:admin,know:read,know:write",
     );
     let host = format!("bench.localhost:{}", addr.port());
-    let tickets = std::env::var("HELPDESK_TICKETS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100usize)
-        .max(1);
+    let tickets = common::env("HELPDESK_TICKETS", 100).max(1) as usize;
     let seeding = std::time::Instant::now();
     let (author, ticket) = runtime.block_on(seed(addr, &host, &key, tickets));
     println!(
