@@ -26,6 +26,7 @@ const REQUESTS: &str = "mobieus_http_requests_total";
 const REQUEST_SECONDS: &str = "mobieus_http_request_duration_seconds";
 const PLUGIN_CALLS: &str = "mobieus_plugin_calls_total";
 const PLUGIN_SECONDS: &str = "mobieus_plugin_call_duration_seconds";
+const SHARED_CACHE: &str = "mobieus_plugin_shared_cache_total";
 const WEBHOOK_ATTEMPTS: &str = "mobieus_webhook_attempts_total";
 const WEBHOOK_IN_FLIGHT: &str = "mobieus_webhook_attempts_in_flight";
 const WEBHOOK_FILES: &str = "mobieus_webhook_files_waiting";
@@ -75,6 +76,10 @@ fn describe() {
         PLUGIN_SECONDS,
         Unit::Seconds,
         "Time a plugin call ran, by plugin."
+    );
+    describe_counter!(
+        SHARED_CACHE,
+        "Plugin GETs the shared cache was asked for, by plugin and outcome (hit, miss)."
     );
     describe_counter!(
         WEBHOOK_ATTEMPTS,
@@ -155,6 +160,13 @@ pub fn plugin_call(plugin: &str, entry: &'static str, outcome: CallOutcome, took
         .increment(1);
     if !matches!(outcome, CallOutcome::Refused) {
         histogram!(PLUGIN_SECONDS, "plugin" => plugin.to_owned()).record(took.as_secs_f64());
+    }
+}
+
+/// A plugin GET the shared cache answered (`hit`) or did not (`miss`).
+pub fn shared_cache(plugin: &str, outcome: &'static str) {
+    if ON.load(Ordering::Relaxed) {
+        counter!(SHARED_CACHE, "plugin" => plugin.to_owned(), "outcome" => outcome).increment(1);
     }
 }
 

@@ -981,3 +981,83 @@ async fn a_wiki_indexed_before_the_lexicon_gets_one_from_its_vocabulary() {
         "the text's trigram index is dropped with its shadow tables"
     );
 }
+
+#[tokio::test]
+async fn a_search_is_answered_again_from_the_shared_cache_until_the_wiki_changes() {
+    let server = Server::start();
+    let wiki = know_tenant(&server, "cached");
+    server.set_setting("cached", "know.review_required", "off");
+    let page = create(
+        &wiki,
+        json!({"title": "Parking", "body": "Park behind the hall.", "tags": ["venue"]}),
+    )
+    .await;
+
+    // Run once, then given again with `Age`; Know's mark to the host never reaches the client.
+    let first = search(&wiki, "parking").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.header("age"), None);
+    let again = search(&wiki, "parking").await;
+    assert!(again.header("age").is_some(), "{:?}", again.headers);
+    assert_eq!(again.text, first.text);
+    for r in [&first, &again] {
+        assert_eq!(r.header("mobieus-cache-control"), None);
+        assert!(r.header("x-ratelimit-remaining").is_some());
+    }
+    assert_ne!(first.header("x-request-id"), again.header("x-request-id"));
+
+    // Each request still passes its own checks: the scope, the key, the tenant.
+    let (_, events_only) = server.create_key("cached", "live", "events:read", &[]);
+    let refused = server.client("cached").key(&events_only);
+    search(&refused, "parking")
+        .await
+        .assert_error(403, "insufficient_scope");
+    let keyless = search(&server.client("cached"), "parking").await;
+    assert_eq!(keyless.status, 401);
+    let other = know_tenant(&server, "othercached");
+    let theirs = search(&other, "parking").await;
+    assert_eq!(
+        (
+            theirs.json()["data"].as_array().unwrap().len(),
+            theirs.header("age")
+        ),
+        (0, None)
+    );
+
+    // Asked to check with the origin: run again.
+    let checked = search(&wiki.clone().header("cache-control", "no-cache"), "parking").await;
+    assert_eq!(checked.header("age"), None);
+
+    // An edit through the API changes the tenant's file: the next search runs.
+    create(
+        &wiki,
+        json!({"title": "Parking permits", "body": "Ask at the desk."}),
+    )
+    .await;
+    assert_eq!(found(&wiki, "parking").await.len(), 2);
+    let cached = search(&wiki, "parking").await;
+    assert!(cached.header("age").is_some());
+
+    // So does a commit by another process (here the test's own connection to the file).
+    let tagged = "/api/v1/know/search?q=parking&tag=venue";
+    assert_eq!(
+        wiki.get(tagged).await.json()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(wiki.get(tagged).await.header("age").is_some());
+    let file = server.live_file("cached");
+    file.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    file.execute(
+        "UPDATE know_pages SET tags = '[]' WHERE id = ?1",
+        [s(&page["id"])],
+    )
+    .unwrap();
+    let after = wiki.get(tagged).await;
+    assert_eq!(after.header("age"), None);
+    assert_eq!(after.json()["data"], json!([]));
+    assert!(!server.log().contains("internal_error"));
+}

@@ -81,9 +81,13 @@ async fn metrics_count_requests_by_route_template_and_plugin_calls_on_the_operat
     let server = Server::start_with(&["--metrics-listen", "127.0.0.1:0"]);
     let metrics = metrics_addr(&server);
     server.create_tenant("acme", "pro");
-    let scopes = format!("{ALL_CORE},{MARKET}");
+    let scopes = format!("{ALL_CORE},{MARKET},know:read");
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);
+    // Know marks its search shareable: run once, then given from the shared cache.
+    for _ in 0..2 {
+        assert_eq!(acme.get("/api/v1/know/search?q=bike").await.status, 200);
+    }
     let seller = acme.user("sam").await;
     let id = listing(&acme, &seller, "Road bike", 12_500).await["id"]
         .as_str()
@@ -148,6 +152,17 @@ async fn metrics_count_requests_by_route_template_and_plugin_calls_on_the_operat
     let calls = [("plugin", "market"), ("entry", "handle"), ("outcome", "ok")];
     let made = value(&scrape, "mobieus_plugin_calls_total", &calls).unwrap_or(0.0);
     assert!(made >= 4.0, "one create and three reads: {made}");
+    let cache = "mobieus_plugin_shared_cache_total";
+    let know_hit = [("plugin", "know"), ("outcome", "hit")];
+    assert_eq!(value(&scrape, cache, &know_hit), Some(1.0));
+    let know_miss = [("plugin", "know"), ("outcome", "miss")];
+    assert_eq!(value(&scrape, cache, &know_miss), Some(1.0));
+    let market_miss = [("plugin", "market"), ("outcome", "miss")];
+    assert_eq!(
+        value(&scrape, cache, &market_miss),
+        Some(3.0),
+        "unmarked reads run each time"
+    );
     assert!(value(&scrape, "mobieus_tenant_databases_open", &[]).unwrap() >= 1.0);
     assert!(value(&scrape, "mobieus_writer_batch_jobs", &[]).unwrap() >= 1.0);
     for name in [

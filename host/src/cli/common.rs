@@ -95,6 +95,10 @@ pub struct PluginArgs {
     /// write past it is rolled back and answers `507 storage_quota_exceeded`.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub plugin_quota_mib: Option<u32>,
+    /// MiB of plugin answers marked shareable (`Mobieus-Cache-Control`) the server keeps to give
+    /// again until the tenant's data changes (default 32; 0 keeps none).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub plugin_shared_cache_mib: Option<u32>,
 }
 
 impl PluginArgs {
@@ -122,6 +126,9 @@ impl PluginArgs {
         }
         if let Some(q) = self.plugin_quota_mib {
             limits.sql.max_file = u64::from(q) << 20;
+        }
+        if let Some(c) = self.plugin_shared_cache_mib {
+            limits.shared_cache = (c as usize) << 20;
         }
         let cache = self
             .plugin_cache_dir

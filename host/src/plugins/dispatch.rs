@@ -3,8 +3,9 @@
 //! plugins loaded now, the tenant's on/off switch, the scope check, `Idempotency-Key`, then one
 //! call in a fresh instance:
 //!
-//! - GET: on a plugin read thread, the gate's checks it left ([`Deferred`]), then a read
-//!   transaction on a pooled connection, sandboxed read-only;
+//! - GET: on a plugin read thread, the gate's checks it left ([`Deferred`]), then the answer the
+//!   [`shared_cache`] kept if the plugin marked one shareable and the file has not changed since,
+//!   or a read transaction on a pooled connection, sandboxed read-only;
 //! - anything else: one job of the tenant writer — migrations if due, the call, its writes and
 //!   the events it emits — committed together if it answers below 400, rolled back otherwise.
 
@@ -38,6 +39,7 @@ use crate::plugins::read_pool::NotRun;
 use crate::plugins::registry::{LoadedPlugin, Lookup, Plugins};
 use crate::plugins::runtime::CallError;
 use crate::plugins::sandbox::{Bounds, Installed, Mode};
+use crate::plugins::shared_cache::{self, Look};
 use crate::plugins::state::{Call, Emits, Tx};
 use crate::plugins::surfaces::{Asker, Depth, Surfaces};
 use crate::plugins::{cursors, headers};
@@ -252,6 +254,11 @@ async fn read_route(
 ) -> Result<Response> {
     let name = plugin.manifest.name.clone();
     let query = req.uri().query().unwrap_or("").to_owned();
+    // What the shared cache knows the request by: the path and query as sent.
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let deferred = match &caller {
         Caller::Deferred(deferred) => Some(deferred.clone()),
         Caller::Admitted(_) => None,
@@ -274,6 +281,7 @@ async fn read_route(
             .as_ref()
             .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
         let (first, ch, an) = (unchecked.take(), checked.clone(), answers.clone());
+        let target = target.clone();
         // On the plugin read threads, within this plugin's share of them.
         let ran = state
             .plugins
@@ -302,9 +310,26 @@ async fn read_route(
                         ch.settings.clone(),
                         &ch.request.request_id,
                     );
+                    let key = shared_cache::Key {
+                        db: ch.auth.db.id().clone(),
+                        plugin: pl.manifest.name.clone(),
+                        build: pl.hash.clone(),
+                        target: target.clone(),
+                        settings: shared_cache::settings_print(&ch.settings),
+                        bars_console: call.bars_console,
+                    };
+                    let keep = match st.plugins.shared.look(conn, &key, &ch.request.headers)? {
+                        Look::Hit(response) => {
+                            crate::metrics::shared_cache(&pl.manifest.name, "hit");
+                            return Ok(Some(Read::Cached(response)));
+                        }
+                        Look::Miss(generation) => Some((key, generation)),
+                        Look::Bypass => None,
+                    };
                     call.asker = run_asker;
                     call.answers = Some(an);
-                    read_call(conn, &st.plugins, &pl, call, &ch.request).map(Some)
+                    let response = read_call(conn, &st.plugins, &pl, call, &ch.request)?;
+                    Ok(Some(Read::Made(response, keep)))
                 });
                 Ran::Called(ch, outcome)
             })
@@ -321,11 +346,20 @@ async fn read_route(
         };
         checked = Some(ch.clone());
         match outcome {
-            Ok(Some(mut response)) => {
+            Ok(Some(Read::Cached(response))) => return into_response(response),
+            Ok(Some(Read::Made(mut response, keep))) => {
                 if (200..300).contains(&response.status) {
                     let body = std::mem::take(&mut response.body);
                     response.body =
                         cursors::seal(&state.cursor_key, &name, &route.path, &query, body);
+                }
+                if let Some((key, generation)) = keep {
+                    crate::metrics::shared_cache(&name, "miss");
+                    // An answer that rests on an ask (AI, another surface) is not the file's alone.
+                    if answers.is_empty() {
+                        let shared = &state.plugins.shared;
+                        shared.keep(key, generation, &ch.request.headers, &mut response);
+                    }
                 }
                 return into_response(response);
             }
@@ -417,7 +451,13 @@ fn answering<'a>(
 }
 
 /// A read call's answer, or none when migrations must run first.
-type Outcome = std::result::Result<Option<types::Response>, Undone>;
+type Outcome = std::result::Result<Option<Read>, Undone>;
+
+/// A read's answer: the shared cache's, or the plugin's, with what the cache may keep it as.
+enum Read {
+    Cached(types::Response),
+    Made(types::Response, Option<(shared_cache::Key, u64)>),
+}
 
 /// A slot under the cap on plugin writes running at once; waiting for one (and so the timer)
 /// only when they are all taken. None: none came free within the deadline (the caller answers

@@ -38,6 +38,8 @@ fn is_hosts(name: &str) -> bool {
             | "strict-transport-security"
             | "content-security-policy"
             | "idempotent-replayed"
+            // The plugin's word to the host's cache alone (`shared_cache`).
+            | "mobieus-cache-control"
     ) || name.starts_with("x-ratelimit-")
         || name.starts_with("access-control-")
         || name.starts_with("proxy-")
@@ -95,6 +97,7 @@ mod tests {
                 h("X-Experience-API-Version", "1.0.3"),
                 h("Vary", "Accept"),
                 h("X-Request-Id", "req_forged"),
+                h("Mobieus-Cache-Control", "max-age=60"),
                 h("Set-Cookie", "session=stolen"),
                 h("X-RateLimit-Remaining", "999999"),
                 h("Access-Control-Allow-Origin", "*"),

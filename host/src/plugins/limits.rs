@@ -32,6 +32,9 @@ pub struct Limits {
     /// one emitted by `on-event` in reply to a depth-n event is depth n + 1; past this depth
     /// `emit` is refused. With `events_per_reaction` it bounds what one event can set off.
     pub chain_depth: u32,
+    /// Bytes of plugin answers the host keeps to give again ([`crate::plugins::shared_cache`]);
+    /// 0 keeps none.
+    pub shared_cache: usize,
 }
 
 /// Resource limits on a plugin call's SQL, enforced by SQLite itself.
@@ -73,6 +76,7 @@ impl Default for Limits {
             events_per_reaction: 10,
             event_payload: 64 << 10,
             chain_depth: 3,
+            shared_cache: 32 << 20,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod registry;
 pub mod routes;
 pub mod runtime;
 pub mod sandbox;
+pub mod shared_cache;
 pub mod state;
 pub mod surfaces;
 pub mod tables;

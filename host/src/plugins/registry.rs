@@ -16,6 +16,7 @@ use crate::plugins::manifest::{Manifest, Route};
 use crate::plugins::read_pool::ReadPool;
 use crate::plugins::routes;
 use crate::plugins::runtime::{Limits, Pre, Runtime};
+use crate::plugins::shared_cache::SharedCache;
 use crate::plugins::state::Sealing;
 use crate::sealed::ServerKey;
 
@@ -154,6 +155,8 @@ pub struct Plugins {
     pub calls: tokio::sync::Semaphore,
     /// The threads plugin reads run on.
     pub reads: ReadPool,
+    /// Answers plugins marked shareable, given again until their tenant's file changes.
+    pub shared: SharedCache,
     dir: PathBuf,
     set: RwLock<Arc<PluginSet>>,
     /// What the directory looked like at the last scan: file → (modified, length).
@@ -167,6 +170,7 @@ impl Plugins {
         Plugins {
             calls: tokio::sync::Semaphore::new(runtime.limits.concurrency),
             reads: read_pool(&runtime.limits),
+            shared: SharedCache::new(runtime.limits.shared_cache),
             runtime,
             dir,
             set: RwLock::default(),

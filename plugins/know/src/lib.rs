@@ -152,6 +152,7 @@ impl Plugin for Know {
             .route(
                 Route::get("/api/v1/know/search", "know:read", pages::search)
                     .id("searchPages")
+                    .answers::<search::Results>()
                     .summary("Full-text search over the stable revisions")
                     .required_query(
                         "q",

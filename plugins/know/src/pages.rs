@@ -386,7 +386,12 @@ fn normalize_tags(tags: Vec<String>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-pub fn search(cx: &mut Ctx) -> Result<Json<search::Results>> {
+/// How long the host may give a search's answer again while no page changes (any edit, review
+/// or delete changes the tenant's file, which retires it at once): a search's answer rests on
+/// the index alone, not on who asks.
+const SHARED_FOR: &str = "max-age=600";
+
+pub fn search(cx: &mut Ctx) -> Result<Reply> {
     let (mut q, mut limit, mut tag) = (None, 10, None);
     for (name, value) in cx.query_pairs() {
         match name.as_str() {
@@ -414,5 +419,6 @@ pub fn search(cx: &mut Ctx) -> Result<Json<search::Results>> {
         return Err(Error::validation("q", "at most 500 characters"));
     }
     let query = search::Query::parse(&q)?;
-    search::run(cx, &query, tag.as_deref(), limit).map(Json)
+    let results = search::run(cx, &query, tag.as_deref(), limit)?;
+    Ok(Reply::ok(&results)?.header("Mobieus-Cache-Control", SHARED_FOR))
 }
