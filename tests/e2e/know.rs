@@ -993,12 +993,12 @@ async fn a_search_is_answered_again_from_the_shared_cache_until_the_wiki_changes
     )
     .await;
 
-    // Run once, then given again with `Age`; Know's mark to the host never reaches the client.
+    // Run (the route's first marked answer, then the first kept), then given again with `Age`;
+    // Know's mark to the host never reaches the client.
     let first = search(&wiki, "parking").await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.header("age"), None);
-    let again = search(&wiki, "parking").await;
-    assert!(again.header("age").is_some(), "{:?}", again.headers);
+    let again = from_cache(&wiki, "/api/v1/know/search?q=parking").await;
     assert_eq!(again.text, first.text);
     for r in [&first, &again] {
         assert_eq!(r.header("mobieus-cache-control"), None);
@@ -1035,8 +1035,8 @@ async fn a_search_is_answered_again_from_the_shared_cache_until_the_wiki_changes
     )
     .await;
     assert_eq!(found(&wiki, "parking").await.len(), 2);
-    let cached = search(&wiki, "parking").await;
-    assert!(cached.header("age").is_some());
+    let cached = from_cache(&wiki, "/api/v1/know/search?q=parking").await;
+    assert_eq!(cached.json()["data"].as_array().unwrap().len(), 2);
 
     // So does a commit by another process (here the test's own connection to the file).
     let tagged = "/api/v1/know/search?q=parking&tag=venue";
@@ -1047,7 +1047,7 @@ async fn a_search_is_answered_again_from_the_shared_cache_until_the_wiki_changes
             .len(),
         1
     );
-    assert!(wiki.get(tagged).await.header("age").is_some());
+    from_cache(&wiki, tagged).await;
     let file = server.live_file("cached");
     file.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
@@ -1060,4 +1060,17 @@ async fn a_search_is_answered_again_from_the_shared_cache_until_the_wiki_changes
     assert_eq!(after.header("age"), None);
     assert_eq!(after.json()["data"], json!([]));
     assert!(!server.log().contains("internal_error"));
+}
+
+/// Asks for `path` until the answer comes from the shared cache (`Age`): a read connection's
+/// first look counts as a change, so the first answer kept may be retired once.
+pub async fn from_cache(client: &Client, path: &str) -> Resp {
+    for _ in 0..5 {
+        let r = client.get(path).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if r.header("age").is_some() {
+            return r;
+        }
+    }
+    panic!("{path} was never answered from the shared cache");
 }

@@ -84,10 +84,8 @@ async fn metrics_count_requests_by_route_template_and_plugin_calls_on_the_operat
     let scopes = format!("{ALL_CORE},{MARKET},know:read");
     let (_, key) = server.create_key("acme", "live", &scopes, &[]);
     let acme = server.client("acme").key(&key);
-    // Know marks its search shareable: run once, then given from the shared cache.
-    for _ in 0..2 {
-        assert_eq!(acme.get("/api/v1/know/search?q=bike").await.status, 200);
-    }
+    // Know marks its search shareable: run, then given from the shared cache.
+    crate::know::from_cache(&acme, "/api/v1/know/search?q=bike").await;
     let seller = acme.user("sam").await;
     let id = listing(&acme, &seller, "Road bike", 12_500).await["id"]
         .as_str()
@@ -156,12 +154,12 @@ async fn metrics_count_requests_by_route_template_and_plugin_calls_on_the_operat
     let know_hit = [("plugin", "know"), ("outcome", "hit")];
     assert_eq!(value(&scrape, cache, &know_hit), Some(1.0));
     let know_miss = [("plugin", "know"), ("outcome", "miss")];
-    assert_eq!(value(&scrape, cache, &know_miss), Some(1.0));
-    let market_miss = [("plugin", "market"), ("outcome", "miss")];
+    assert!(value(&scrape, cache, &know_miss).unwrap() >= 1.0);
+    let market = [("plugin", "market")];
     assert_eq!(
-        value(&scrape, cache, &market_miss),
-        Some(3.0),
-        "unmarked reads run each time"
+        value(&scrape, cache, &market),
+        None,
+        "a route that never marks is not looked for"
     );
     assert!(value(&scrape, "mobieus_tenant_databases_open", &[]).unwrap() >= 1.0);
     assert!(value(&scrape, "mobieus_writer_batch_jobs", &[]).unwrap() >= 1.0);

@@ -281,7 +281,8 @@ async fn read_route(
             .as_ref()
             .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
         let (first, ch, an) = (unchecked.take(), checked.clone(), answers.clone());
-        let target = target.clone();
+        let run_target = target.clone();
+        let looks = plugin.shares_answers(&route.path);
         // On the plugin read threads, within this plugin's share of them.
         let ran = state
             .plugins
@@ -310,26 +311,26 @@ async fn read_route(
                         ch.settings.clone(),
                         &ch.request.request_id,
                     );
-                    let key = shared_cache::Key {
-                        db: ch.auth.db.id().clone(),
-                        plugin: pl.manifest.name.clone(),
-                        build: pl.hash.clone(),
-                        target: target.clone(),
-                        settings: shared_cache::settings_print(&ch.settings),
-                        bars_console: call.bars_console,
-                    };
-                    let keep = match st.plugins.shared.look(conn, &key, &ch.request.headers)? {
-                        Look::Hit(response) => {
-                            crate::metrics::shared_cache(&pl.manifest.name, "hit");
-                            return Ok(Some(Read::Cached(response)));
+                    let (shared, headers) = (&st.plugins.shared, &ch.request.headers);
+                    let tag = if looks {
+                        match shared.look(conn, &shared_key(&ch, &pl, &run_target), headers)? {
+                            Look::Hit(response) => {
+                                crate::metrics::shared_cache(&pl.manifest.name, "hit");
+                                return Ok(Some(Read::Cached(response)));
+                            }
+                            Look::Miss(generation) => {
+                                crate::metrics::shared_cache(&pl.manifest.name, "miss");
+                                Some(generation)
+                            }
+                            Look::Bypass => None,
                         }
-                        Look::Miss(generation) => Some((key, generation)),
-                        Look::Bypass => None,
+                    } else {
+                        None
                     };
                     call.asker = run_asker;
                     call.answers = Some(an);
                     let response = read_call(conn, &st.plugins, &pl, call, &ch.request)?;
-                    Ok(Some(Read::Made(response, keep)))
+                    Ok(Some(Read::Made(response, tag)))
                 });
                 Ran::Called(ch, outcome)
             })
@@ -347,19 +348,21 @@ async fn read_route(
         checked = Some(ch.clone());
         match outcome {
             Ok(Some(Read::Cached(response))) => return into_response(response),
-            Ok(Some(Read::Made(mut response, keep))) => {
+            Ok(Some(Read::Made(mut response, tag))) => {
                 if (200..300).contains(&response.status) {
                     let body = std::mem::take(&mut response.body);
                     response.body =
                         cursors::seal(&state.cursor_key, &name, &route.path, &query, body);
                 }
-                if let Some((key, generation)) = keep {
+                // An answer that rests on an ask (AI, another surface) is not the file's alone.
+                let tag = tag.filter(|_| answers.is_empty());
+                let key = || shared_key(&ch, &plugin, &target);
+                let headers = &ch.request.headers;
+                let marked = state.plugins.shared.keep(key, tag, headers, &mut response);
+                if marked && !looks {
+                    // The route's first marked answer: from now on its requests are looked for.
                     crate::metrics::shared_cache(&name, "miss");
-                    // An answer that rests on an ask (AI, another surface) is not the file's alone.
-                    if answers.is_empty() {
-                        let shared = &state.plugins.shared;
-                        shared.keep(key, generation, &ch.request.headers, &mut response);
-                    }
+                    plugin.shares(&route.path);
                 }
                 return into_response(response);
             }
@@ -453,10 +456,23 @@ fn answering<'a>(
 /// A read call's answer, or none when migrations must run first.
 type Outcome = std::result::Result<Option<Read>, Undone>;
 
-/// A read's answer: the shared cache's, or the plugin's, with what the cache may keep it as.
+/// A read's answer: the shared cache's, or the plugin's, with the generation the cache may keep
+/// it under.
 enum Read {
     Cached(types::Response),
-    Made(types::Response, Option<(shared_cache::Key, u64)>),
+    Made(types::Response, Option<u64>),
+}
+
+/// What the shared cache knows a read's answer by.
+fn shared_key(ch: &Checked, plugin: &LoadedPlugin, target: &str) -> shared_cache::Key {
+    shared_cache::Key {
+        db: ch.auth.db.id().clone(),
+        plugin: plugin.manifest.name.clone(),
+        build: plugin.hash.clone(),
+        target: target.to_owned(),
+        settings: shared_cache::settings_print(&ch.settings),
+        bars_console: bars_console(&ch.auth, plugin),
+    }
 }
 
 /// A slot under the cap on plugin writes running at once; waiting for one (and so the timer)
@@ -498,14 +514,20 @@ fn new_call(
     let blobs = Blobs::of(&state.store, &auth.tenant, auth.key.env);
     let mut call = route_call(&state.plugins, plugin, settings, request_id, Some(blobs));
     call.sealing = state.plugins.sealing(&auth.tenant.id, auth.key.env);
-    call.bars_console = auth.key.env == tenants::Env::Live
+    call.bars_console = bars_console(auth, plugin);
+    call
+}
+
+/// Whether the call may not reach the console (a live key of the Cobuntu admin, to a plugin of
+/// that namespace).
+fn bars_console(auth: &Authenticated, plugin: &LoadedPlugin) -> bool {
+    auth.key.env == tenants::Env::Live
         && auth.key.has_scope(crate::auth::scopes::COBUNTU_ADMIN)
         && plugin
             .manifest
             .namespaces
             .iter()
-            .any(|n| n == crate::auth::scopes::COBUNTU_NAMESPACE);
-    call
+            .any(|n| n == crate::auth::scopes::COBUNTU_NAMESPACE)
 }
 
 /// A route call's context, from its parts (the benchmarks build one without a request).

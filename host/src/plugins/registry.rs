@@ -52,6 +52,9 @@ pub struct LoadedPlugin {
     /// Tenant files this version's migrations are known to be applied to, so a GET need not ask
     /// the file each time (migrations are never undone).
     migrated: std::sync::RwLock<HashSet<tenants::DbId>>,
+    /// Its GET routes (templates) that answered marked shareable: only their requests are
+    /// looked for in the shared cache, so a route that never marks pays nothing for it.
+    sharing: std::sync::RwLock<HashSet<String>>,
 }
 
 impl LoadedPlugin {
@@ -78,6 +81,18 @@ impl LoadedPlugin {
             known.insert(id.clone());
         }
         Ok(pending)
+    }
+
+    /// Whether the route `template` has marked an answer shareable ([`Self::shares`]).
+    pub fn shares_answers(&self, template: &str) -> bool {
+        let sharing = self.sharing.read().unwrap_or_else(|e| e.into_inner());
+        sharing.contains(template)
+    }
+
+    /// Remembers that the route `template` marks answers shareable.
+    pub fn shares(&self, template: &str) {
+        let mut sharing = self.sharing.write().unwrap_or_else(|e| e.into_inner());
+        sharing.insert(template.to_owned());
     }
 }
 
@@ -244,6 +259,7 @@ impl Plugins {
             origin,
             hash: format!("{:x}", Sha256::digest(wasm)),
             migrated: Default::default(),
+            sharing: Default::default(),
         })
     }
 

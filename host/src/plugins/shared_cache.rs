@@ -152,18 +152,33 @@ impl SharedCache {
         Ok(Look::Hit(response))
     }
 
-    /// Keeps `response` for `key` if its plugin marked it shareable; takes the mark off either
+    /// Keeps `response` for `key` if its plugin marked it shareable and a look gave the
+    /// `generation` to keep it under, and says whether it was marked; takes the mark off either
     /// way, so it never reaches the client.
     pub fn keep(
+        &self,
+        key: impl FnOnce() -> Key,
+        generation: Option<u64>,
+        headers: &[types::Header],
+        response: &mut types::Response,
+    ) -> bool {
+        let Some(max_age) = take_max_age(&mut response.headers) else {
+            return false;
+        };
+        if let Some(generation) = generation {
+            self.keep_marked(key(), generation, headers, response, max_age);
+        }
+        true
+    }
+
+    fn keep_marked(
         &self,
         key: Key,
         generation: u64,
         headers: &[types::Header],
-        response: &mut types::Response,
+        response: &types::Response,
+        max_age: Duration,
     ) {
-        let Some(max_age) = take_max_age(&mut response.headers) else {
-            return;
-        };
         let vary: Option<Vec<(String, Option<String>)>> = response
             .headers
             .iter()
@@ -345,9 +360,20 @@ mod tests {
         let cache = SharedCache::new(1 << 20);
         let k = key("/api/v1/know/search?q=a");
         let generation = miss(cache.look(&reader, &k, &[]).unwrap());
-        let mut response = answer(vec![h("Mobieus-Cache-Control", "max-age=60")], "one");
-        cache.keep(k.clone(), generation, &[], &mut response);
+        // Marked, with no look before it: only said so (the route's first, see `dispatch`).
+        let mut response = answer(vec![h("Mobieus-Cache-Control", "max-age=60")], "zero");
+        assert!(cache.keep(|| k.clone(), None, &[], &mut response));
         assert!(response.headers.is_empty(), "the mark is taken off");
+        miss(cache.look(&reader, &k, &[]).unwrap());
+        let mut response = answer(vec![h("Mobieus-Cache-Control", "max-age=60")], "one");
+        assert!(cache.keep(|| k.clone(), Some(generation), &[], &mut response));
+        assert!(response.headers.is_empty(), "the mark is taken off");
+        assert!(!cache.keep(
+            || k.clone(),
+            Some(generation),
+            &[],
+            &mut answer(vec![], "plain")
+        ));
         let again = hit(cache.look(&reader, &k, &[]).unwrap());
         assert_eq!(again.body, b"one");
         assert_eq!(again.headers[0].name, "Age");
@@ -368,7 +394,7 @@ mod tests {
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
         miss(cache.look(&fresh, &k, &[]).unwrap());
         let mut response = answer(vec![h("Mobieus-Cache-Control", "max-age=60")], "old");
-        cache.keep(k.clone(), stale, &[], &mut response);
+        cache.keep(|| k.clone(), Some(stale), &[], &mut response);
         miss(cache.look(&reader, &k, &[]).unwrap());
     }
 
@@ -395,7 +421,7 @@ mod tests {
             let generation = miss(cache.look(&conn, &k, &[]).unwrap());
             let mut response = answer(headers, "x");
             response.status = status;
-            cache.keep(k.clone(), generation, &[], &mut response);
+            cache.keep(|| k.clone(), Some(generation), &[], &mut response);
             assert!(
                 !response
                     .headers
@@ -413,7 +439,7 @@ mod tests {
             vec![h(FIELD, "max-age=60"), h("Vary", "accept-language")],
             "en",
         );
-        cache.keep(k.clone(), generation, &en, &mut response);
+        cache.keep(|| k.clone(), Some(generation), &en, &mut response);
         hit(cache.look(&conn, &k, &en).unwrap());
         miss(
             cache
@@ -439,8 +465,8 @@ mod tests {
             let k = key(&format!("/x?{i}"));
             let generation = miss(cache.look(&conn, &k, &[]).unwrap());
             cache.keep(
-                k,
-                generation,
+                || k,
+                Some(generation),
                 &[],
                 &mut answer(vec![h(FIELD, "max-age=60")], &body),
             );
@@ -457,8 +483,8 @@ mod tests {
         let generation = miss(cache.look(&conn, &k, &[]).unwrap());
         let big = "x".repeat(16 << 10);
         cache.keep(
-            k.clone(),
-            generation,
+            || k.clone(),
+            Some(generation),
             &[],
             &mut answer(vec![h(FIELD, "max-age=60")], &big),
         );
