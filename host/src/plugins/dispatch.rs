@@ -282,7 +282,9 @@ async fn read_route(
             .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
         let (first, ch, an) = (unchecked.take(), checked.clone(), answers.clone());
         let run_target = target.clone();
-        let looks = plugin.shares_answers(&route.path);
+        // Looked for on the first run only: a later one follows an ask, whose answer it rests on.
+        let learned = plugin.shares_answers(&route.path);
+        let looks = learned && answers.is_empty();
         // On the plugin read threads, within this plugin's share of them.
         let ran = state
             .plugins
@@ -359,7 +361,7 @@ async fn read_route(
                 let key = || shared_key(&ch, &plugin, &target);
                 let headers = &ch.request.headers;
                 let marked = state.plugins.shared.keep(key, tag, headers, &mut response);
-                if marked && !looks {
+                if marked && !learned {
                     // The route's first marked answer: from now on its requests are looked for.
                     crate::metrics::shared_cache(&name, "miss");
                     plugin.shares(&route.path);
