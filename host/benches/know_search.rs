@@ -363,13 +363,7 @@ fn main() {
         (2, "searches repeated (the shared cache)"),
         (3, "1,000 searches asked as Zipf's law (the shared cache)"),
     ] {
-        let mut ratios: Vec<f64> = results[i]
-            .iter()
-            .zip(&results[0])
-            .map(|(s, e)| s.rate() / e.rate())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        let ratio = ratios[ratios.len() / 2];
+        let ratio = drive::compare(&results[0], &results[i]).throughput;
         let p99_ms = medians[i].hist.value_at_quantile(0.99) as f64 / 1000.0;
         println!(
             "{what} / events read: throughput {ratio:.2}x (goal >= 0.40x: {}); search p99 {p99_ms:.1} ms (goal < 25 ms: {})",

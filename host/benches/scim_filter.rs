@@ -127,13 +127,7 @@ fn main() {
         println!("{}   {all}", m.row(name));
         medians.push(m);
     }
-    let mut ratios: Vec<f64> = results[1]
-        .iter()
-        .zip(&results[0])
-        .map(|(s, e)| s.rate() / e.rate())
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let ratio = ratios[ratios.len() / 2];
+    let ratio = drive::compare(&results[0], &results[1]).throughput;
     let errors: u64 = results.iter().flatten().map(|r| r.errors).sum::<u64>() + small_run.errors;
     println!(
         "userName filter / events read: {ratio:.2}x; at {users} users / at {small} users: {:.2}x; {errors} errors",

@@ -75,16 +75,18 @@ pub fn pass_through(from: Vec<types::Header>, to: &mut HeaderMap) {
     }
 }
 
+/// A header as a plugin sends or receives it, for tests.
+#[cfg(test)]
+pub fn h(name: &str, value: &str) -> types::Header {
+    types::Header {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(name: &str, value: &str) -> types::Header {
-        types::Header {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
 
     #[test]
     fn a_plugins_headers_pass_but_the_hosts_own_and_broken_ones() {

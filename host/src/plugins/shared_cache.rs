@@ -17,7 +17,9 @@
 //!
 //! Kept: a `200` (not `Vary: *`) to a request with no validator (`If-None-Match`…) and no
 //! `Cache-Control: no-cache`/`no-store`; a read that asked nothing (AI, another surface). Bounded
-//! in bytes (`--plugin-shared-cache-mib`), the least recently used answer going first.
+//! in bytes (`--plugin-shared-cache-mib`), the least recently used answer going first. Only the
+//! routes that have marked an answer are looked for ([`crate::plugins::dispatch`] learns them per
+//! plugin build), so a plugin that never marks one pays nothing.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -122,7 +124,12 @@ impl SharedCache {
         }
         let changed = saw_commit(conn)?;
         let mut inner = self.lock();
-        let generation = inner.generations.entry(key.db.clone()).or_insert(0);
+        if !inner.generations.contains_key(&key.db) {
+            inner.generations.insert(key.db.clone(), 0);
+        }
+        let Some(generation) = inner.generations.get_mut(&key.db) else {
+            return Ok(Look::Bypass);
+        };
         if changed {
             *generation += 1;
         }
@@ -238,10 +245,14 @@ impl SharedCache {
 /// (`no-cache`), to keep nothing (`no-store`), or that carries a validator of its own.
 fn may_use(headers: &[types::Header]) -> bool {
     !headers.iter().any(|h| {
-        let name = h.name.to_ascii_lowercase();
-        name.starts_with("if-")
-            || (name == "cache-control" || name == "pragma")
-                && (h.value.contains("no-cache") || h.value.contains("no-store"))
+        let name = &h.name;
+        let validator = name
+            .as_bytes()
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"));
+        let directive =
+            name.eq_ignore_ascii_case("cache-control") || name.eq_ignore_ascii_case("pragma");
+        validator || directive && (h.value.contains("no-cache") || h.value.contains("no-store"))
     })
 }
 
@@ -303,13 +314,7 @@ fn saw_commit(conn: &Connection) -> rusqlite::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(name: &str, value: &str) -> types::Header {
-        types::Header {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
+    use crate::plugins::headers::h;
 
     fn answer(headers: Vec<types::Header>, body: &str) -> types::Response {
         types::Response {
