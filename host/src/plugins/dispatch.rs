@@ -254,11 +254,6 @@ async fn read_route(
 ) -> Result<Response> {
     let name = plugin.manifest.name.clone();
     let query = req.uri().query().unwrap_or("").to_owned();
-    // What the shared cache knows the request by: the path and query as sent.
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let deferred = match &caller {
         Caller::Deferred(deferred) => Some(deferred.clone()),
         Caller::Admitted(_) => None,
@@ -281,10 +276,10 @@ async fn read_route(
             .as_ref()
             .map(|a| a.renewed(state.plugins.runtime.limits.deadline));
         let (first, ch, an) = (unchecked.take(), checked.clone(), answers.clone());
-        let run_target = target.clone();
-        // Looked for on the first run only: a later one follows an ask, whose answer it rests on.
+        // Looked for on the first run only: a later one follows an ask, and an answer that rests
+        // on one (AI, another surface) is not the file's alone, so it is not kept either.
         let learned = plugin.shares_answers(&route.path);
-        let looks = learned && answers.is_empty();
+        let looks = (learned && answers.is_empty()).then(|| target_of(&req));
         // On the plugin read threads, within this plugin's share of them.
         let ran = state
             .plugins
@@ -314,8 +309,8 @@ async fn read_route(
                         &ch.request.request_id,
                     );
                     let (shared, headers) = (&st.plugins.shared, &ch.request.headers);
-                    let tag = if looks {
-                        match shared.look(conn, &shared_key(&ch, &pl, &run_target), headers)? {
+                    let tag = if let Some(target) = looks {
+                        match shared.look(conn, &shared_key(&ch, &pl, target), headers)? {
                             Look::Hit(response) => {
                                 crate::metrics::shared_cache(&pl.manifest.name, "hit");
                                 return Ok(Some(Read::Cached(response)));
@@ -356,9 +351,7 @@ async fn read_route(
                     response.body =
                         cursors::seal(&state.cursor_key, &name, &route.path, &query, body);
                 }
-                // An answer that rests on an ask (AI, another surface) is not the file's alone.
-                let tag = tag.filter(|_| answers.is_empty());
-                let key = || shared_key(&ch, &plugin, &target);
+                let key = || shared_key(&ch, &plugin, target_of(&req));
                 let headers = &ch.request.headers;
                 let marked = state.plugins.shared.keep(key, tag, headers, &mut response);
                 if marked && !learned {
@@ -466,33 +459,40 @@ enum Read {
 }
 
 /// What the shared cache knows a read's answer by.
-fn shared_key(ch: &Checked, plugin: &LoadedPlugin, target: &str) -> shared_cache::Key {
+fn shared_key(ch: &Checked, plugin: &LoadedPlugin, target: String) -> shared_cache::Key {
     shared_cache::Key {
         db: ch.auth.db.id().clone(),
         plugin: plugin.manifest.name.clone(),
         build: plugin.hash.clone(),
-        target: target.to_owned(),
+        target,
         settings: shared_cache::settings_print(&ch.settings),
         bars_console: bars_console(&ch.auth, plugin),
     }
 }
 
+/// The request as the shared cache knows it: the path and query as sent.
+fn target_of(req: &Request) -> String {
+    let uri = req.uri();
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
 /// A slot under the cap on plugin writes running at once; waiting for one (and so the timer)
-/// only when they are all taken. None: none came free within the deadline (the caller answers
-/// [`plugin_busy`]).
-async fn permit(state: &PluginRoutes) -> Result<Option<tokio::sync::SemaphorePermit<'_>>> {
+/// only when they are all taken, up to the deadline ([`plugin_busy`] after it).
+async fn permit<'a>(
+    state: &'a PluginRoutes,
+    plugin: &str,
+) -> Result<tokio::sync::SemaphorePermit<'a>> {
     if let Ok(permit) = state.plugins.calls.try_acquire() {
-        return Ok(Some(permit));
+        return Ok(permit);
     }
-    match tokio::time::timeout(
+    tokio::time::timeout(
         state.plugins.runtime.limits.deadline,
         state.plugins.calls.acquire(),
     )
     .await
-    {
-        Ok(acquired) => acquired.map(Some).map_err(ApiError::internal),
-        Err(_) => Ok(None),
-    }
+    .map_err(|_| plugin_busy(plugin))?
+    .map_err(ApiError::internal)
 }
 
 /// The host did not run the call: counted as a refusal.
@@ -684,9 +684,7 @@ impl Invocation {
         let (request, settings) = (Arc::new(request), Arc::new(self.settings));
         let mut answers = Answers::default();
         loop {
-            let permit = permit(&self.state)
-                .await?
-                .ok_or_else(|| plugin_busy(&name))?;
+            let permit = permit(&self.state, &name).await?;
             let mut call = new_call(
                 &self.state,
                 &self.auth,
