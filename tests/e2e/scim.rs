@@ -787,7 +787,16 @@ async fn tokens_and_api_keys_are_not_interchangeable() {
         401,
         None,
     );
-    assert_scim_error(&tiny.get("/scim/v2/Users").await, 403, None);
+    let gated = tiny.get("/scim/v2/Users").await;
+    assert_scim_error(&gated, 403, None);
+    assert!(
+        gated.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("SCIM provisioning is available on Pro and higher plans."),
+        "{}",
+        gated.text
+    );
 
     // The tenant's rate limit holds for SCIM too, per token, in SCIM's error schema.
     server.set_setting("globex", "default_rate_limit_per_minute", "2");

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tenants::{Env, Plan, Store};
 
 use crate::auth::{ApiKey, Presented, keys};
@@ -249,27 +249,52 @@ impl Stamp {
 
 /// Plan gate and rate limit for an authenticated request.
 fn admit(state: &Gate, auth: &Authenticated, ip: &str) -> std::result::Result<Decision, Refusal> {
-    if !auth.tenant.plan.has_api() {
-        return Err(Box::new(plan_gated(auth.tenant.plan).into_response()));
-    }
+    plan_allows(auth.tenant.plan, "The public REST API")
+        .map_err(|refused| Box::new(refused.into_response()))?;
     let per_minute = auth
         .settings
         .default_rate_limit_per_minute
         .unwrap_or(state.default_rate_limit);
-    let ceiling = Ceiling::of(&auth.key, per_minute);
     let now = Utc::now();
-    let decision = state
-        .limiter
-        .check_within(&auth.key.id, ceiling, now.timestamp());
-    if !decision.allowed {
-        return Err(Box::new(rate_limited_within(
-            &decision,
-            ceiling,
-            now.timestamp(),
-        )));
-    }
+    let decision = within_limit(state, &auth.key.id, Ceiling::of(&auth.key, per_minute), now)?;
     if !auth.key.is_anonymous() {
         state.last_used.record(&auth.tenant, &auth.key.id, now, ip);
+    }
+    Ok(decision)
+}
+
+/// The plan gate, for the API and for SCIM alike: `403 plan_gated` naming the current and the
+/// required plans unless the tenant's plan includes `what` (the surface refused, for the message).
+pub fn plan_allows(plan: Plan, what: &str) -> Result<(), ApiError> {
+    if plan.has_api() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "plan_gated",
+        format!("{what} is available on Pro and higher plans. Upgrade in /admin/billing."),
+    )
+    .with("current_plan", plan.as_str())
+    .with(
+        "required_plans",
+        Plan::API_PLANS
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The rate limit: one more request of `who` (a key id, or a SCIM token's) under `ceiling`, or
+/// `429 rate_limited` with `Retry-After` and the rate limit headers.
+pub fn within_limit(
+    state: &Gate,
+    who: &str,
+    ceiling: Ceiling,
+    now: DateTime<Utc>,
+) -> std::result::Result<Decision, Refusal> {
+    let decision = state.limiter.check_within(who, ceiling, now.timestamp());
+    if !decision.allowed {
+        return Err(Box::new(rate_limited(&decision, ceiling, now.timestamp())));
     }
     Ok(decision)
 }
@@ -280,12 +305,7 @@ fn admit(state: &Gate, auth: &Authenticated, ip: &str) -> std::result::Result<De
 pub struct ServedTenant(pub Arc<str>);
 
 /// `429 rate_limited` with `Retry-After` and the rate limit headers.
-pub fn rate_limited(decision: &Decision, limit: u32, now: i64) -> Response {
-    rate_limited_within(decision, Ceiling::per_minute(limit), now)
-}
-
-/// [`rate_limited`] for any ceiling.
-pub fn rate_limited_within(decision: &Decision, ceiling: Ceiling, now: i64) -> Response {
+fn rate_limited(decision: &Decision, ceiling: Ceiling, now: i64) -> Response {
     let retry_after = decision.retry_after(now);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -444,21 +464,5 @@ pub fn tenant_not_found() -> ApiError {
         StatusCode::NOT_FOUND,
         "tenant_not_found",
         "No community is served at this address.",
-    )
-}
-
-fn plan_gated(plan: Plan) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "plan_gated",
-        "The public REST API is available on Pro and higher plans. Upgrade in /admin/billing.",
-    )
-    .with("current_plan", plan.as_str())
-    .with(
-        "required_plans",
-        Plan::API_PLANS
-            .iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>(),
     )
 }

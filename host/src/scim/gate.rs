@@ -13,7 +13,8 @@ use tenants::{Env, Tenant, TenantDb};
 
 use crate::auth::scim_tokens;
 use crate::error::{ApiError, Result};
-use crate::http::gate::{Gate, rate_limited, tenant_not_found};
+use crate::http::gate::{Gate, plan_allows, tenant_not_found, within_limit};
+use crate::http::rate_limit::Ceiling;
 use crate::settings;
 
 /// A request the SCIM gate admitted: its tenant, the tenant's live file, and the base URL
@@ -61,24 +62,18 @@ pub async fn gate(State(state): State<Gate>, mut req: Request, next: Next) -> Re
         Ok(Err(e)) => return e.into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if !tenant.plan.has_api() {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "plan_gated",
-            "SCIM provisioning is available on Pro and higher plans.",
-        )
-        .into_response();
+    if let Err(refused) = plan_allows(tenant.plan, "SCIM provisioning") {
+        return refused.into_response();
     }
-    let limit = settings
+    let per_minute = settings
         .default_rate_limit_per_minute
         .unwrap_or(state.default_rate_limit);
     let now = Utc::now();
-    let decision = state
-        .limiter
-        .check(&format!("scim:{}", token.id), limit, now.timestamp());
-    if !decision.allowed {
-        return rate_limited(&decision, limit, now.timestamp());
-    }
+    let ceiling = Ceiling::per_minute(per_minute);
+    let decision = match within_limit(&state, &format!("scim:{}", token.id), ceiling, now) {
+        Ok(decision) => decision,
+        Err(refused) => return *refused,
+    };
     // A use is recorded at most once a minute, off the request's path.
     let stale = token
         .last_used_at
