@@ -169,13 +169,19 @@ fn main() {
     // The per-request cost of the plugin call itself, measured in this process on one thread
     // while the server idles (the same measurement as the `plugin_call` benchmark).
     if scenarios.iter().any(|(name, _)| name.ends_with("(plugin)")) {
-        let o = call_overhead::measure(20_000);
-        println!(
-            "instantiate+call overhead: {:.1} µs per request (plugin call {:.1} µs, the same read natively {:.1} µs; one thread, 20,000 calls)",
-            o.overhead_us(),
-            o.plugin_mean_us(),
-            o.native_mean_us()
-        );
+        for subject in [
+            call_overhead::Subject::Entry,
+            call_overhead::Subject::Listing,
+        ] {
+            let o = call_overhead::measure(subject, 20_000);
+            println!(
+                "instantiate+call overhead, {}: {:.1} µs per request (plugin call {:.1} µs, the same read natively {:.1} µs; one thread, 20,000 calls)",
+                subject.name(),
+                o.overhead_us(),
+                o.plugin_mean_us(),
+                o.native_mean_us()
+            );
+        }
     }
 
     // Durability under load: SIGKILL right after the last acknowledged create, then count.

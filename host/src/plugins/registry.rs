@@ -33,6 +33,14 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
 }
 
+/// The component of an embedded first-party plugin, by file stem (`market`).
+pub fn embedded_wasm(name: &str) -> Option<&'static [u8]> {
+    embedded::EMBEDDED
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, wasm)| *wasm)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]
 pub enum Origin {
