@@ -462,6 +462,44 @@ mod tests {
     }
 
     #[test]
+    fn identical_misses_at_once_keep_one_answer_counted_once() {
+        // Read threads that miss the same search at once each run it and keep their answer:
+        // the last one stays, and the byte count holds exactly that one.
+        let cache = SharedCache::new(1 << 20);
+        let k = key("/api/v1/know/search?q=same");
+        let threads = 8;
+        let (looked, kept) = (
+            std::sync::Barrier::new(threads),
+            std::sync::Barrier::new(threads),
+        );
+        std::thread::scope(|scope| {
+            for i in 0..threads {
+                let (cache, k, looked, kept) = (&cache, &k, &looked, &kept);
+                scope.spawn(move || {
+                    let conn = Connection::open_in_memory().unwrap();
+                    // A connection's first look counts as a commit seen; let every one pass it.
+                    miss(cache.look(&conn, k, &[]).unwrap());
+                    looked.wait();
+                    let generation = miss(cache.look(&conn, k, &[]).unwrap());
+                    kept.wait();
+                    let mut response = answer(vec![h(FIELD, "max-age=60")], &format!("run {i}"));
+                    assert!(cache.keep(|| k.clone(), Some(generation), &[], &mut response));
+                });
+            }
+        });
+        let inner = cache.lock();
+        assert_eq!(inner.answers.len(), 1);
+        let (_, entry) = inner.answers.iter().next().unwrap();
+        assert_eq!(inner.bytes, entry.weight);
+        drop(inner);
+        let conn = Connection::open_in_memory().unwrap();
+        // This connection's first look bumps the generation (as any connection's first does).
+        miss(cache.look(&conn, &k, &[]).unwrap());
+        let inner = cache.lock();
+        assert_eq!((inner.answers.len(), inner.bytes), (0, 0));
+    }
+
+    #[test]
     fn the_budget_bounds_the_bytes_kept() {
         let conn = Connection::open_in_memory().unwrap();
         let cache = SharedCache::new(64 << 10);
