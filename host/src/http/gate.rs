@@ -292,7 +292,7 @@ pub fn within_limit(
     ceiling: Ceiling,
     now: DateTime<Utc>,
 ) -> std::result::Result<Decision, Refusal> {
-    let decision = state.limiter.check_within(who, ceiling, now.timestamp());
+    let decision = state.limiter.check(who, ceiling, now.timestamp());
     if !decision.allowed {
         return Err(Box::new(rate_limited(&decision, ceiling, now.timestamp())));
     }

@@ -87,14 +87,9 @@ impl Decision {
 }
 
 impl RateLimiter {
-    /// Counts one request by `key_id` at `now` (unix seconds) against `limit` per minute. A refused
-    /// request does not count.
-    pub fn check(&self, key_id: &str, limit: u32, now: i64) -> Decision {
-        self.check_within(key_id, Ceiling::per_minute(limit), now)
-    }
-
-    /// [`RateLimiter::check`] against any ceiling.
-    pub fn check_within(&self, key_id: &str, ceiling: Ceiling, now: i64) -> Decision {
+    /// Counts one request by `key_id` at `now` (unix seconds) against `ceiling`. A refused request
+    /// does not count.
+    pub fn check(&self, key_id: &str, ceiling: Ceiling, now: i64) -> Decision {
         let Ceiling { limit, window_secs } = ceiling;
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let window = match windows.get_mut(key_id) {
@@ -138,18 +133,18 @@ mod tests {
     #[test]
     fn counts_within_a_window_and_resets_after_it() {
         let limiter = RateLimiter::default();
-        let d = limiter.check("k", 2, 1000);
+        let d = limiter.check("k", Ceiling::per_minute(2), 1000);
         assert!(d.allowed && d.remaining == 1 && d.reset == 1060);
-        assert!(limiter.check("k", 2, 1010).allowed);
-        let refused = limiter.check("k", 2, 1059);
+        assert!(limiter.check("k", Ceiling::per_minute(2), 1010).allowed);
+        let refused = limiter.check("k", Ceiling::per_minute(2), 1059);
         assert!(!refused.allowed && refused.remaining == 0 && refused.retry_after(1059) == 1);
-        assert!(limiter.check("other", 2, 1059).allowed);
-        let fresh = limiter.check("k", 2, 1060);
+        assert!(limiter.check("other", Ceiling::per_minute(2), 1059).allowed);
+        let fresh = limiter.check("k", Ceiling::per_minute(2), 1060);
         assert!(fresh.allowed && fresh.reset == 1120);
         // A raised limit applies to the current window at once.
-        assert!(limiter.check("k", 2, 1061).allowed);
-        assert!(!limiter.check("k", 2, 1062).allowed);
-        assert!(limiter.check("k", 5, 1063).allowed);
+        assert!(limiter.check("k", Ceiling::per_minute(2), 1061).allowed);
+        assert!(!limiter.check("k", Ceiling::per_minute(2), 1062).allowed);
+        assert!(limiter.check("k", Ceiling::per_minute(5), 1063).allowed);
         limiter.prune(2000);
         assert!(limiter.windows.lock().unwrap().is_empty());
     }
@@ -161,11 +156,11 @@ mod tests {
             limit: 2,
             window_secs: 1,
         };
-        assert!(limiter.check_within("k", ceiling, 1000).allowed);
-        assert!(limiter.check_within("k", ceiling, 1000).allowed);
-        let refused = limiter.check_within("k", ceiling, 1000);
+        assert!(limiter.check("k", ceiling, 1000).allowed);
+        assert!(limiter.check("k", ceiling, 1000).allowed);
+        let refused = limiter.check("k", ceiling, 1000);
         assert!(!refused.allowed && refused.retry_after(1000) == 1 && refused.reset == 1001);
-        assert!(limiter.check_within("k", ceiling, 1001).allowed);
+        assert!(limiter.check("k", ceiling, 1001).allowed);
         assert_eq!(ceiling.describe(), "2 requests per second");
     }
 }

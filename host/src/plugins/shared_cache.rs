@@ -124,16 +124,18 @@ impl SharedCache {
         }
         let changed = saw_commit(conn)?;
         let mut inner = self.lock();
-        if !inner.generations.contains_key(&key.db) {
-            inner.generations.insert(key.db.clone(), 0);
-        }
-        let Some(generation) = inner.generations.get_mut(&key.db) else {
-            return Ok(Look::Bypass);
+        // The file's key is cloned only the first time it is seen.
+        let seen = u64::from(changed);
+        let generation = match inner.generations.get_mut(&key.db) {
+            Some(generation) => {
+                *generation += seen;
+                *generation
+            }
+            None => {
+                inner.generations.insert(key.db.clone(), seen);
+                seen
+            }
         };
-        if changed {
-            *generation += 1;
-        }
-        let generation = *generation;
         let Some(entry) = inner.answers.get(key).cloned() else {
             return Ok(Look::Miss(generation));
         };
